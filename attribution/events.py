@@ -1,0 +1,191 @@
+"""Event models shared by the stream and the batch engine.
+
+Every external record goes through :func:`parse_event`, so both engines accept and
+reject exactly the same records for exactly the same reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+MS_PER_DAY = 86_400_000
+
+
+class InvalidRecord(ValueError):
+    """A record that cannot become an event; ``reason`` says why in plain words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """Return an aware UTC datetime from ISO 8601 with offset or epoch milliseconds."""
+    if isinstance(value, bool):
+        raise ValueError("timestamp must be ISO 8601 with an offset or epoch milliseconds")
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("timestamp must be a finite number of epoch milliseconds")
+        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            return datetime.fromtimestamp(int(text) / 1000.0, tz=UTC)
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"timestamp {value!r} is not ISO 8601 nor epoch milliseconds") from None
+    else:
+        raise ValueError("timestamp must be ISO 8601 with an offset or epoch milliseconds")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError(
+            f"timestamp {value!r} has no UTC offset; add one (e.g. +00:00 or Z) "
+            "so that the event time is unambiguous"
+        )
+    return parsed.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, Field(description="ISO 8601 with offset, or epoch ms")]
+
+_NonEmpty = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+    event_id: _NonEmpty
+    ts: Timestamp
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _aware_ts(cls, value: Any) -> datetime:
+        return parse_timestamp(value)
+
+    @property
+    def ts_ms(self) -> int:
+        """Event time in epoch milliseconds (the engine's internal clock)."""
+        return round(self.ts.timestamp() * 1000)
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready dict with the timestamp as ISO 8601 UTC."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        return data
+
+
+def _check_amount(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("amount must be a finite number")
+    if value < 0:
+        raise ValueError("amount must not be negative")
+    return value
+
+
+class Touchpoint(_Event):
+    """A customer met a channel (send, delivered, open, click, visit, lead...)."""
+
+    type: Literal["touchpoint"] = "touchpoint"
+    customer_id: _NonEmpty
+    channel: _NonEmpty
+    campaign: str | None = None
+    interaction: str | None = None
+
+
+class Purchase(_Event):
+    """An order; it closes the customer's journey."""
+
+    type: Literal["purchase"] = "purchase"
+    customer_id: _NonEmpty
+    order_id: _NonEmpty
+    amount: float
+    currency: str | None = None
+
+    @field_validator("amount")
+    @classmethod
+    def _amount(cls, value: float) -> float:
+        return _check_amount(value)
+
+
+class Cost(_Event):
+    """Money spent on a campaign in a channel."""
+
+    type: Literal["cost"] = "cost"
+    campaign: _NonEmpty
+    channel: _NonEmpty
+    amount: float
+    currency: str | None = None
+
+    @field_validator("amount")
+    @classmethod
+    def _amount(cls, value: float) -> float:
+        return _check_amount(value)
+
+
+class Assignment(_Event):
+    """Puts a customer in the treatment or the control (holdout) group."""
+
+    type: Literal["assignment"] = "assignment"
+    customer_id: _NonEmpty
+    group: Literal["treatment", "control"]
+    campaign: str | None = None
+
+
+Event = Annotated[Touchpoint | Purchase | Cost | Assignment, Field(discriminator="type")]
+EVENT_TYPES = ("touchpoint", "purchase", "cost", "assignment")
+_EVENT_ADAPTER: TypeAdapter[Touchpoint | Purchase | Cost | Assignment] = TypeAdapter(Event)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(p) for p in item["loc"] if p not in EVENT_TYPES)
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            parts.append(f"missing field '{where}'")
+        elif where:
+            parts.append(f"field '{where}': {message}")
+        else:
+            parts.append(message)
+    return "; ".join(parts)
+
+
+def parse_event(raw: Any) -> Touchpoint | Purchase | Cost | Assignment:
+    """Validate one decoded record; raise :class:`InvalidRecord` with a readable reason."""
+    if not isinstance(raw, dict):
+        raise InvalidRecord(f"expected a JSON object, got {type(raw).__name__}")
+    kind = raw.get("type")
+    if kind is None:
+        raise InvalidRecord(f"missing field 'type' (one of {', '.join(EVENT_TYPES)})")
+    if kind not in EVENT_TYPES:
+        raise InvalidRecord(f"unknown event type {kind!r} (expected one of {', '.join(EVENT_TYPES)})")
+    try:
+        return _EVENT_ADAPTER.validate_python(raw)
+    except ValidationError as error:
+        raise InvalidRecord(_describe(error)) from None
+
+
+def parse_event_bytes(payload: bytes | str | None) -> Touchpoint | Purchase | Cost | Assignment:
+    """Decode a JSON message (a Kafka value) and validate it."""
+    if payload is None:
+        raise InvalidRecord("empty message (no value)")
+    try:
+        raw = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidRecord(f"not valid JSON: {error}") from None
+    return parse_event(raw)
+
+
+AnyEvent = Touchpoint | Purchase | Cost | Assignment

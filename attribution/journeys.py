@@ -1,0 +1,214 @@
+"""Journey building: one implementation of the rules, used by the batch engine and the stream.
+
+Rules, per customer, with events ordered by (event time, event_id):
+
+* A journey opens at its first touchpoint and collects the following touchpoints.
+* A purchase closes the open journey. Its touchpoints within the lookback window before the
+  purchase (``purchase.ts - touch.ts <= lookback``) are credited; a purchase with none is an
+  *unattributed* conversion (kept, counted, never dropped). Touchpoints of the open journey older
+  than the lookback (possible only when the timeout is longer than the lookback) form a null path.
+* A journey that meets no purchase within ``timeout`` of its first touch expires as a null
+  (non-converting) path: when the customer's next event comes later than that, or, at the end,
+  when ``as_of - allowed_lateness`` is past it (``as_of`` is the newest event time seen).
+* The same ``(customer_id, event_id)`` seen twice counts once (the first one wins).
+
+Because the timeout defaults to the lookback, every touchpoint ends in exactly one journey.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from attribution.events import MS_PER_DAY, Purchase, Touchpoint
+from attribution.paths import PathTable
+
+
+@dataclass(frozen=True)
+class JourneyRules:
+    """Windows that decide which touches a purchase credits and when journeys expire."""
+
+    lookback_ms: int = 30 * MS_PER_DAY
+    timeout_ms: int = 30 * MS_PER_DAY
+    allowed_lateness_ms: int = 3_600_000
+
+    @classmethod
+    def from_days(
+        cls,
+        lookback_days: float = 30.0,
+        timeout_days: float | None = None,
+        allowed_lateness_hours: float = 1.0,
+    ) -> JourneyRules:
+        """Build rules from days (and hours for the lateness); timeout defaults to lookback."""
+        lookback = round(lookback_days * MS_PER_DAY)
+        timeout = lookback if timeout_days is None else round(timeout_days * MS_PER_DAY)
+        return cls(lookback, timeout, round(allowed_lateness_hours * 3_600_000))
+
+
+@dataclass(frozen=True)
+class Touch:
+    """One touchpoint inside a journey."""
+
+    channel: str
+    ts_ms: int
+    event_id: str
+    campaign: str | None = None
+    interaction: str | None = None
+
+
+@dataclass(frozen=True)
+class ConvertedJourney:
+    """A purchase and the touches it credits (none: unattributed)."""
+
+    customer_id: str
+    order_id: str
+    event_id: str
+    ts_ms: int
+    value: float
+    touches: tuple[Touch, ...]
+
+    @property
+    def unattributed(self) -> bool:
+        """True when no touchpoint fell in the lookback window."""
+        return not self.touches
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """Channel names in touch order."""
+        return tuple(t.channel for t in self.touches)
+
+    def ages_days(self) -> tuple[float, ...]:
+        """Days from each touch to the purchase."""
+        return tuple((self.ts_ms - t.ts_ms) / MS_PER_DAY for t in self.touches)
+
+
+@dataclass(frozen=True)
+class NullJourney:
+    """Touches that met no purchase within the timeout."""
+
+    customer_id: str
+    touches: tuple[Touch, ...]
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """Channel names in touch order."""
+        return tuple(t.channel for t in self.touches)
+
+    @property
+    def ts_ms(self) -> int:
+        """Time of the first touch (the journey's start)."""
+        return self.touches[0].ts_ms
+
+
+Journey = ConvertedJourney | NullJourney
+CustomerEvent = Touchpoint | Purchase
+
+
+def event_order(event: CustomerEvent) -> tuple[int, str]:
+    """Sort key of events: event time, ties broken by event_id."""
+    return (event.ts_ms, event.event_id)
+
+
+def _touch(event: Touchpoint) -> Touch:
+    return Touch(event.channel, event.ts_ms, event.event_id, event.campaign, event.interaction)
+
+
+def customer_journeys(
+    events: Sequence[CustomerEvent], rules: JourneyRules, as_of_ms: int | None
+) -> tuple[list[Journey], list[Touch]]:
+    """Journeys of one customer's events, already deduplicated and in :func:`event_order`.
+
+    Returns the closed journeys in order and the touches of the journey still open at
+    ``as_of_ms`` (``None`` means: close nothing at the end).
+    """
+    closed: list[Journey] = []
+    open_touches: list[Touch] = []
+    customer = events[0].customer_id if events else ""
+    for event in events:
+        if open_touches and event.ts_ms - open_touches[0].ts_ms > rules.timeout_ms:
+            closed.append(NullJourney(customer, tuple(open_touches)))
+            open_touches = []
+        if isinstance(event, Touchpoint):
+            open_touches.append(_touch(event))
+            continue
+        horizon = event.ts_ms - rules.lookback_ms
+        stale = [t for t in open_touches if t.ts_ms < horizon]
+        if stale:
+            closed.append(NullJourney(customer, tuple(stale)))
+        credited = tuple(t for t in open_touches if t.ts_ms >= horizon)
+        closed.append(
+            ConvertedJourney(
+                customer, event.order_id, event.event_id, event.ts_ms, event.amount, credited
+            )
+        )
+        open_touches = []
+    if (
+        open_touches
+        and as_of_ms is not None
+        and as_of_ms - rules.allowed_lateness_ms - open_touches[0].ts_ms > rules.timeout_ms
+    ):
+        closed.append(NullJourney(customer, tuple(open_touches)))
+        open_touches = []
+    return closed, open_touches
+
+
+def deduplicate(events: Iterable[CustomerEvent]) -> list[CustomerEvent]:
+    """Drop repeats of the same (customer_id, event_id), keeping the first seen."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for event in events:
+        key = (event.customer_id, event.event_id)
+        if key not in seen:
+            seen.add(key)
+            kept.append(event)
+    return kept
+
+
+def build_journeys(
+    events: Iterable[CustomerEvent], rules: JourneyRules, as_of_ms: int | None = None
+) -> tuple[list[Journey], int]:
+    """Journeys of a whole event log (any order). Returns (journeys, open journey count).
+
+    ``as_of_ms`` defaults to the newest event time in the log.
+    """
+    by_customer: dict[str, list[CustomerEvent]] = {}
+    newest: int | None = None
+    for event in deduplicate(events):
+        by_customer.setdefault(event.customer_id, []).append(event)
+        newest = event.ts_ms if newest is None else max(newest, event.ts_ms)
+    as_of = newest if as_of_ms is None else as_of_ms
+    journeys: list[Journey] = []
+    still_open = 0
+    for customer in sorted(by_customer):
+        ordered = sorted(by_customer[customer], key=event_order)
+        closed, open_touches = customer_journeys(ordered, rules, as_of)
+        journeys.extend(closed)
+        still_open += bool(open_touches)
+    return journeys, still_open
+
+
+def journeys_to_table(journeys: Iterable[Journey]) -> PathTable:
+    """Path table of the attributable journeys: converted with touches, and null paths."""
+    paths: list[tuple[str, ...]] = []
+    conversions: list[float] = []
+    values: list[float] = []
+    nulls: list[float] = []
+    ages: list[tuple[float, ...]] = []
+    for journey in journeys:
+        if isinstance(journey, ConvertedJourney):
+            if journey.unattributed:
+                continue
+            paths.append(journey.channels)
+            conversions.append(1.0)
+            values.append(journey.value)
+            nulls.append(0.0)
+            ages.append(journey.ages_days())
+        else:
+            paths.append(journey.channels)
+            conversions.append(0.0)
+            values.append(0.0)
+            nulls.append(1.0)
+            ages.append(tuple(np.zeros(len(journey.touches))))
+    return PathTable.from_paths(paths, conversions, values, nulls, ages)

@@ -1,0 +1,15 @@
+"""Options shared by the attribution models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Knobs of the models; defaults match config/defaults.toml."""
+
+    order: int = 1
+    max_steps: int | None = None
+    direct_channel: str = "direct"
+    half_life_days: float = 7.0

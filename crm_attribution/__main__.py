@@ -1,0 +1,7 @@
+"""``python -m crm_attribution``."""
+
+import sys
+
+from crm_attribution.cli import main
+
+sys.exit(main())
