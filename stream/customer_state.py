@@ -1,0 +1,254 @@
+"""Incremental journey state of one customer, exact under late, duplicate and reordered events.
+
+The state keeps the customer's recent events and the journeys already emitted from them. Each
+new event is inserted where it belongs by event time and the journeys of the retained events are
+rebuilt with :func:`attribution.journeys.customer_journeys` (the batch engine's own rules). The
+difference between the journeys emitted before and after is returned as retractions (-1) and
+emissions (+1), so downstream sums equal what the batch engine computes on the same log, whatever
+the arrival order within the retention horizon.
+
+Closed journeys whose decision time lies more than ``retention_ms`` before the newest event time of
+the customer can no longer change (an event that could change them would be later than the
+retention allows) and are compacted away; their event ids stay in a bounded ring for dedupe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from attribution.events import Purchase, Touchpoint
+from attribution.journeys import (
+    ConvertedJourney,
+    CustomerEvent,
+    Journey,
+    JourneyRules,
+    NullJourney,
+    Touch,
+    customer_journeys,
+    event_order,
+)
+
+RECENT_IDS_KEPT = 256
+
+
+@dataclass(frozen=True)
+class JourneyChange:
+    """A journey emitted (+1) or retracted (-1) by an update of the customer state."""
+
+    sign: int
+    journey: Journey
+
+
+class TooLateError(ValueError):
+    """The event is older than the customer's retained horizon and cannot be placed."""
+
+
+def journey_identity(journey: Journey) -> tuple[Any, ...]:
+    """Stable identity of a journey: what it is made of, not where it sits in memory."""
+    touches = tuple(t.event_id for t in journey.touches)
+    if isinstance(journey, ConvertedJourney):
+        return ("c", journey.event_id, touches)
+    return ("n", touches)
+
+
+def _decided_at(journey: Journey, rules: JourneyRules) -> int:
+    """Event time after which no in-horizon event can change the journey."""
+    if isinstance(journey, ConvertedJourney):
+        return journey.ts_ms
+    return journey.touches[0].ts_ms + rules.timeout_ms
+
+
+def _event_to_row(event: CustomerEvent) -> list[Any]:
+    if isinstance(event, Touchpoint):
+        return ["t", event.event_id, event.ts_ms, event.channel, event.campaign, event.interaction]
+    return ["p", event.event_id, event.ts_ms, event.order_id, event.amount, event.currency]
+
+
+def _journey_to_row(journey: Journey) -> list[Any]:
+    touches = [[t.channel, t.ts_ms, t.event_id, t.campaign, t.interaction] for t in journey.touches]
+    if isinstance(journey, ConvertedJourney):
+        return ["c", journey.order_id, journey.event_id, journey.ts_ms, journey.value, touches]
+    return ["n", touches]
+
+
+def _row_to_journey(customer_id: str, row: list[Any]) -> Journey:
+    if row[0] == "c":
+        _, order_id, event_id, ts_ms, value, touches = row
+        return ConvertedJourney(
+            customer_id, order_id, event_id, ts_ms, value, tuple(Touch(*t) for t in touches)
+        )
+    return NullJourney(customer_id, tuple(Touch(*t) for t in row[1]))
+
+
+def _row_to_event(customer_id: str, row: list[Any]) -> CustomerEvent:
+    if row[0] == "t":
+        _, event_id, ts_ms, channel, campaign, interaction = row
+        return Touchpoint.model_construct(
+            type="touchpoint",
+            event_id=event_id,
+            ts=_ms_to_dt(ts_ms),
+            customer_id=customer_id,
+            channel=channel,
+            campaign=campaign,
+            interaction=interaction,
+        )
+    _, event_id, ts_ms, order_id, amount, currency = row
+    return Purchase.model_construct(
+        type="purchase",
+        event_id=event_id,
+        ts=_ms_to_dt(ts_ms),
+        customer_id=customer_id,
+        order_id=order_id,
+        amount=amount,
+        currency=currency,
+    )
+
+
+def _ms_to_dt(ts_ms: int) -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ts_ms)
+
+
+@dataclass
+class CustomerState:
+    """Retained events, emitted journeys and dedupe memory of one customer."""
+
+    customer_id: str
+    events: list[CustomerEvent] = field(default_factory=list)
+    emitted: list[Journey] = field(default_factory=list)
+    recent_ids: list[str] = field(default_factory=list)
+    newest_ms: int | None = None
+    as_of_ms: int | None = None
+    open_since_ms: int | None = None
+
+    def knows(self, event_id: str) -> bool:
+        """True when the event id was already counted."""
+        return event_id in self.recent_ids or any(e.event_id == event_id for e in self.events)
+
+    def horizon_ms(self, rules: JourneyRules, retention_ms: int) -> int | None:
+        """Oldest event time still placeable: the newest event time minus the retention."""
+        if self.newest_ms is None:
+            return None
+        return self.newest_ms - max(retention_ms, rules.allowed_lateness_ms)
+
+    def add(
+        self, event: CustomerEvent, rules: JourneyRules, retention_ms: int
+    ) -> list[JourneyChange]:
+        """Insert an event; return the journey changes. Duplicates change nothing.
+
+        Raises :class:`TooLateError` when the event is older than the retained horizon.
+        """
+        if self.knows(event.event_id):
+            return []
+        horizon = self.horizon_ms(rules, retention_ms)
+        if horizon is not None and event.ts_ms < horizon and self._compacted_after(event):
+            raise TooLateError(
+                f"event time {event.ts.isoformat()} is older than the customer's retained "
+                f"horizon ({_ms_to_dt(horizon).isoformat()}); it arrived too late to be placed"
+            )
+        self.events.append(event)
+        self.events.sort(key=event_order)
+        self.newest_ms = event.ts_ms if self.newest_ms is None else max(self.newest_ms, event.ts_ms)
+        return self._rebuild(rules, retention_ms)
+
+    def advance(self, as_of_ms: int, rules: JourneyRules, retention_ms: int) -> list[JourneyChange]:
+        """Move the expiry clock (a watermark) forward; may expire the open journey."""
+        if self.as_of_ms is not None and as_of_ms <= self.as_of_ms:
+            return []
+        self.as_of_ms = as_of_ms
+        if self.open_since_ms is None:
+            return []
+        if as_of_ms - rules.allowed_lateness_ms - self.open_since_ms <= rules.timeout_ms:
+            return []
+        return self._rebuild(rules, retention_ms)
+
+    def _compacted_after(self, event: CustomerEvent) -> bool:
+        """True when journeys that could contain the event were already compacted."""
+        if not self.recent_ids:
+            return False
+        return not self.events or event_order(event) < event_order(self.events[0])
+
+    def _rebuild(self, rules: JourneyRules, retention_ms: int) -> list[JourneyChange]:
+        closed, open_touches = customer_journeys(self.events, rules, self.as_of_ms)
+        before = {journey_identity(j): j for j in self.emitted}
+        after = {journey_identity(j): j for j in closed}
+        changes = [JourneyChange(-1, j) for key, j in before.items() if key not in after]
+        changes += [JourneyChange(+1, j) for key, j in after.items() if key not in before]
+        self.emitted = closed
+        self.open_since_ms = open_touches[0].ts_ms if open_touches else None
+        self._compact(rules, retention_ms)
+        return changes
+
+    def _compact(self, rules: JourneyRules, retention_ms: int) -> None:
+        horizon = self.horizon_ms(rules, retention_ms)
+        if horizon is None:
+            return
+        keep_from = 0
+        for journey in self.emitted:
+            if _decided_at(journey, rules) >= horizon:
+                break
+            keep_from += 1
+        if keep_from == 0:
+            return
+        dropped = self.emitted[:keep_from]
+        last = dropped[-1]
+        cut = (
+            (last.ts_ms, last.event_id)
+            if isinstance(last, ConvertedJourney)
+            else event_order_of_touch(last.touches[-1])
+        )
+        gone = [e for e in self.events if event_order(e) <= cut]
+        self.events = [e for e in self.events if event_order(e) > cut]
+        self.emitted = self.emitted[keep_from:]
+        self.recent_ids = (self.recent_ids + [e.event_id for e in gone])[-RECENT_IDS_KEPT:]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form for a Faust table value."""
+        return {
+            "e": [_event_to_row(e) for e in self.events],
+            "j": [_journey_to_row(j) for j in self.emitted],
+            "r": self.recent_ids,
+            "n": self.newest_ms,
+            "a": self.as_of_ms,
+            "o": self.open_since_ms,
+        }
+
+    @classmethod
+    def from_json(cls, customer_id: str, data: dict[str, Any] | None) -> CustomerState:
+        """Inverse of :meth:`to_json`; ``None`` gives an empty state."""
+        if not data:
+            return cls(customer_id)
+        return cls(
+            customer_id,
+            [_row_to_event(customer_id, row) for row in data["e"]],
+            [_row_to_journey(customer_id, row) for row in data["j"]],
+            list(data["r"]),
+            data["n"],
+            data["a"],
+            data["o"],
+        )
+
+
+def event_order_of_touch(touch: Touch) -> tuple[int, str]:
+    """The event order key of a touch (same as :func:`event_order` of its event)."""
+    return (touch.ts_ms, touch.event_id)
+
+
+def replay(
+    customer_id: str,
+    events: Iterable[CustomerEvent],
+    rules: JourneyRules,
+    retention_ms: int,
+    as_of_ms: int | None = None,
+) -> tuple[CustomerState, list[JourneyChange]]:
+    """Feed events one by one (any order) and collect every change; used by tests."""
+    state = CustomerState(customer_id)
+    changes: list[JourneyChange] = []
+    for event in events:
+        changes += state.add(event, rules, retention_ms)
+    if as_of_ms is not None:
+        changes += state.advance(as_of_ms, rules, retention_ms)
+    return state, changes

@@ -1,0 +1,119 @@
+"""The incremental customer state gives the batch journeys whatever the arrival order."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from attribution.events import Purchase, Touchpoint
+from attribution.journeys import ConvertedJourney, JourneyRules, build_journeys
+from stream.customer_state import CustomerState, TooLateError, journey_identity, replay
+
+HOUR = 3_600_000
+DAY = 24 * HOUR
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+RULES = JourneyRules(lookback_ms=7 * DAY, timeout_ms=7 * DAY, allowed_lateness_ms=HOUR)
+
+
+def touch(i: int, hours: float, channel: str = "email", customer: str = "c1") -> Touchpoint:
+    return Touchpoint(
+        event_id=f"t{i:04d}", customer_id=customer, channel=channel, ts=T0 + timedelta(hours=hours)
+    )
+
+
+def purchase(i: int, hours: float, amount: float = 10.0, customer: str = "c1") -> Purchase:
+    return Purchase(
+        event_id=f"p{i:04d}",
+        customer_id=customer,
+        order_id=f"o{i}",
+        amount=amount,
+        ts=T0 + timedelta(hours=hours),
+    )
+
+
+def net(changes: list) -> Counter:
+    total: Counter = Counter()
+    for change in changes:
+        total[journey_identity(change.journey)] += change.sign
+    return +total
+
+
+def random_log(rng: random.Random, n: int) -> list[Touchpoint | Purchase]:
+    events: list[Touchpoint | Purchase] = []
+    hours = 0.0
+    for i in range(n):
+        hours += rng.expovariate(1 / 30.0)
+        if rng.random() < 0.25:
+            events.append(purchase(i, hours, amount=round(rng.uniform(1, 100), 2)))
+        else:
+            events.append(touch(i, hours, rng.choice(["email", "push", "sms", "direct"])))
+    return events
+
+
+def shuffle_within(events: list, lateness_ms: int, rng: random.Random) -> list:
+    """Reorder so that no event arrives after one newer than it by more than the lateness."""
+    keyed = sorted(events, key=lambda e: e.ts_ms + rng.uniform(0, lateness_ms))
+    return keyed
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_any_arrival_order_within_lateness_gives_the_batch_journeys(seed: int) -> None:
+    rng = random.Random(seed)
+    events = random_log(rng, 60)
+    arrival = shuffle_within(events, RULES.allowed_lateness_ms, rng)
+    arrival += [arrival[rng.randrange(len(arrival))] for _ in range(5)]  # duplicates
+    as_of = max(e.ts_ms for e in events)
+    batch, _ = build_journeys(events, RULES, as_of)
+    _, changes = replay("c1", arrival, RULES, retention_ms=2 * HOUR, as_of_ms=as_of)
+    assert net(changes) == Counter(journey_identity(j) for j in batch)
+
+
+def test_late_touch_moves_credit_into_the_closed_journey() -> None:
+    state = CustomerState("c1")
+    first = state.add(purchase(1, 10), RULES, DAY)
+    assert [c.sign for c in first] == [+1] and first[0].journey.unattributed
+    changes = state.add(touch(2, 9.5), RULES, DAY)
+    assert sorted(c.sign for c in changes) == [-1, +1]
+    new = next(c.journey for c in changes if c.sign > 0)
+    assert isinstance(new, ConvertedJourney) and new.channels == ("email",)
+
+
+def test_duplicates_change_nothing() -> None:
+    state = CustomerState("c1")
+    state.add(touch(1, 1), RULES, DAY)
+    assert state.add(touch(1, 1), RULES, DAY) == []
+
+
+def test_watermark_expires_open_journey_and_later_event_can_still_reopen_it() -> None:
+    state = CustomerState("c1")
+    first = touch(1, 0)
+    state.add(first, RULES, 30 * DAY)
+    assert state.advance(first.ts_ms + 7 * DAY + HOUR, RULES, 30 * DAY) == []  # not yet
+    expired = state.advance(first.ts_ms + 8 * DAY + 2 * HOUR, RULES, 30 * DAY)
+    assert [c.sign for c in expired] == [+1]
+    # A purchase inside the timeout arriving after the expiry reverses it exactly.
+    changes = state.add(purchase(2, 24), RULES, 30 * DAY)
+    assert sorted(c.sign for c in changes) == [-1, +1]
+
+
+def test_event_older_than_compacted_history_is_too_late() -> None:
+    state = CustomerState("c1")
+    state.add(touch(1, 0), RULES, HOUR)
+    state.add(purchase(2, 1), RULES, HOUR)
+    state.add(touch(3, 100), RULES, HOUR)  # compacts the first journey
+    with pytest.raises(TooLateError, match="too late"):
+        state.add(touch(4, 0.5), RULES, HOUR)
+
+
+def test_state_round_trips_through_json() -> None:
+    state = CustomerState("c1")
+    for event in [touch(1, 0), touch(2, 1, "sms"), purchase(3, 2), touch(4, 3)]:
+        state.add(event, RULES, DAY)
+    again = CustomerState.from_json("c1", state.to_json())
+    assert again.to_json() == state.to_json()
+    assert [journey_identity(j) for j in again.emitted] == [
+        journey_identity(j) for j in state.emitted
+    ]
