@@ -1,0 +1,158 @@
+"""``crm-attribution demo``: embedded Kafka, a worker and the generator, with live tables."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.text import Text
+
+from crm_attribution.cli import UserError
+from crm_attribution.commands.common import settings_from
+from crm_attribution.render import attribution_tables
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the subcommand."""
+    p = sub.add_parser("demo", help="run the whole pipeline locally and show live tables")
+    p.add_argument("--customers", type=int, default=3000)
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--rate", type=float, default=3000.0, help="events per second to produce")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
+    p.add_argument("--web-port", type=int, help="worker HTTP port (default: a free one)")
+    p.set_defaults(handler=run)
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Feeder(threading.Thread):
+    """Sends generated events at a steady rate until stopped."""
+
+    def __init__(self, lines: list[str], bootstrap: str, settings: Any, rate: float) -> None:
+        super().__init__(daemon=True)
+        self.lines, self.bootstrap, self.settings, self.rate = lines, bootstrap, settings, rate
+        self.sent = 0
+        self.stop_event = threading.Event()
+        self.error: str | None = None
+
+    def run(self) -> None:
+        from stream.producer import EventProducer, produce_lines
+
+        started = time.monotonic()
+        try:
+            with EventProducer(self.bootstrap) as producer:
+                for i in range(0, len(self.lines), 100):
+                    if self.stop_event.is_set():
+                        return
+                    chunk = [(i + j + 1, line) for j, line in enumerate(self.lines[i : i + 100])]
+                    produce_lines(chunk, producer, self.settings)
+                    self.sent += len(chunk)
+                    ahead = self.sent / self.rate - (time.monotonic() - started)
+                    if ahead > 0:
+                        time.sleep(ahead)
+        except Exception as error:  # noqa: BLE001 - shown on screen, demo keeps running
+            self.error = str(error)
+
+
+def _fetch(url: str) -> dict[str, Any] | None:
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return dict(json.loads(response.read()))
+    except Exception:  # noqa: BLE001 - worker still starting or rebalancing
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run until Ctrl-C (or --duration), then stop everything that was started."""
+    from crm_attribution.generator import GeneratorConfig, generate
+    from stream.broker import ensure_broker, stop_broker
+
+    settings = settings_from(args)
+    console = Console()
+    if args.rate <= 0:
+        raise UserError("--rate must be positive")
+    bootstrap, started_broker = ensure_broker(settings)
+    console.print(
+        f"Kafka at [bold]{bootstrap}[/] ({'started for the demo' if started_broker else 'running'})"
+    )
+    run_id = str(int(time.time()))
+    env = dict(os.environ)
+    env.update(
+        {
+            "CRM_WORKER__APP_ID": f"crm-demo-{run_id}",
+            "CRM_TOPICS__TOUCHPOINTS": f"demo-{run_id}-touchpoints",
+            "CRM_TOPICS__PURCHASES": f"demo-{run_id}-purchases",
+            "CRM_TOPICS__COSTS": f"demo-{run_id}-costs",
+            "CRM_TOPICS__ASSIGNMENTS": f"demo-{run_id}-assignments",
+            "CRM_TOPICS__DEAD_LETTER": f"demo-{run_id}-dead-letter",
+            "CRM_TOPICS__ATTRIBUTIONS": f"demo-{run_id}-attributions",
+            "CRM_ATTRIBUTION__MARKOV_REFRESH_SECONDS": "3",
+        }
+    )
+    for name, value in env.items():
+        if name.startswith("CRM_TOPICS__") or name == "CRM_WORKER__APP_ID":
+            os.environ[name] = value
+    demo_settings = settings_from(args)
+    port = args.web_port or free_port()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "crm_attribution", "worker", "--bootstrap", bootstrap,
+         "--web-port", str(port), "--tick-seconds", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    lines = list(generate(GeneratorConfig(customers=args.customers, days=args.days)))
+    feeder = Feeder(lines, bootstrap, demo_settings, args.rate)
+    url = f"http://127.0.0.1:{port}"
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+    try:
+        with Live(Text("starting the worker..."), console=console, refresh_per_second=1) as live:
+            while _fetch(f"{url}/health") is None:
+                if worker.poll() is not None:
+                    raise UserError("the worker exited at start; run `crm-attribution worker` to see why")
+                time.sleep(0.5)
+            feeder.start()
+            while deadline is None or time.monotonic() < deadline:
+                data = _fetch(f"{url}/attribution")
+                status = Text(
+                    f"produced {feeder.sent:,}/{len(lines):,} events at ~{args.rate:,.0f}/s · "
+                    f"worker {url} · Ctrl-C to stop"
+                    + (f" · producer error: {feeder.error}" if feeder.error else "")
+                )
+                if data is not None:
+                    live.update(Group(status, attribution_tables(data, title="Live")))
+                else:
+                    live.update(Group(status, Text("waiting for the worker (rebalancing)...")))
+                time.sleep(2.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        feeder.stop_event.set()
+        console.print("stopping the worker...")
+        try:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            worker.kill()
+        if started_broker:
+            console.print("stopping Kafka...")
+            stop_broker(settings)
+    return 0

@@ -1,0 +1,81 @@
+"""``crm-attribution query``: ask a running worker and print tables (or JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from rich.console import Console
+
+from crm_attribution.cli import UserError
+from crm_attribution.commands.common import settings_from
+from crm_attribution.render import render_attribution, render_credits, render_markov, render_totals
+
+WHAT = ("attribution", "totals", "credits", "markov", "customer")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the subcommand."""
+    p = sub.add_parser("query", help="query the stream's tables through a worker's HTTP API")
+    p.add_argument("what", choices=WHAT, help="what to ask for")
+    p.add_argument("customer_id", nargs="?", help="customer id (for `query customer`)")
+    p.add_argument("--url", help="worker URL (default: http://<worker.web_host>:<worker.web_port>)")
+    p.add_argument("--model", help="model(s) for credits, comma-separated")
+    p.add_argument("--from", dest="start", help="first purchase day YYYY-MM-DD (credits)")
+    p.add_argument("--to", dest="end", help="last purchase day YYYY-MM-DD (credits)")
+    p.add_argument("--refresh", action="store_true", help="re-solve Markov now (markov)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(handler=run)
+
+
+def fetch(url: str, path: str, params: dict[str, str] | None = None) -> Any:
+    """GET a worker endpoint; turn HTTP and connection failures into readable errors."""
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}{path}{query}", timeout=60) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        try:
+            reason = json.loads(error.read()).get("error", error.reason)
+        except (ValueError, AttributeError):
+            reason = error.reason
+        raise UserError(f"the worker answered HTTP {error.code}: {reason}") from None
+    except urllib.error.URLError as error:
+        raise UserError(
+            f"no worker answers at {url} ({error.reason}). Start one with "
+            "`crm-attribution worker`, or pass --url."
+        ) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fetch and print."""
+    settings = settings_from(args)
+    url = args.url or f"http://{settings.worker.web_host}:{settings.worker.web_port}"
+    console = Console()
+    if args.what == "attribution":
+        data = fetch(url, "/attribution")
+        render = render_attribution
+    elif args.what == "totals":
+        data = fetch(url, "/totals")
+        render = render_totals
+    elif args.what == "credits":
+        params = {k: v for k, v in (("model", args.model), ("from", args.start), ("to", args.end)) if v}
+        data = fetch(url, "/credits", params)
+        render = render_credits
+    elif args.what == "markov":
+        data = fetch(url, "/markov", {"refresh": "1"} if args.refresh else None)
+        render = render_markov
+    else:
+        if not args.customer_id:
+            raise UserError("`query customer` needs a customer id")
+        data = fetch(url, f"/customers/{urllib.parse.quote(args.customer_id, safe='')}")
+        render = None
+    if args.format == "json" or render is None:
+        print(json.dumps(data, indent=None if args.format == "json" else 2, sort_keys=True))
+    else:
+        render(console, data)
+    return 0

@@ -1,0 +1,180 @@
+"""Faust agents and timers of the pipeline."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from stream.processing import (
+    Context,
+    Outcome,
+    advance_customer,
+    encode_json,
+    process_record,
+)
+
+if TYPE_CHECKING:
+    from stream.app import Pipeline
+
+log = logging.getLogger("crm_attribution.stream")
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """Partition Kafka's default partitioner gives a key (murmur2, as producers use)."""
+    from kafka.partitioner.default import murmur2
+
+    return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
+
+
+def attach(pipeline: Pipeline) -> None:
+    """Register the agents, timers and rebalance hooks on the pipeline's app."""
+    app = pipeline.app
+    topics = pipeline.topics
+    names = pipeline.settings.topics
+    ticks_name = topics.ticks.get_topic_name()
+    ctx = Context(
+        pipeline.rules,
+        pipeline.options,
+        pipeline.models,
+        pipeline.retention_ms,
+        {
+            names.touchpoints: "touchpoints",
+            names.purchases: "purchases",
+            names.costs: "costs",
+            names.assignments: "assignments",
+        },
+    )
+    metrics = pipeline.metrics
+
+    async def send_outcome(outcome: Outcome, topic: str) -> None:
+        if outcome.dead_letter is not None:
+            metrics.dead_lettered.labels(topic).inc()
+            if outcome.too_late:
+                metrics.too_late.inc()
+            await topics.dead_letter.send(value=json.dumps(outcome.dead_letter).encode())
+        for record in outcome.attribution_records:
+            await topics.attributions.send(
+                key=record["customer_id"].encode(), value=encode_json(record)
+            )
+
+    def track_open(partition: int, customer_id: str) -> None:
+        data = pipeline.customers.get(customer_id.encode("utf-8"))
+        index = pipeline.open_index.setdefault(partition, {})
+        if data and data.get("o") is not None:
+            index[customer_id] = data["o"]
+        else:
+            index.pop(customer_id, None)
+
+    def markov_effects() -> dict[str, Any] | None:
+        solution = pipeline.markov_solution
+        return None if solution is None else solution["effects"]
+
+    async def handle_tick(partition: int, value: bytes) -> None:
+        as_of = int(json.loads(value)["as_of"])
+        if partition not in pipeline.open_index:
+            rebuild_open_index(partition)
+        index = pipeline.open_index.get(partition, {})
+        due = [
+            cid
+            for cid, since in index.items()
+            if as_of - pipeline.rules.allowed_lateness_ms - since > pipeline.rules.timeout_ms
+        ]
+        for customer_id in due:
+            outcome = advance_customer(
+                ctx,
+                pipeline.customers,
+                pipeline.aggregates,
+                customer_id,
+                partition,
+                as_of,
+                markov_effects(),
+            )
+            track_open(partition, customer_id)
+            await send_outcome(outcome, ticks_name)
+        key = f"{partition}|tick"
+        if (pipeline.aggregates.get(key) or 0) < as_of:
+            pipeline.aggregates[key] = as_of
+
+    def rebuild_open_index(partition: int) -> None:
+        index: dict[str, int] = {}
+        for key, data in pipeline.customers.items():
+            if data and data.get("o") is not None:
+                customer_id = key.decode("utf-8")
+                if partition_of(customer_id, pipeline.partitions) == partition:
+                    index[customer_id] = data["o"]
+        pipeline.open_index[partition] = index
+
+    @app.agent(topics.inputs, name="events")
+    async def events(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            started = time.perf_counter()
+            if message.topic == ticks_name:
+                await handle_tick(message.partition, message.value)
+                continue
+            metrics.events_in.labels(message.topic).inc()
+            outcome = process_record(
+                ctx,
+                pipeline.customers,
+                pipeline.aggregates,
+                message.topic,
+                message.partition,
+                message.offset,
+                message.key,
+                message.value,
+                markov_effects(),
+            )
+            if outcome.customer_id is not None:
+                track_open(message.partition, outcome.customer_id)
+            await send_outcome(outcome, message.topic)
+            metrics.processing_latency.observe(time.perf_counter() - started)
+            if outcome.purchase and message.timestamp:
+                metrics.purchase_to_table.observe(max(0.0, time.time() - message.timestamp))
+
+    @app.timer(interval=pipeline.tick_seconds, on_leader=True, name="watermark-ticks")
+    async def send_ticks() -> None:
+        """Broadcast the group's newest event time so that idle journeys expire."""
+        if app.rebalancing:
+            return
+        from stream.fanout import FanoutError, gather_local, merge_shares
+
+        try:
+            merged = merge_shares(await gather_local(pipeline, "totals"))
+        except FanoutError as error:
+            log.info("watermark tick skipped: %s", error)
+            return
+        marks = [(items.get("totals") or {}).get("wm", 0) for items in merged.values()]
+        if not marks or not max(marks):
+            return
+        as_of = max(marks)
+        payload = json.dumps({"as_of": as_of}).encode()
+        for partition in range(pipeline.partitions):
+            await topics.ticks.send(value=payload, partition=partition)
+
+    @app.timer(
+        interval=pipeline.settings.attribution.markov_refresh_seconds, name="markov-refresh"
+    )
+    async def refresh_markov() -> None:
+        """Re-solve the Markov model from the group's transition counts."""
+        if "markov" in pipeline.models and not app.rebalancing:
+            from stream.report import refresh_markov_solution
+
+            try:
+                await refresh_markov_solution(pipeline)
+            except Exception as error:  # noqa: BLE001 - a refresh failure must not stop the worker
+                log.warning("markov refresh failed: %s", error)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        metrics.rebalances.inc()
+        for tp in revoked:
+            pipeline.open_index.pop(tp.partition, None)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        for tp in assigned:
+            pipeline.open_index.pop(tp.partition, None)
+
+    pipeline.agents = (events, send_ticks, refresh_markov)  # type: ignore[attr-defined]

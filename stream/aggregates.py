@@ -1,0 +1,132 @@
+"""Aggregates kept per source partition, and their merge into the batch engine's JSON.
+
+Every aggregate key starts with the number of the partition whose events wrote it. A partition is
+processed by exactly one worker at a time and its table changelog lives in the same partition, so
+two workers, one worker, or a restarted worker all end with the same per-partition values; a query
+sums the partitions. Keys:
+
+``P|totals``        conversions, value, null paths, unattributed conversions, invalid records,
+                    and ``wm``: the newest event time seen in the partition (epoch ms)
+``P|credits``       model -> channel -> [conversions, value], all time
+``P|daily|DAY``     ``totals`` and model -> channel -> [conversions, value] for that UTC day
+``P|markov|STATE``  out-edges of a Markov state: {"to": {state: weight}, "cv": v, "cc": c}
+``P|tick``          the expiry clock last applied to the partition
+
+Few, larger keys rather than many small ones: every write is a changelog message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, MutableMapping
+from typing import Any
+
+from stream.contributions import Contribution
+
+TOTAL_FIELDS = ("conversions", "value", "null", "unattributed_conversions")
+
+
+def _add_credits(
+    target: dict[str, list[float]], credits: Mapping[str, tuple[float, float]], sign: int
+) -> None:
+    for channel, (conv, value) in credits.items():
+        slot = target.setdefault(channel, [0.0, 0.0])
+        slot[0] += sign * conv
+        slot[1] += sign * value
+
+
+def _add_totals(target: dict[str, float], delta: Contribution) -> None:
+    s = delta.sign
+    target["conversions"] = target.get("conversions", 0.0) + s * delta.conversions
+    target["value"] = target.get("value", 0.0) + s * delta.value
+    target["null"] = target.get("null", 0.0) + s * delta.nulls
+    target["unattributed_conversions"] = (
+        target.get("unattributed_conversions", 0.0) + s * delta.unattributed
+    )
+
+
+def apply_contribution(table: MutableMapping[str, Any], partition: int, delta: Contribution) -> None:
+    """Add a signed journey contribution to the partition's aggregate keys."""
+    p = str(partition)
+    totals = dict(table.get(f"{p}|totals") or {})
+    _add_totals(totals, delta)
+    table[f"{p}|totals"] = totals
+    if delta.conversions:
+        day_key = f"{p}|daily|{delta.day}"
+        day = {k: v for k, v in (table.get(day_key) or {}).items()}
+        day_totals = dict(day.get("totals") or {})
+        _add_totals(day_totals, delta)
+        day["totals"] = day_totals
+        for model, credits in delta.credits.items():
+            current = {ch: list(v) for ch, v in (day.get(model) or {}).items()}
+            _add_credits(current, credits, delta.sign)
+            day[model] = current
+        table[day_key] = day
+    if delta.credits:
+        key = f"{p}|credits"
+        all_time = {m: {ch: list(v) for ch, v in c.items()} for m, c in (table.get(key) or {}).items()}
+        for model, credits in delta.credits.items():
+            _add_credits(all_time.setdefault(model, {}), credits, delta.sign)
+        table[key] = all_time
+    if delta.transitions is not None:
+        _apply_transitions(table, p, delta)
+
+
+def _apply_transitions(table: MutableMapping[str, Any], p: str, delta: Contribution) -> None:
+    counts = delta.transitions
+    assert counts is not None
+    states: dict[str, dict[str, Any]] = {}
+    for (src, dst), weight in counts.edges.items():
+        node = states.setdefault(src, {"to": {}, "cv": 0.0, "cc": 0.0})
+        node["to"][dst] = node["to"].get(dst, 0.0) + weight
+    for state, value in counts.conversion_value.items():
+        states.setdefault(state, {"to": {}, "cv": 0.0, "cc": 0.0})["cv"] += value
+    for state, count in counts.conversion_count.items():
+        states.setdefault(state, {"to": {}, "cv": 0.0, "cc": 0.0})["cc"] += count
+    for state, node in states.items():
+        key = f"{p}|markov|{state}"
+        current = table.get(key) or {"to": {}, "cv": 0.0, "cc": 0.0}
+        to = dict(current["to"])
+        for dst, weight in node["to"].items():
+            new = to.get(dst, 0.0) + delta.sign * weight
+            if new:
+                to[dst] = new
+            else:
+                to.pop(dst, None)
+        table[key] = {
+            "to": to,
+            "cv": current["cv"] + delta.sign * node["cv"],
+            "cc": current["cc"] + delta.sign * node["cc"],
+        }
+
+
+def note_event(
+    table: MutableMapping[str, Any], partition: int, ts_ms: int | None, invalid: bool = False
+) -> None:
+    """Count an invalid record, or move the partition's newest event time (one write)."""
+    key = f"{partition}|totals"
+    totals = dict(table.get(key) or {})
+    if invalid:
+        totals["invalid"] = totals.get("invalid", 0) + 1
+    elif ts_ms is not None and ts_ms > totals.get("wm", 0):
+        totals["wm"] = ts_ms
+    else:
+        return
+    table[key] = totals
+
+
+def split_key(key: str) -> tuple[int, str]:
+    """(partition, rest of the key)."""
+    head, _, rest = key.partition("|")
+    return int(head), rest
+
+
+def local_items(
+    items: Iterable[tuple[str, Any]], partitions: set[int]
+) -> dict[str, dict[str, Any]]:
+    """The aggregate items of the given partitions, grouped by partition (a worker's share)."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in items:
+        partition, rest = split_key(key)
+        if partition in partitions:
+            out.setdefault(str(partition), {})[rest] = value
+    return out

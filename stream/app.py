@@ -1,0 +1,146 @@
+"""The Faust application: topics, tables and the settings they come from."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.transport.producer import ProducerBuffer
+
+from attribution.journeys import JourneyRules
+from attribution.models.options import ModelOptions
+from config.settings import Settings
+from stream.metrics import WorkerMetrics
+
+TICKS_SUFFIX = "ticks"
+
+
+@dataclass
+class Topics:
+    """The Faust topic objects the pipeline reads and writes."""
+
+    touchpoints: Any
+    purchases: Any
+    costs: Any
+    assignments: Any
+    ticks: Any
+    inputs: Any
+    dead_letter: Any
+    attributions: Any
+
+
+class Pipeline:
+    """Everything a worker runs, built from settings (agents and views attach themselves)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bootstrap: str,
+        *,
+        web_port: int | None = None,
+        data_dir: str | None = None,
+        tick_seconds: float = 5.0,
+    ) -> None:
+        self.settings = settings
+        self.bootstrap = bootstrap
+        attr = settings.attribution
+        self.rules = JourneyRules.from_days(
+            attr.lookback_days, attr.timeout_days, attr.allowed_lateness_hours
+        )
+        self.options = ModelOptions(attr.markov_order, None, attr.direct_channel, attr.half_life_days)
+        self.models = list(attr.models)
+        self.retention_ms = max(24 * 3_600_000, self.rules.allowed_lateness_ms)
+        self.tick_seconds = tick_seconds
+        self.partitions = settings.topics.partitions
+        self.metrics = WorkerMetrics()
+        worker = settings.worker
+        datadir = data_dir or worker.data_dir or tempfile.mkdtemp(prefix="crm-attribution-")
+        self.app = faust.App(
+            worker.app_id,
+            broker=f"kafka://{bootstrap}",
+            store=worker.store,
+            datadir=str(Path(datadir)),
+            topic_partitions=self.partitions,
+            topic_replication_factor=1,
+            topic_allow_declare=True,
+            web_host=worker.web_host,
+            web_port=worker.web_port if web_port is None else web_port,
+            web_enabled=True,
+            key_serializer="raw",
+            value_serializer="raw",
+            stream_wait_empty=False,
+            table_standby_replicas=0,
+            broker_commit_every=1000,
+            broker_commit_interval=1.0,
+            producer_linger=0.005,
+        )
+        # Faust pauses the stream whenever more than ProducerBuffer.max_messages (100) changelog
+        # writes are pending; a purchase writes several keys, so that limit throttles us.
+        ProducerBuffer.max_messages = 10_000
+        self.topics = self._topics()
+        # Customer keys are raw bytes, exactly as producers key the input topics, so that
+        # table_route sends a customer's query to the worker that owns its partition.
+        self.customers = self.app.Table(
+            "customers", default=None, partitions=self.partitions, key_type=bytes
+        )
+        # Aggregate keys carry their partition in the key; they are never routed.
+        self.aggregates = self.app.Table(
+            "aggregates", default=None, partitions=self.partitions, key_type=str
+        )
+        # customer id -> start of its open journey, per partition (rebuilt after recovery).
+        self.open_index: dict[int, dict[str, int]] = {}
+        self.markov_solution: Any = None
+        self.markov_solved_at: float | None = None
+
+    def _topics(self) -> Topics:
+        t = self.settings.topics
+        app = self.app
+
+        def raw(*names: str, **extra: Any) -> Any:
+            return app.topic(
+                *names,
+                key_serializer="raw",
+                value_serializer="raw",
+                partitions=self.partitions,
+                **extra,
+            )
+
+        ticks = f"{self.settings.worker.app_id}-{TICKS_SUFFIX}"
+        return Topics(
+            touchpoints=raw(t.touchpoints),
+            purchases=raw(t.purchases),
+            costs=raw(t.costs),
+            assignments=raw(t.assignments),
+            ticks=raw(ticks),
+            # One agent reads every input topic (and the expiry ticks) so that Faust assigns
+            # partition P of all of them to the same worker: aggregates are kept per partition.
+            inputs=raw(t.touchpoints, t.purchases, t.costs, t.assignments, ticks),
+            dead_letter=raw(t.dead_letter),
+            attributions=raw(t.attributions),
+        )
+
+    def assigned_partitions(self) -> set[int]:
+        """Partitions of the customer topics this worker actively owns now."""
+        names = {self.settings.topics.touchpoints, self.settings.topics.purchases}
+        try:
+            actives = self.app.assignor.assigned_actives()
+        except Exception:  # noqa: BLE001 - not assigned yet
+            return set()
+        return {tp.partition for tp in actives if tp.topic in names}
+
+    def journey_rules(self) -> JourneyRules:
+        """The journey rules of this pipeline."""
+        return self.rules
+
+
+def build_pipeline(settings: Settings, bootstrap: str, **kwargs: Any) -> Pipeline:
+    """Create the app and attach agents and views."""
+    from stream import agents, views
+
+    pipeline = Pipeline(settings, bootstrap, **kwargs)
+    agents.attach(pipeline)
+    views.attach(pipeline)
+    return pipeline

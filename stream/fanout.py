@@ -1,0 +1,63 @@
+"""Ask every worker of the group for its share of the aggregates, and sum them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+if TYPE_CHECKING:
+    from stream.app import Pipeline
+
+LOCAL_PATH = "/internal/local"
+
+
+class FanoutError(RuntimeError):
+    """A worker of the group did not answer; the query cannot be complete."""
+
+
+def worker_urls(pipeline: Pipeline) -> list[str]:
+    """Web addresses of every worker that owns partitions (this one included)."""
+    own = str(pipeline.app.conf.canonical_url).rstrip("/")
+    try:
+        hosts = {str(url).rstrip("/") for url in pipeline.app.router.tables_metadata()}
+    except Exception:  # noqa: BLE001 - no assignment yet
+        hosts = set()
+    hosts.add(own)
+    return sorted(hosts)
+
+
+async def gather_local(pipeline: Pipeline, kinds: str) -> list[dict[str, Any]]:
+    """Every worker's local aggregate items (``kinds``: comma-separated key kinds)."""
+    from stream.views import local_share
+
+    own = str(pipeline.app.conf.canonical_url).rstrip("/")
+    urls = worker_urls(pipeline)
+
+    async def fetch(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+        if url == own:
+            return local_share(pipeline, kinds)
+        try:
+            async with session.get(f"{url}{LOCAL_PATH}", params={"kinds": kinds}) as response:
+                if response.status != 200:
+                    raise FanoutError(f"worker {url} answered HTTP {response.status}")
+                return json.loads(await response.text())
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            raise FanoutError(f"worker {url} did not answer: {error}") from None
+
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        return list(await asyncio.gather(*(fetch(session, url) for url in urls)))
+
+
+def merge_shares(shares: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Partition -> items, from every worker's share; a partition seen twice is an error."""
+    merged: dict[str, dict[str, Any]] = {}
+    for share in shares:
+        for partition, items in share.get("partitions", {}).items():
+            if partition in merged:
+                raise FanoutError(f"partition {partition} reported by two workers (rebalancing)")
+            merged[partition] = items
+    return merged

@@ -1,0 +1,52 @@
+"""Prometheus metrics of a worker (one registry per pipeline, so tests can run several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class WorkerMetrics:
+    """The metrics ops watch: input, dead letters, latency, lag, state size, Markov, rebalances."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events_in = Counter(
+            "crm_events_in_total", "Records read, per input topic", ["topic"], registry=r
+        )
+        self.dead_lettered = Counter(
+            "crm_dead_lettered_total", "Records sent to the dead-letter topic", ["topic"], registry=r
+        )
+        self.processing_latency = Histogram(
+            "crm_processing_latency_seconds",
+            "Time to process one record, from dequeue to tables updated",
+            registry=r,
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+        )
+        self.purchase_to_table = Histogram(
+            "crm_purchase_to_table_seconds",
+            "From the purchase message's broker timestamp to its credits in the tables",
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.consumer_lag = Gauge(
+            "crm_consumer_lag", "Messages behind the end of each partition", ["topic", "partition"],
+            registry=r,
+        )
+        self.journeys_held = Gauge(
+            "crm_open_journeys", "Customers with an open journey held by this worker", registry=r
+        )
+        self.customers_held = Gauge(
+            "crm_customers_held", "Customer states held by this worker", registry=r
+        )
+        self.markov_refresh = Histogram(
+            "crm_markov_refresh_seconds", "Time to solve the Markov model", registry=r
+        )
+        self.rebalances = Counter("crm_rebalances_total", "Rebalances seen", registry=r)
+        self.too_late = Counter(
+            "crm_too_late_total", "Events older than the retained horizon", registry=r
+        )
+
+    def render(self) -> bytes:
+        """Text exposition format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,186 @@
+"""Record processing, free of Faust: decode, validate, update customer state and aggregates.
+
+The agents call these functions with their Faust tables (which are mutable mappings); tests call
+them with plain dicts. Nothing here can raise on bad input: a bad record becomes a dead letter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from attribution.events import InvalidRecord, Purchase, Touchpoint, parse_event_bytes
+from attribution.journeys import ConvertedJourney, JourneyRules
+from attribution.models.options import ModelOptions
+from stream.aggregates import apply_contribution, note_event
+from stream.contributions import MARKOV, Contribution, contribution
+from stream.customer_state import CustomerState, JourneyChange, TooLateError
+from stream.deadletter import dead_letter_record
+
+EXPECTED_TYPE = {
+    "touchpoints": "touchpoint",
+    "purchases": "purchase",
+    "costs": "cost",
+    "assignments": "assignment",
+}
+CUSTOMER_KINDS = ("touchpoints", "purchases")
+
+
+@dataclass
+class Outcome:
+    """What processing one record produced, for the agent to send and count."""
+
+    dead_letter: dict[str, Any] | None = None
+    attribution_records: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[JourneyChange] = field(default_factory=list)
+    purchase: bool = False
+    too_late: bool = False
+    customer_id: str | None = None  # set when a customer's state was updated
+
+
+@dataclass
+class Context:
+    """Settings the processing needs."""
+
+    rules: JourneyRules
+    options: ModelOptions
+    models: list[str]
+    retention_ms: int
+    topic_kinds: Mapping[str, str]  # topic name -> a key of EXPECTED_TYPE
+
+
+def process_record(
+    ctx: Context,
+    customers: MutableMapping[str, Any],
+    aggregates: MutableMapping[str, Any],
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    markov_effects: Mapping[str, Any] | None = None,
+) -> Outcome:
+    """Handle one message of an input topic; a bad one becomes a dead letter, never an error."""
+    kind = ctx.topic_kinds[topic]
+    try:
+        event = parse_event_bytes(value)
+        if event.type != EXPECTED_TYPE[kind]:
+            raise InvalidRecord(f"event type '{event.type}' does not belong on topic {topic}")
+        if kind not in CUSTOMER_KINDS:
+            return Outcome()
+        assert isinstance(event, Touchpoint | Purchase)
+        key_text = key.decode("utf-8", "replace") if key is not None else None
+        if key_text != event.customer_id:
+            raise InvalidRecord(
+                f"message key {key_text!r} is not the event's customer_id {event.customer_id!r}; "
+                "customer events must be keyed by customer_id"
+            )
+    except InvalidRecord as error:
+        note_event(aggregates, partition, None, invalid=True)
+        return Outcome(dead_letter_record(error.reason, topic, partition, offset, key, value))
+    key_bytes = event.customer_id.encode("utf-8")
+    state = CustomerState.from_json(event.customer_id, customers.get(key_bytes))
+    try:
+        changes = state.add(event, ctx.rules, ctx.retention_ms)
+    except TooLateError as error:
+        reason = str(error)
+        return Outcome(
+            dead_letter_record(reason, topic, partition, offset, key, value), too_late=True
+        )
+    customers[key_bytes] = state.to_json()
+    note_event(aggregates, partition, event.ts_ms)
+    outcome = Outcome(
+        changes=changes, purchase=isinstance(event, Purchase), customer_id=event.customer_id
+    )
+    _apply_changes(ctx, aggregates, partition, changes, outcome, markov_effects)
+    return outcome
+
+
+def advance_customer(
+    ctx: Context,
+    customers: MutableMapping[str, Any],
+    aggregates: MutableMapping[str, Any],
+    customer_id: str,
+    partition: int,
+    as_of_ms: int,
+    markov_effects: Mapping[str, Any] | None = None,
+) -> Outcome:
+    """Move a customer's expiry clock to the watermark (may turn its journey into a null path)."""
+    key_bytes = customer_id.encode("utf-8")
+    state = CustomerState.from_json(customer_id, customers.get(key_bytes))
+    changes = state.advance(as_of_ms, ctx.rules, ctx.retention_ms)
+    outcome = Outcome(changes=changes)
+    if changes or state.as_of_ms == as_of_ms:
+        customers[key_bytes] = state.to_json()
+    _apply_changes(ctx, aggregates, partition, changes, outcome, markov_effects)
+    return outcome
+
+
+def _apply_changes(
+    ctx: Context,
+    aggregates: MutableMapping[str, Any],
+    partition: int,
+    changes: list[JourneyChange],
+    outcome: Outcome,
+    markov_effects: Mapping[str, Any] | None,
+) -> None:
+    for change in changes:
+        delta = contribution(change.sign, change.journey, ctx.models, ctx.options)
+        apply_contribution(aggregates, partition, delta)
+        if isinstance(change.journey, ConvertedJourney) and not change.journey.unattributed:
+            outcome.attribution_records += attribution_records(
+                change.sign, change.journey, delta, ctx.models, markov_effects
+            )
+
+
+def attribution_records(
+    sign: int,
+    journey: ConvertedJourney,
+    delta: Contribution,
+    models: list[str],
+    markov_effects: Mapping[str, Any] | None,
+) -> list[dict[str, Any]]:
+    """One output record per credited order and model (retractions carry ``retracted: true``)."""
+    base = {
+        "order_id": journey.order_id,
+        "customer_id": journey.customer_id,
+        "purchase_event_id": journey.event_id,
+        "ts": journey.ts_ms,
+        "value": journey.value,
+        "path": list(journey.channels),
+        "retracted": sign < 0,
+    }
+    records = []
+    for model in models:
+        if model == MARKOV:
+            credits = markov_path_credits(journey, markov_effects)
+            if credits is None:
+                continue
+        else:
+            credits = {ch: {"conversions": c, "value": v} for ch, (c, v) in delta.credits[model].items()}
+        records.append({**base, "model": model, "credits": credits})
+    return records
+
+
+def markov_path_credits(
+    journey: ConvertedJourney, markov_effects: Mapping[str, Any] | None
+) -> dict[str, dict[str, float]] | None:
+    """Path-level Markov credit of one order from the latest solved removal effects."""
+    if not markov_effects:
+        return None
+    from attribution.models.markov import path_credit
+
+    split = path_credit(
+        journey.channels,
+        journey.value,
+        markov_effects.get("removal_effects", {}),
+        markov_effects.get("removal_effects_value", {}),
+    )
+    return {ch: {"conversions": c, "value": v} for ch, (c, v) in split.items()}
+
+
+def encode_json(record: Mapping[str, Any]) -> bytes:
+    """Compact JSON bytes for output topics."""
+    return json.dumps(record, separators=(",", ":"), sort_keys=True).encode("utf-8")

@@ -1,0 +1,128 @@
+"""Start stream workers as processes and read their answers, for the real-broker tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def unique_env(partitions: int = 4) -> dict[str, str]:
+    """Settings for an isolated run: own app id and topic names."""
+    run = uuid.uuid4().hex[:8]
+    return {
+        "CRM_WORKER__APP_ID": f"crm-test-{run}",
+        "CRM_TOPICS__TOUCHPOINTS": f"t-{run}-touchpoints",
+        "CRM_TOPICS__PURCHASES": f"t-{run}-purchases",
+        "CRM_TOPICS__COSTS": f"t-{run}-costs",
+        "CRM_TOPICS__ASSIGNMENTS": f"t-{run}-assignments",
+        "CRM_TOPICS__DEAD_LETTER": f"t-{run}-dead-letter",
+        "CRM_TOPICS__ATTRIBUTIONS": f"t-{run}-attributions",
+        "CRM_TOPICS__PARTITIONS": str(partitions),
+        "CRM_ATTRIBUTION__MARKOV_REFRESH_SECONDS": "5",
+    }
+
+
+class Worker:
+    """One `crm-attribution worker` process."""
+
+    def __init__(self, bootstrap: str, env: dict[str, str], log_dir: Path, name: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / f"{name}.log"
+        self.data_dir = log_dir / f"{name}-data"
+        self.bootstrap, self.env, self.name = bootstrap, env, name
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        """Launch the process."""
+        env = {**os.environ, **self.env, "PYTHONPATH": str(REPO)}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "crm_attribution", "worker",
+                "--bootstrap", self.bootstrap,
+                "--web-port", str(self.port),
+                "--data-dir", str(self.data_dir),
+                "--tick-seconds", "2",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """Graceful stop with SIGTERM; kill if it does not exit in time."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            raise AssertionError(f"worker {self.name} ignored SIGTERM; log: {self.log_path}")
+
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        """End of the worker's log, for assertion messages."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def get_json(url: str, timeout: float = 30.0) -> tuple[int, Any]:
+    """(status, body) of a GET; connection failures give status 0."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        try:
+            return error.code, json.loads(error.read())
+        except ValueError:
+            return error.code, None
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0, None
+
+
+def wait_until(
+    condition: Callable[[], Any], timeout: float, what: str, workers: list[Worker]
+) -> Any:
+    """Poll until the condition returns a truthy value; fail with the workers' logs."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        for worker in workers:
+            if worker.process is not None and not worker.alive():
+                raise AssertionError(f"worker {worker.name} died:\n{worker.log_tail()}")
+        last = condition()
+        if last:
+            return last
+        time.sleep(1.0)
+    logs = "\n\n".join(f"--- {w.name} ---\n{w.log_tail()}" for w in workers)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{logs}")

@@ -1,0 +1,181 @@
+"""The central invariant on a real broker: the stream's tables equal the batch engine's answer.
+
+One generated log (10,000+ customers, 100,000+ events, out-of-order within the lateness,
+duplicates, about 1% invalid records of many kinds) is produced to Kafka and drained by one
+worker, by two workers, and by two workers one of which is stopped and restarted half-way.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from collections import Counter
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer
+
+from attribution.events import InvalidRecord, parse_event
+from config.settings import load_settings
+from crm_attribution.cli import main as cli_main
+from crm_attribution.generator import GeneratorConfig, generate
+from stream.producer import EventProducer, produce_lines
+from stream.topics_admin import ensure_topics
+from tests.integration.stream_harness import Worker, get_json, unique_env, wait_until
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+DRAIN_TIMEOUT = 900.0
+
+
+@pytest.fixture(scope="module")
+def event_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    cfg = GeneratorConfig(customers=10_000, days=6, seed=11, invalid_rate=0.01)
+    lines = list(generate(cfg))
+    path = tmp_path_factory.mktemp("log") / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path, lines
+
+
+@pytest.fixture(scope="module")
+def batch_answer(event_log: tuple[Path, list[str]]) -> dict[str, Any]:
+    path, lines = event_log
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = cli_main(["attribute", str(path), "--events", "--models", "all", "--format", "json"])
+    assert code == 0
+    answer = json.loads(out.getvalue())
+    customers = {json.loads(l).get("customer_id") for l in lines if l.startswith("{")}
+    assert len(lines) >= 100_000 and len(customers) >= 10_000
+    assert answer["totals"]["invalid_records"] >= 0.008 * len(lines)
+    return answer
+
+
+def invalid_lines(lines: list[str]) -> Counter[str]:
+    bad: Counter[str] = Counter()
+    for line in lines:
+        try:
+            parse_event(json.loads(line))
+        except (InvalidRecord, json.JSONDecodeError):
+            bad[line] += 1
+    return bad
+
+
+def assert_same(stream: Any, batch: Any, path: str = "") -> None:
+    """Same keys; numbers equal to 1e-9 relative; counts exactly."""
+    if isinstance(batch, dict):
+        assert isinstance(stream, dict), path
+        assert sorted(stream) == sorted(batch), f"{path}: {sorted(stream)} != {sorted(batch)}"
+        for key in batch:
+            assert_same(stream[key], batch[key], f"{path}.{key}")
+    elif isinstance(batch, int) and not isinstance(batch, bool):
+        assert stream == batch, f"{path}: {stream} != {batch}"
+    elif isinstance(batch, float):
+        assert math.isclose(stream, batch, rel_tol=1e-9, abs_tol=1e-9), f"{path}: {stream} != {batch}"
+    else:
+        assert stream == batch, path
+
+
+def dead_letters(bootstrap: str, topic: str, expected: int) -> list[dict[str, Any]]:
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=15_000,
+    )
+    records = []
+    try:
+        for message in consumer:
+            records.append(json.loads(message.value))
+            if len(records) >= expected:
+                # Read on a little: more than expected would be a failure too.
+                for extra in consumer:
+                    records.append(json.loads(extra.value))
+                break
+    finally:
+        consumer.close()
+    return records
+
+
+def run_scenario(
+    bootstrap: str,
+    lines: list[str],
+    batch: dict[str, Any],
+    tmp_path: Path,
+    workers: int,
+    restart_half_way: bool = False,
+) -> None:
+    env = unique_env(partitions=4)
+    settings = load_settings(environ=env)
+    ensure_topics(bootstrap, settings)
+    running = [Worker(bootstrap, env, tmp_path, f"w{i}").start() for i in range(workers)]
+    try:
+        for worker in running:
+            wait_until(
+                lambda w=worker: get_json(f"{w.url}/ready")[0] == 200,
+                180, f"{worker.name} ready", running,
+            )
+        half = len(lines) // 2
+        numbered = list(enumerate(lines, start=1))
+        with EventProducer(bootstrap) as producer:
+            produce_lines(numbered[:half], producer, settings, send_invalid=True)
+        if restart_half_way:
+            victim = running[-1]
+            assert victim.stop() == 0, victim.log_tail()
+            running[-1] = Worker(bootstrap, env, tmp_path, f"{victim.name}-again")
+            running[-1].data_dir = victim.data_dir
+            running[-1].start()
+        with EventProducer(bootstrap) as producer:
+            produce_lines(numbered[half:], producer, settings, send_invalid=True)
+        expected = batch["totals"]
+        url = running[0].url
+
+        def drained() -> bool:
+            status, totals = get_json(f"{url}/totals")
+            return status == 200 and all(
+                totals.get(k) == expected[k]
+                for k in ("conversions", "null", "unattributed_conversions", "invalid_records")
+            )
+
+        wait_until(drained, DRAIN_TIMEOUT, "the stream to drain the log", running)
+        status, stream = get_json(f"{url}/attribution", timeout=120)
+        assert status == 200, stream
+        assert_same(stream, batch)
+        # The audit with two commands: `query attribution --format json` is the batch object.
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert cli_main(["query", "attribution", "--format", "json", "--url", url]) == 0
+        assert_same(json.loads(out.getvalue()), batch)
+        # The dead-letter topic holds exactly the invalid records, with their original bytes.
+        wanted = invalid_lines(lines)
+        letters = dead_letters(bootstrap, settings.topics.dead_letter, sum(wanted.values()))
+        got = Counter(base64.b64decode(r["value_base64"]).decode() for r in letters)
+        assert got == wanted
+        assert all(r["reason"] and r["topic"] and r["offset"] >= 0 for r in letters)
+        for worker in running:
+            assert worker.stop() == 0, worker.log_tail()
+    finally:
+        for worker in running:
+            if worker.alive():
+                worker.stop()
+
+
+def test_one_worker_equals_batch(kafka_bootstrap: str, event_log, batch_answer, tmp_path) -> None:
+    run_scenario(kafka_bootstrap, event_log[1], batch_answer, tmp_path, workers=1)
+
+
+def test_two_workers_equal_batch(kafka_bootstrap: str, event_log, batch_answer, tmp_path) -> None:
+    run_scenario(kafka_bootstrap, event_log[1], batch_answer, tmp_path, workers=2)
+
+
+def test_worker_restarted_mid_stream_equals_batch(
+    kafka_bootstrap: str, event_log, batch_answer, tmp_path
+) -> None:
+    run_scenario(
+        kafka_bootstrap, event_log[1], batch_answer, tmp_path, workers=2, restart_half_way=True
+    )

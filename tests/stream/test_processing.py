@@ -1,0 +1,141 @@
+"""Broker-free tests of record processing: the stream's sums equal the batch engine's."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+
+from attribution.engine import attribute_events
+from attribution.events import InvalidRecord, parse_event
+from attribution.journeys import JourneyRules
+from attribution.models.options import ModelOptions
+from crm_attribution.generator import GeneratorConfig, generate
+from stream.processing import Context, advance_customer, process_record
+from stream.producer import raw_route
+from stream.report import attribution_object, merge_partitions
+from config.settings import load_settings
+
+MODELS = [
+    "first_touch",
+    "last_touch",
+    "last_non_direct",
+    "linear",
+    "position_based",
+    "time_decay",
+    "markov",
+    "shapley",
+]
+RULES = JourneyRules.from_days(30.0, None, 1.0)
+OPTIONS = ModelOptions(order=1, direct_channel="direct", half_life_days=7.0)
+PARTITIONS = 3
+
+
+def assert_same(stream: object, batch: object, path: str = "") -> None:
+    """Equal structure; numbers equal to 1e-9 relative (or 1e-9 absolute near zero)."""
+    if isinstance(batch, dict):
+        assert isinstance(stream, dict), path
+        assert sorted(stream) == sorted(batch), f"{path}: keys {sorted(stream)} != {sorted(batch)}"
+        for key in batch:
+            assert_same(stream[key], batch[key], f"{path}.{key}")
+    elif isinstance(batch, float | int) and not isinstance(batch, bool):
+        assert isinstance(stream, float | int), path
+        assert math.isclose(stream, batch, rel_tol=1e-9, abs_tol=1e-9), f"{path}: {stream} != {batch}"
+    else:
+        assert stream == batch, path
+
+
+def run_stream(lines: list[str], seed: int) -> tuple[dict, list[dict]]:
+    """Process lines as the agent would, with partitions by customer key, shuffled per partition."""
+    settings = load_settings(environ={})
+    kinds = {
+        settings.topics.touchpoints: "touchpoints",
+        settings.topics.purchases: "purchases",
+        settings.topics.costs: "costs",
+        settings.topics.assignments: "assignments",
+    }
+    ctx = Context(RULES, OPTIONS, MODELS, 24 * 3_600_000, kinds)
+    customers: dict = {}
+    aggregates: dict = {}
+    dead: list[dict] = []
+    rng = random.Random(seed)
+    for offset, line in enumerate(lines):
+        topic, key = raw_route(line, settings)
+        partition = rng.randrange(PARTITIONS) if key is None else hash_partition(key)
+        outcome = process_record(
+            ctx, customers, aggregates, topic, partition, offset, key, line.encode()
+        )
+        if outcome.dead_letter:
+            dead.append(outcome.dead_letter)
+    newest = max(v.get("wm", 0) for k, v in aggregates.items() if k.endswith("|totals"))
+    for key in list(customers):
+        advance_customer(ctx, customers, aggregates, key.decode(), hash_partition(key), newest)
+    partitions: dict[str, dict] = {}
+    for key, value in aggregates.items():
+        p, _, rest = key.partition("|")
+        partitions.setdefault(p, {})[rest] = value
+    return attribution_object(merge_partitions(partitions), MODELS, OPTIONS), dead
+
+
+def hash_partition(key: bytes) -> int:
+    from kafka.partitioner.default import murmur2
+
+    return (murmur2(key) & 0x7FFFFFFF) % PARTITIONS
+
+
+def batch(lines: list[str]) -> dict:
+    events, invalid = [], 0
+    for line in lines:
+        try:
+            event = parse_event(json.loads(line))
+        except (InvalidRecord, json.JSONDecodeError):
+            invalid += 1
+            continue
+        if event.type in ("touchpoint", "purchase"):
+            events.append(event)
+    report = attribute_events(events, RULES, MODELS, OPTIONS)
+    report.totals.invalid_records = invalid
+    return report.to_json()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_stream_processing_equals_batch_engine(seed: int) -> None:
+    lines = list(
+        generate(GeneratorConfig(customers=300, days=20, seed=seed, invalid_rate=0.02))
+    )
+    expected = batch(lines)
+    got, dead = run_stream(lines, seed)
+    assert expected["totals"]["conversions"] > 50
+    assert_same(got, expected)
+    assert len(dead) == expected["totals"]["invalid_records"]
+
+
+def test_bad_record_becomes_dead_letter_with_reason_and_bytes() -> None:
+    settings = load_settings(environ={})
+    ctx = Context(RULES, OPTIONS, ["linear"], 3_600_000, {settings.topics.touchpoints: "touchpoints"})
+    bad = b'{"type": "touchpoint", "event_id": "x"'
+    outcome = process_record(ctx, {}, {}, settings.topics.touchpoints, 2, 17, b"c1", bad)
+    assert outcome.dead_letter is not None
+    assert "not valid JSON" in outcome.dead_letter["reason"]
+    assert outcome.dead_letter["partition"] == 2 and outcome.dead_letter["offset"] == 17
+    assert outcome.dead_letter["value_text"] == bad.decode()
+
+
+def test_event_on_the_wrong_topic_or_key_is_dead_lettered() -> None:
+    settings = load_settings(environ={})
+    topic = settings.topics.touchpoints
+    ctx = Context(RULES, OPTIONS, ["linear"], 3_600_000, {topic: "touchpoints"})
+    purchase = json.dumps(
+        {"type": "purchase", "event_id": "p", "customer_id": "c1", "order_id": "o",
+         "amount": 3, "ts": "2026-01-01T00:00:00Z"}
+    ).encode()
+    wrong_topic = process_record(ctx, {}, {}, topic, 0, 1, b"c1", purchase)
+    assert "does not belong on topic" in wrong_topic.dead_letter["reason"]
+    touch = json.dumps(
+        {"type": "touchpoint", "event_id": "t", "customer_id": "c1", "channel": "email",
+         "ts": "2026-01-01T00:00:00Z"}
+    ).encode()
+    wrong_key = process_record(ctx, {}, {}, topic, 0, 2, b"c2", touch)
+    assert "keyed by customer_id" in wrong_key.dead_letter["reason"]
