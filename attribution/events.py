@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,6 +22,13 @@ from pydantic import (
 )
 
 MS_PER_DAY = 86_400_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _to_ms(ts: datetime) -> int:
+    # Integer arithmetic: float seconds would round differently for far dates.
+    delta = ts - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
 class InvalidRecord(ValueError):
@@ -33,18 +41,25 @@ class InvalidRecord(ValueError):
 
 def parse_timestamp(value: Any) -> datetime:
     """Return an aware UTC datetime from ISO 8601 with offset or epoch milliseconds."""
+    try:
+        return _parse_timestamp(value)
+    except OverflowError:
+        raise ValueError(f"timestamp {value!r} is out of range") from None
+
+
+def _parse_timestamp(value: Any) -> datetime:
     if isinstance(value, bool):
         raise ValueError("timestamp must be ISO 8601 with an offset or epoch milliseconds")
     if isinstance(value, int | float):
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("timestamp must be a finite number of epoch milliseconds")
-        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+        return _EPOCH + timedelta(milliseconds=value)
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
         text = value.strip()
         if text.lstrip("-").isdigit():
-            return datetime.fromtimestamp(int(text) / 1000.0, tz=UTC)
+            return _EPOCH + timedelta(milliseconds=int(text))
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
@@ -75,10 +90,10 @@ class _Event(BaseModel):
     def _aware_ts(cls, value: Any) -> datetime:
         return parse_timestamp(value)
 
-    @property
+    @cached_property
     def ts_ms(self) -> int:
         """Event time in epoch milliseconds (the engine's internal clock)."""
-        return round(self.ts.timestamp() * 1000)
+        return _to_ms(self.ts)
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready dict with the timestamp as ISO 8601 UTC."""

@@ -17,8 +17,9 @@ Because the timeout defaults to the lookback, every touchpoint ends in exactly o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -106,13 +107,30 @@ Journey = ConvertedJourney | NullJourney
 CustomerEvent = Touchpoint | Purchase
 
 
+class EventRow(NamedTuple):
+    """A customer event reduced to what journeys need; sorts in event order."""
+
+    ts_ms: int
+    event_id: str
+    is_purchase: bool
+    channel_or_order: str  # the channel of a touchpoint, the order id of a purchase
+    amount: float
+    campaign: str | None
+    interaction: str | None
+
+
+def event_row(event: CustomerEvent) -> EventRow:
+    """The journey-relevant fields of a validated event."""
+    if isinstance(event, Touchpoint):
+        return EventRow(
+            event.ts_ms, event.event_id, False, event.channel, 0.0, event.campaign, event.interaction
+        )
+    return EventRow(event.ts_ms, event.event_id, True, event.order_id, event.amount, None, None)
+
+
 def event_order(event: CustomerEvent) -> tuple[int, str]:
     """Sort key of events: event time, ties broken by event_id."""
     return (event.ts_ms, event.event_id)
-
-
-def _touch(event: Touchpoint) -> Touch:
-    return Touch(event.channel, event.ts_ms, event.event_id, event.campaign, event.interaction)
 
 
 def customer_journeys(
@@ -123,24 +141,33 @@ def customer_journeys(
     Returns the closed journeys in order and the touches of the journey still open at
     ``as_of_ms`` (``None`` means: close nothing at the end).
     """
+    customer = events[0].customer_id if events else ""
+    return journeys_from_rows(customer, [event_row(e) for e in events], rules, as_of_ms)
+
+
+def journeys_from_rows(
+    customer: str, rows: Sequence[EventRow], rules: JourneyRules, as_of_ms: int | None
+) -> tuple[list[Journey], list[Touch]]:
+    """The journey rules themselves, over event rows in event order (see the module doc)."""
     closed: list[Journey] = []
     open_touches: list[Touch] = []
-    customer = events[0].customer_id if events else ""
-    for event in events:
-        if open_touches and event.ts_ms - open_touches[0].ts_ms > rules.timeout_ms:
+    for row in rows:
+        if open_touches and row.ts_ms - open_touches[0].ts_ms > rules.timeout_ms:
             closed.append(NullJourney(customer, tuple(open_touches)))
             open_touches = []
-        if isinstance(event, Touchpoint):
-            open_touches.append(_touch(event))
+        if not row.is_purchase:
+            open_touches.append(
+                Touch(row.channel_or_order, row.ts_ms, row.event_id, row.campaign, row.interaction)
+            )
             continue
-        horizon = event.ts_ms - rules.lookback_ms
+        horizon = row.ts_ms - rules.lookback_ms
         stale = [t for t in open_touches if t.ts_ms < horizon]
         if stale:
             closed.append(NullJourney(customer, tuple(stale)))
         credited = tuple(t for t in open_touches if t.ts_ms >= horizon)
         closed.append(
             ConvertedJourney(
-                customer, event.order_id, event.event_id, event.ts_ms, event.amount, credited
+                customer, row.channel_or_order, row.event_id, row.ts_ms, row.amount, credited
             )
         )
         open_touches = []

@@ -18,16 +18,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from attribution.events import Purchase, Touchpoint
 from attribution.journeys import (
     ConvertedJourney,
     CustomerEvent,
+    EventRow,
     Journey,
     JourneyRules,
     NullJourney,
     Touch,
-    customer_journeys,
-    event_order,
+    event_row,
+    journeys_from_rows,
 )
 
 RECENT_IDS_KEPT = 256
@@ -60,12 +60,6 @@ def _decided_at(journey: Journey, rules: JourneyRules) -> int:
     return journey.touches[0].ts_ms + rules.timeout_ms
 
 
-def _event_to_row(event: CustomerEvent) -> list[Any]:
-    if isinstance(event, Touchpoint):
-        return ["t", event.event_id, event.ts_ms, event.channel, event.campaign, event.interaction]
-    return ["p", event.event_id, event.ts_ms, event.order_id, event.amount, event.currency]
-
-
 def _journey_to_row(journey: Journey) -> list[Any]:
     touches = [[t.channel, t.ts_ms, t.event_id, t.campaign, t.interaction] for t in journey.touches]
     if isinstance(journey, ConvertedJourney):
@@ -82,34 +76,10 @@ def _row_to_journey(customer_id: str, row: list[Any]) -> Journey:
     return NullJourney(customer_id, tuple(Touch(*t) for t in row[1]))
 
 
-def _row_to_event(customer_id: str, row: list[Any]) -> CustomerEvent:
-    if row[0] == "t":
-        _, event_id, ts_ms, channel, campaign, interaction = row
-        return Touchpoint.model_construct(
-            type="touchpoint",
-            event_id=event_id,
-            ts=_ms_to_dt(ts_ms),
-            customer_id=customer_id,
-            channel=channel,
-            campaign=campaign,
-            interaction=interaction,
-        )
-    _, event_id, ts_ms, order_id, amount, currency = row
-    return Purchase.model_construct(
-        type="purchase",
-        event_id=event_id,
-        ts=_ms_to_dt(ts_ms),
-        customer_id=customer_id,
-        order_id=order_id,
-        amount=amount,
-        currency=currency,
-    )
-
-
-def _ms_to_dt(ts_ms: int) -> Any:
+def _iso(ts_ms: int) -> str:
     from datetime import UTC, datetime, timedelta
 
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ts_ms)
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ts_ms)).isoformat()
 
 
 @dataclass
@@ -117,7 +87,7 @@ class CustomerState:
     """Retained events, emitted journeys and dedupe memory of one customer."""
 
     customer_id: str
-    events: list[CustomerEvent] = field(default_factory=list)
+    events: list[EventRow] = field(default_factory=list)
     emitted: list[Journey] = field(default_factory=list)
     recent_ids: list[str] = field(default_factory=list)
     newest_ms: int | None = None
@@ -126,7 +96,7 @@ class CustomerState:
 
     def knows(self, event_id: str) -> bool:
         """True when the event id was already counted."""
-        return event_id in self.recent_ids or any(e.event_id == event_id for e in self.events)
+        return any(e.event_id == event_id for e in self.events) or event_id in self.recent_ids
 
     def horizon_ms(self, rules: JourneyRules, retention_ms: int) -> int | None:
         """Oldest event time still placeable: the newest event time minus the retention."""
@@ -143,15 +113,19 @@ class CustomerState:
         """
         if self.knows(event.event_id):
             return []
+        row = event_row(event)
         horizon = self.horizon_ms(rules, retention_ms)
-        if horizon is not None and event.ts_ms < horizon and self._compacted_after(event):
+        if horizon is not None and row.ts_ms < horizon and self._compacted_after(row):
             raise TooLateError(
-                f"event time {event.ts.isoformat()} is older than the customer's retained "
-                f"horizon ({_ms_to_dt(horizon).isoformat()}); it arrived too late to be placed"
+                f"event time {_iso(row.ts_ms)} is older than the customer's retained "
+                f"horizon ({_iso(horizon)}); it arrived too late to be placed"
             )
-        self.events.append(event)
-        self.events.sort(key=event_order)
-        self.newest_ms = event.ts_ms if self.newest_ms is None else max(self.newest_ms, event.ts_ms)
+        if self.events and row < self.events[-1]:
+            self.events.append(row)
+            self.events.sort()
+        else:
+            self.events.append(row)
+        self.newest_ms = row.ts_ms if self.newest_ms is None else max(self.newest_ms, row.ts_ms)
         return self._rebuild(rules, retention_ms)
 
     def advance(self, as_of_ms: int, rules: JourneyRules, retention_ms: int) -> list[JourneyChange]:
@@ -165,14 +139,16 @@ class CustomerState:
             return []
         return self._rebuild(rules, retention_ms)
 
-    def _compacted_after(self, event: CustomerEvent) -> bool:
+    def _compacted_after(self, row: EventRow) -> bool:
         """True when journeys that could contain the event were already compacted."""
         if not self.recent_ids:
             return False
-        return not self.events or event_order(event) < event_order(self.events[0])
+        return not self.events or row < self.events[0]
 
     def _rebuild(self, rules: JourneyRules, retention_ms: int) -> list[JourneyChange]:
-        closed, open_touches = customer_journeys(self.events, rules, self.as_of_ms)
+        closed, open_touches = journeys_from_rows(
+            self.customer_id, self.events, rules, self.as_of_ms
+        )
         before = {journey_identity(j): j for j in self.emitted}
         after = {journey_identity(j): j for j in closed}
         changes = [JourneyChange(-1, j) for key, j in before.items() if key not in after]
@@ -200,15 +176,15 @@ class CustomerState:
             if isinstance(last, ConvertedJourney)
             else event_order_of_touch(last.touches[-1])
         )
-        gone = [e for e in self.events if event_order(e) <= cut]
-        self.events = [e for e in self.events if event_order(e) > cut]
+        gone = [e for e in self.events if (e.ts_ms, e.event_id) <= cut]
+        self.events = [e for e in self.events if (e.ts_ms, e.event_id) > cut]
         self.emitted = self.emitted[keep_from:]
         self.recent_ids = (self.recent_ids + [e.event_id for e in gone])[-RECENT_IDS_KEPT:]
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form for a Faust table value."""
         return {
-            "e": [_event_to_row(e) for e in self.events],
+            "e": [list(e) for e in self.events],
             "j": [_journey_to_row(j) for j in self.emitted],
             "r": self.recent_ids,
             "n": self.newest_ms,
@@ -223,7 +199,7 @@ class CustomerState:
             return cls(customer_id)
         return cls(
             customer_id,
-            [_row_to_event(customer_id, row) for row in data["e"]],
+            [EventRow(*row) for row in data["e"]],
             [_row_to_journey(customer_id, row) for row in data["j"]],
             list(data["r"]),
             data["n"],
