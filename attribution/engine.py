@@ -1,0 +1,123 @@
+"""Batch attribution: run the chosen models over a path table or a whole event log.
+
+The stream prints the very same :meth:`AttributionReport.to_json` object for the same log, so
+this module decides the JSON shape and its number types (counts as integers, money as floats).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from attribution.events import AnyEvent, Purchase, Touchpoint
+from attribution.journeys import (
+    ConvertedJourney,
+    JourneyRules,
+    build_journeys,
+    journeys_to_table,
+)
+from attribution.models.heuristics import select_rows
+from attribution.models.options import ModelOptions
+from attribution.models.registry import run_model
+from attribution.paths import PathTable
+from attribution.results import ModelResult
+
+
+def as_count(x: float) -> int | float:
+    """A count as an integer when it is one (path files may hold fractional counts)."""
+    rounded = round(x)
+    return int(rounded) if abs(x - rounded) < 1e-6 else x
+
+
+@dataclass
+class Totals:
+    """What the input held, whatever the models credit."""
+
+    conversions: float = 0.0
+    value: float = 0.0
+    null: float = 0.0
+    unattributed_conversions: float = 0.0
+    invalid_records: int = 0
+
+    @classmethod
+    def from_table(cls, table: PathTable, invalid_records: int = 0) -> Totals:
+        """Totals of a path table; conversions of rows without touches are unattributed."""
+        empty = table.lengths == 0
+        return cls(
+            conversions=float(table.conversions.sum()),
+            value=float(table.value.sum()),
+            null=float(table.nulls.sum()),
+            unattributed_conversions=float(table.conversions[empty].sum()),
+            invalid_records=invalid_records,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``totals`` object of the report."""
+        return {
+            "conversions": as_count(self.conversions),
+            "value": float(self.value),
+            "null": as_count(self.null),
+            "unattributed_conversions": as_count(self.unattributed_conversions),
+            "invalid_records": int(self.invalid_records),
+        }
+
+
+@dataclass
+class AttributionReport:
+    """Totals and one result per model, in the order the models were asked for."""
+
+    totals: Totals
+    results: dict[str, ModelResult] = field(default_factory=dict)
+    # Customers whose journey is still open at the end of the log (events input only).
+    open_journeys: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"totals": ..., "models": {name: {"channels": ..., ...}}}``."""
+        return {
+            "totals": self.totals.to_json(),
+            "models": {name: result.to_json() for name, result in self.results.items()},
+        }
+
+
+def _with_touches(table: PathTable) -> PathTable:
+    # Rows without touches (unattributed conversions) are in the totals, not in any model:
+    # the Markov chain cannot start a path that has no channel.
+    has_touches = table.lengths > 0
+    return table if has_touches.all() else select_rows(table, has_touches)
+
+
+def attribute_paths(
+    table: PathTable, totals: Totals, models: list[str], options: ModelOptions
+) -> AttributionReport:
+    """Run ``models`` over a path table; ``totals`` describe the whole input."""
+    attributable = _with_touches(table)
+    results = {name: run_model(name, attributable, options) for name in models}
+    return AttributionReport(totals, results)
+
+
+def _customer_events(events: Iterable[AnyEvent]) -> list[Touchpoint | Purchase]:
+    return [e for e in events if isinstance(e, Touchpoint | Purchase)]
+
+
+def attribute_events(
+    events: Iterable[AnyEvent],
+    rules: JourneyRules,
+    models: list[str],
+    options: ModelOptions,
+    as_of_ms: int | None = None,
+) -> AttributionReport:
+    """Build journeys from an event log (costs and assignments ignored) and run ``models``."""
+    journeys, still_open = build_journeys(_customer_events(events), rules, as_of_ms)
+    totals = Totals()
+    for journey in journeys:
+        if isinstance(journey, ConvertedJourney):
+            totals.conversions += 1
+            totals.value += journey.value
+            totals.unattributed_conversions += journey.unattributed
+        else:
+            totals.null += 1
+    table = journeys_to_table(journeys)
+    report = attribute_paths(table, totals, models, options)
+    report.open_journeys = still_open
+    return report

@@ -1,0 +1,242 @@
+"""``crm-attribution attribute``: attribution of an aggregated path file or a raw event log."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from config.settings import Settings
+from crm_attribution.cli import UserError
+from crm_attribution.commands.common import settings_from
+
+SHOWN_INVALID = 20
+CSV_FIELDS = ("model", "channel", "conversions", "value", "removal_effect", "removal_effect_value")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the subcommand."""
+    p = sub.add_parser(
+        "attribute",
+        help="attribute conversions of a path file or an event log to channels",
+        description=(
+            "Attribute conversions to channels. INPUT is a path file in ChannelAttribution's "
+            "layout (CSV, CSV.gz or Parquet), or with --events a raw event log (JSON Lines, "
+            "CSV or Parquet)."
+        ),
+    )
+    p.add_argument("input", metavar="INPUT", help="path file, or event log with --events")
+    p.add_argument("--events", action="store_true", help="INPUT is a raw event log")
+    p.add_argument(
+        "--input-format",
+        choices=("jsonl", "csv", "parquet"),
+        help="format of the event log (default: from the extension)",
+    )
+    p.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated models, or all (default: all that apply to the input)",
+    )
+    p.add_argument("--order", type=int, default=None, help="Markov chain order (default: config)")
+    p.add_argument("--max-steps", type=int, default=None, help="Markov path length cap")
+    p.add_argument("--sep", default=">", help="channel separator in paths (one character)")
+    p.add_argument("--lookback-days", type=float, default=None, help="default: config")
+    p.add_argument("--half-life-days", type=float, default=None, help="default: config")
+    p.add_argument("--format", choices=("json", "csv", "table"), default="json")
+    p.add_argument("--strict", action="store_true", help="fail (exit 2) on any invalid record")
+    p.add_argument("--path-column", default="path")
+    p.add_argument("--conversions-column", default="total_conversions")
+    p.add_argument("--value-column", default="total_conversion_value")
+    p.add_argument("--null-column", default="total_null")
+    p.add_argument(
+        "--invalid-report", metavar="FILE", help="write every invalid record here (JSON Lines)"
+    )
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the input, run the models, print the report."""
+    from attribution.io import ReadError
+    from attribution.models.registry import UnknownModel
+
+    settings = settings_from(args)
+    _check_args(args)
+    path = Path(args.input)
+    if not path.exists():
+        raise UserError(f"input file {path} does not exist")
+    if path.is_dir():
+        raise UserError(f"input {path} is a directory, not a file")
+    err = Console(stderr=True)
+    try:
+        models = _models(args, settings)
+        if args.events:
+            report, invalid = _from_events(args, settings, path, models, err)
+        else:
+            report, invalid = _from_paths(args, settings, path, models, err)
+    except (ReadError, UnknownModel) as error:
+        raise UserError(str(error)) from None
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror or error}") from None
+    _report_invalid(args, invalid, err)
+    _print(args.format, report.to_json())
+    return 0
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if len(args.sep) != 1:
+        raise UserError(f"--sep must be exactly one character, got {args.sep!r}")
+    if args.order is not None and args.order < 1:
+        raise UserError(f"--order must be at least 1, got {args.order}")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise UserError(f"--max-steps must be at least 1, got {args.max_steps}")
+    if args.lookback_days is not None and args.lookback_days <= 0:
+        raise UserError(f"--lookback-days must be positive, got {args.lookback_days}")
+    if args.half_life_days is not None and args.half_life_days <= 0:
+        raise UserError(f"--half-life-days must be positive, got {args.half_life_days}")
+
+
+def _models(args: argparse.Namespace, settings: Settings) -> list[str]:
+    from attribution.models.registry import NEEDS_EVENTS, resolve_models
+
+    if args.models is None:
+        wanted = resolve_models(",".join(settings.attribution.models))
+        return wanted if args.events else [m for m in wanted if m not in NEEDS_EVENTS]
+    wanted = resolve_models(args.models)
+    if args.events:
+        return wanted
+    if args.models.strip() == "all":
+        return [m for m in wanted if m not in NEEDS_EVENTS]
+    needs = [m for m in wanted if m in NEEDS_EVENTS]
+    if needs:
+        raise UserError(
+            f"{', '.join(needs)} needs the age of every touch, which only raw events give: "
+            "run with --events on an event log, or leave it out of --models"
+        )
+    return wanted
+
+
+def _options(args: argparse.Namespace, settings: Settings) -> Any:
+    from attribution.models.options import ModelOptions
+
+    s = settings.attribution
+    return ModelOptions(
+        order=args.order if args.order is not None else s.markov_order,
+        max_steps=args.max_steps,
+        direct_channel=s.direct_channel,
+        half_life_days=args.half_life_days or s.half_life_days,
+    )
+
+
+@contextmanager
+def _progress(err: Console, label: str) -> Iterator[Any]:
+    """A progress bar on stderr, shown only on a terminal (stdout stays clean JSON)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not err.is_terminal,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task(label, total=None)
+
+        def update(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _from_paths(
+    args: argparse.Namespace, settings: Settings, path: Path, models: list[str], err: Console
+) -> tuple[Any, list[Any]]:
+    from attribution.engine import attribute_paths
+    from attribution.io.paths_reader import PathColumns, read_paths
+
+    columns = PathColumns(
+        args.path_column, args.conversions_column, args.value_column, args.null_column
+    )
+    with _progress(err, f"reading {path.name}") as update:
+        read = read_paths(path, sep=args.sep, columns=columns, progress=update)
+    _strict(args, read.invalid)
+    with _progress(err, "attributing") as update:
+        update(0, None)
+        report = attribute_paths(read.table, read.totals, models, _options(args, settings))
+    return report, read.invalid
+
+
+def _from_events(
+    args: argparse.Namespace, settings: Settings, path: Path, models: list[str], err: Console
+) -> tuple[Any, list[Any]]:
+    from attribution.engine import attribute_events
+    from attribution.io.events_reader import read_events
+    from attribution.journeys import JourneyRules
+
+    s = settings.attribution
+    lookback = args.lookback_days or s.lookback_days
+    rules = JourneyRules.from_days(
+        lookback, s.journey_timeout_days or lookback, s.allowed_lateness_hours
+    )
+    with _progress(err, f"reading {path.name}") as update:
+        read = read_events(path, args.input_format, progress=update)
+    _strict(args, read.invalid)
+    with _progress(err, "attributing") as update:
+        update(0, None)
+        report = attribute_events(read.events, rules, models, _options(args, settings))
+    report.totals.invalid_records = len(read.invalid)
+    return report, read.invalid
+
+
+def _strict(args: argparse.Namespace, invalid: list[Any]) -> None:
+    if args.strict and invalid:
+        first = invalid[0]
+        more = f" (and {len(invalid) - 1} more)" if len(invalid) > 1 else ""
+        raise UserError(
+            f"{args.input}: line {first.line}: {first.reason}{more}; "
+            "--strict stops at invalid records"
+        )
+
+
+def _report_invalid(args: argparse.Namespace, invalid: list[Any], err: Console) -> None:
+    if args.invalid_report:
+        try:
+            with open(args.invalid_report, "w", encoding="utf-8") as handle:
+                for row in invalid:
+                    handle.write(json.dumps(row.to_json()) + "\n")
+        except OSError as error:
+            raise UserError(f"cannot write {args.invalid_report}: {error.strerror}") from None
+    if not invalid:
+        return
+    err.print(f"{len(invalid)} invalid records skipped:", highlight=False, soft_wrap=True)
+    for row in invalid[:SHOWN_INVALID]:
+        err.print(f"  line {row.line}: {row.reason}", highlight=False, markup=False, soft_wrap=True)
+    if len(invalid) > SHOWN_INVALID:
+        err.print(f"  ... and {len(invalid) - SHOWN_INVALID} more", highlight=False)
+
+
+def _print(fmt: str, data: dict[str, Any]) -> None:
+    if fmt == "json":
+        sys.stdout.write(json.dumps(data) + "\n")
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(CSV_FIELDS)
+        for model, result in data["models"].items():
+            for channel, credit in result["channels"].items():
+                writer.writerow(
+                    [model, channel, *(credit.get(name, "") for name in CSV_FIELDS[2:])]
+                )
+    else:
+        from crm_attribution.render import render_attribution
+
+        render_attribution(Console(), data)
+    sys.stdout.flush()
