@@ -133,11 +133,12 @@ def _load_csv(path: Path, cols: PathColumns) -> tuple[pa.Table, list[InvalidRow]
 
     numeric = [name for name in wanted if name != cols.path]
 
-    def read(number_type: pa.DataType) -> pa.Table:
+    def read(number_type: pa.DataType, threads: bool = True) -> pa.Table:
         malformed.clear()
         types = {name: number_type for name in numeric} | {cols.path: pa.string()}
         return pacsv.read_csv(
             path,
+            read_options=pacsv.ReadOptions(use_threads=threads),
             parse_options=pacsv.ParseOptions(invalid_row_handler=skip),
             convert_options=pacsv.ConvertOptions(include_columns=wanted, column_types=types),
         )
@@ -148,6 +149,9 @@ def _load_csv(path: Path, cols: PathColumns) -> tuple[pa.Table, list[InvalidRow]
         except pa.ArrowInvalid:
             # Some count is not a number: read the counts as text to report each bad cell.
             data = read(pa.string())
+        if any(row.line == 0 for row in malformed):
+            # Arrow knows line numbers of malformed rows only when parsing on one thread.
+            data = read(data.schema.field(numeric[0]).type, threads=False)
     except pa.ArrowInvalid as error:
         raise ReadError(f"{path}: not a readable CSV file: {error}") from None
     # Line 1 is the header.
