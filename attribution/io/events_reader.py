@@ -114,7 +114,8 @@ def _json_records(path: Path, progress: Progress | None) -> Iterator[tuple[int, 
             try:
                 yield number, json.loads(line)
             except json.JSONDecodeError as error:
-                yield number, InvalidRecord(f"not valid JSON: {error.msg} (column {error.colno})")
+                column = min(error.pos, len(line.rstrip("\r\n"))) + 1
+                yield number, InvalidRecord(f"not valid JSON: {error.msg} (column {column})")
     if progress:
         progress(total or done, total or done)
 
