@@ -12,7 +12,9 @@ from stream.processing import (
     Outcome,
     advance_customer,
     encode_json,
+    persist_watermark,
     process_record,
+    restore_watermark,
 )
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ def attach(pipeline: Pipeline) -> None:
         },
     )
     metrics = pipeline.metrics
+    pipeline.context = ctx  # type: ignore[attr-defined]
 
     async def send_outcome(outcome: Outcome, topic: str) -> None:
         if outcome.dead_letter is not None:
@@ -73,6 +76,7 @@ def attach(pipeline: Pipeline) -> None:
 
     async def handle_tick(partition: int, value: bytes) -> None:
         as_of = int(json.loads(value)["as_of"])
+        restore_watermark(ctx, pipeline.aggregates, partition)
         if partition not in pipeline.open_index:
             rebuild_open_index(partition)
         index = pipeline.open_index.get(partition, {})
@@ -96,6 +100,7 @@ def attach(pipeline: Pipeline) -> None:
         key = f"{partition}|tick"
         if (pipeline.aggregates.get(key) or 0) < as_of:
             pipeline.aggregates[key] = as_of
+        persist_watermark(ctx, pipeline.aggregates, partition)
 
     def rebuild_open_index(partition: int) -> None:
         index: dict[str, int] = {}

@@ -49,6 +49,9 @@ class Context:
     models: list[str]
     retention_ms: int
     topic_kinds: Mapping[str, str]  # topic name -> a key of EXPECTED_TYPE
+    # Newest event time per partition. Kept in memory (a table write per event would halve
+    # throughput) and persisted into ``P|totals`` with the partition's next aggregate write.
+    watermarks: dict[int, int] = field(default_factory=dict)
 
 
 def process_record(
@@ -90,7 +93,8 @@ def process_record(
             dead_letter_record(reason, topic, partition, offset, key, value), too_late=True
         )
     customers[key_bytes] = state.to_json()
-    note_event(aggregates, partition, event.ts_ms)
+    if event.ts_ms > ctx.watermarks.get(partition, 0):
+        ctx.watermarks[partition] = event.ts_ms
     outcome = Outcome(
         changes=changes, purchase=isinstance(event, Purchase), customer_id=event.customer_id
     )
@@ -126,6 +130,8 @@ def _apply_changes(
     outcome: Outcome,
     markov_effects: Mapping[str, Any] | None,
 ) -> None:
+    if changes:
+        persist_watermark(ctx, aggregates, partition)
     for change in changes:
         delta = contribution(change.sign, change.journey, ctx.models, ctx.options)
         apply_contribution(aggregates, partition, delta)
@@ -133,6 +139,18 @@ def _apply_changes(
             outcome.attribution_records += attribution_records(
                 change.sign, change.journey, delta, ctx.models, markov_effects
             )
+
+
+def persist_watermark(ctx: Context, aggregates: MutableMapping[str, Any], partition: int) -> None:
+    """Write the partition's in-memory newest event time to its totals, if it moved."""
+    note_event(aggregates, partition, ctx.watermarks.get(partition))
+
+
+def restore_watermark(ctx: Context, aggregates: Mapping[str, Any], partition: int) -> None:
+    """After recovery: start from the persisted newest event time of the partition."""
+    stored = (aggregates.get(f"{partition}|totals") or {}).get("wm", 0)
+    if stored > ctx.watermarks.get(partition, 0):
+        ctx.watermarks[partition] = stored
 
 
 def attribution_records(

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from attribution.engine import Totals
 from attribution.models.markov import TransitionCounts
 from attribution.models.options import ModelOptions
 from attribution.results import ChannelCredit, ModelResult
@@ -96,27 +97,31 @@ def markov_result(merged: Merged, options: ModelOptions) -> ModelResult:
     return markov_from_counts(transition_counts(merged), options)
 
 
-def _count(x: float) -> int | float:
-    rounded = round(x)
-    return int(rounded) if abs(x - rounded) < 1e-6 else x
-
-
 def totals_object(merged: Merged) -> dict[str, Any]:
     """The ``totals`` object of the attribute command's JSON."""
     t = merged.totals
-    return {
-        "conversions": _count(t.get("conversions", 0.0)),
-        "value": t.get("value", 0.0),
-        "null": _count(t.get("null", 0.0)),
-        "unattributed_conversions": _count(t.get("unattributed_conversions", 0.0)),
-        "invalid_records": merged.invalid,
-    }
+    return Totals(
+        conversions=t.get("conversions", 0.0),
+        value=t.get("value", 0.0),
+        null=t.get("null", 0.0),
+        unattributed_conversions=t.get("unattributed_conversions", 0.0),
+        invalid_records=merged.invalid,
+    ).to_json()
+
+
+# Credits retracted to nothing may leave float residue; a channel below this is one the batch
+# engine never credited.
+RESIDUE = 1e-9
 
 
 def _credit_result(model: str, credits: dict[str, list[float]]) -> ModelResult:
     return ModelResult(
         model,
-        {ch: ChannelCredit(conv, value) for ch, (conv, value) in credits.items() if conv or value},
+        {
+            ch: ChannelCredit(conv, value)
+            for ch, (conv, value) in credits.items()
+            if abs(conv) > RESIDUE or abs(value) > RESIDUE
+        },
     )
 
 
@@ -256,3 +261,19 @@ def update_gauges(pipeline: Pipeline) -> None:
                 )
     except Exception:  # noqa: BLE001 - not assigned yet
         pass
+
+
+def metrics_summary(pipeline: Pipeline) -> dict[str, Any]:
+    """A few worker metrics as JSON (benchmarks and the demo read it)."""
+    m = pipeline.metrics
+    events_in = sum(
+        sample.value
+        for metric in m.events_in.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )
+    return {
+        "events_in": events_in,
+        "customers_held": m.customers_held._value.get(),  # noqa: SLF001 - prometheus gauge
+        "open_journeys": m.journeys_held._value.get(),  # noqa: SLF001
+    }

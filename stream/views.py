@@ -26,10 +26,18 @@ def local_share(pipeline: Pipeline, kinds: str) -> dict[str, Any]:
         for key, value in pipeline.aggregates.items()
         if not wanted or key.split("|", 2)[1] in wanted
     )
-    return {
-        "url": str(pipeline.app.conf.canonical_url),
-        "partitions": local_items(items, pipeline.assigned_partitions()),
-    }
+    partitions = pipeline.assigned_partitions()
+    share = local_items(items, partitions)
+    # The newest event times live in memory between aggregate writes.
+    context = getattr(pipeline, "context", None)
+    if context is not None and (not wanted or "totals" in wanted):
+        for partition in partitions:
+            mark = context.watermarks.get(partition, 0)
+            totals = dict(share.setdefault(str(partition), {}).get("totals") or {})
+            if mark > totals.get("wm", 0):
+                totals["wm"] = mark
+                share[str(partition)]["totals"] = totals
+    return {"url": str(pipeline.app.conf.canonical_url), "partitions": share}
 
 
 def parse_day(name: str, raw: str | None) -> str | None:
@@ -106,6 +114,12 @@ def attach(pipeline: Pipeline) -> None:
             return self.bytes(
                 metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8"
             )
+
+    @app.page("/metrics-json")
+    class MetricsJson(View):
+        async def get(self, request: Request) -> Response:
+            report.update_gauges(pipeline)
+            return self.json(report.metrics_summary(pipeline))
 
     @app.page("/openapi.json")
     class OpenApi(View):

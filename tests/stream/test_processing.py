@@ -69,7 +69,7 @@ def run_stream(lines: list[str], seed: int) -> tuple[dict, list[dict]]:
         )
         if outcome.dead_letter:
             dead.append(outcome.dead_letter)
-    newest = max(v.get("wm", 0) for k, v in aggregates.items() if k.endswith("|totals"))
+    newest = max(ctx.watermarks.values())
     for key in list(customers):
         advance_customer(ctx, customers, aggregates, key.decode(), hash_partition(key), newest)
     partitions: dict[str, dict] = {}

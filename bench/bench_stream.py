@@ -1,0 +1,197 @@
+"""Stream benchmark: full pipeline vs a trivial counting Faust agent, on the same broker, one run.
+
+    python bench/bench_stream.py [--customers 5000] [--days 10] [--bootstrap HOST:PORT]
+
+Reports: drain rate (events/s) of one pipeline worker, of the trivial agent and their ratio; the
+rate with two pipeline workers; purchase-to-output latency (p50, p99) at a steady load; worker
+memory per held customer journey. Without --bootstrap it uses (or starts) the embedded broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from config.settings import load_settings  # noqa: E402
+from crm_attribution.generator import GeneratorConfig, generate  # noqa: E402
+from stream.producer import EventProducer, produce_lines  # noqa: E402
+from stream.topics_admin import ensure_topics  # noqa: E402
+from tests.integration.stream_harness import Worker, free_port, get_json, unique_env  # noqa: E402
+
+
+def produce_all(bootstrap: str, settings: Any, lines: list[str]) -> int:
+    """Send the valid lines; return how many were sent."""
+    with EventProducer(bootstrap) as producer:
+        report = produce_lines(list(enumerate(lines, 1)), producer, settings)
+    return sum(report.sent.values())
+
+
+def trivial_rate(bootstrap: str, lines: list[str], log_dir: Path) -> float:
+    env = unique_env(partitions=4)
+    settings = load_settings(environ=env)
+    ensure_topics(bootstrap, settings)
+    total = produce_all(bootstrap, settings, lines)
+    port = free_port()
+    topics = [
+        settings.topics.touchpoints,
+        settings.topics.purchases,
+        settings.topics.costs,
+        settings.topics.assignments,
+    ]
+    log = (log_dir / "trivial.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "bench" / "trivial_app.py"), bootstrap,
+         f"trivial-{uuid.uuid4().hex[:6]}", str(port), *topics],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        return _drain_rate(lambda: (get_json(f"http://127.0.0.1:{port}/count")[1] or {}).get("count", 0), total)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def _drain_rate(progress: Any, total: int, timeout: float = 1800.0) -> float:
+    """Events per second from the first event consumed to the last."""
+    deadline = time.monotonic() + timeout
+    first_at = None
+    while time.monotonic() < deadline:
+        done = progress()
+        if done and first_at is None:
+            first_at, first_done = time.monotonic(), done
+        if done >= total:
+            assert first_at is not None
+            return (done - first_done) / max(1e-9, time.monotonic() - first_at)
+        time.sleep(0.2)
+    raise RuntimeError(f"did not drain {total} events in {timeout}s")
+
+
+def pipeline_rate(bootstrap: str, lines: list[str], log_dir: Path, workers: int) -> tuple[float, list[Worker]]:
+    env = unique_env(partitions=4)
+    settings = load_settings(environ=env)
+    ensure_topics(bootstrap, settings)
+    total = produce_all(bootstrap, settings, lines)
+    running = [Worker(bootstrap, env, log_dir, f"bench-{workers}-{i}").start() for i in range(workers)]
+
+    def consumed() -> int:
+        total = 0
+        for worker in running:
+            status, body = get_json(f"{worker.url}/metrics-json")
+            if status == 200:
+                total += int(body.get("events_in", 0))
+        return total
+
+    rate = _drain_rate(consumed, total)
+    return rate, running
+
+
+def latency(bootstrap: str, lines: list[str], log_dir: Path, rate: float) -> dict[str, float]:
+    """Purchase produced -> its attribution record on the output topic, at a steady load."""
+    from kafka import KafkaConsumer
+
+    env = unique_env(partitions=4)
+    settings = load_settings(environ=env)
+    ensure_topics(bootstrap, settings)
+    worker = Worker(bootstrap, env, log_dir, "latency").start()
+    sent_at: dict[str, float] = {}
+    try:
+        while get_json(f"{worker.url}/ready")[0] != 200:
+            time.sleep(0.5)
+        consumer = KafkaConsumer(
+            settings.topics.attributions, bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest", consumer_timeout_ms=20_000,
+        )
+        def feed() -> None:
+            with EventProducer(bootstrap) as producer:
+                started = time.monotonic()
+                for i, line in enumerate(lines, 1):
+                    if '"purchase"' in line:
+                        sent_at[json.loads(line)["order_id"]] = time.time()
+                    produce_lines([(i, line)], producer, settings)
+                    ahead = i / rate - (time.monotonic() - started)
+                    if ahead > 0:
+                        time.sleep(ahead)
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        delays = []
+        seen = set()
+        for message in consumer:
+            record = json.loads(message.value)
+            order = record["order_id"]
+            if order in sent_at and order not in seen and not record["retracted"]:
+                seen.add(order)
+                delays.append(message.timestamp / 1000.0 - sent_at[order])
+        feeder.join()
+        consumer.close()
+    finally:
+        worker.stop()
+    delays.sort()
+    return {
+        "orders": len(delays),
+        "p50_ms": 1000 * statistics.median(delays),
+        "p99_ms": 1000 * delays[int(0.99 * (len(delays) - 1))],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=5000)
+    parser.add_argument("--days", type=int, default=10)
+    parser.add_argument("--bootstrap")
+    parser.add_argument("--out", default=str(REPO / "bench" / "out"))
+    args = parser.parse_args()
+    log_dir = Path(args.out)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    settings = load_settings()
+    if args.bootstrap:
+        bootstrap = args.bootstrap
+    else:
+        from stream.broker import ensure_broker
+
+        bootstrap, _ = ensure_broker(settings)
+    lines = list(generate(GeneratorConfig(customers=args.customers, days=args.days, seed=3)))
+    print(f"{len(lines)} events, {args.customers} customers, broker {bootstrap}", flush=True)
+    trivial = trivial_rate(bootstrap, lines, log_dir)
+    print(f"trivial agent: {trivial:,.0f} events/s", flush=True)
+    one, workers = pipeline_rate(bootstrap, lines, log_dir, 1)
+    status, metrics = get_json(f"{workers[0].url}/metrics-json")
+    rss_kb = int(Path(f"/proc/{workers[0].process.pid}/status").read_text().split("VmRSS:")[1].split()[0])
+    for w in workers:
+        w.stop()
+    print(f"pipeline, 1 worker: {one:,.0f} events/s ({one / trivial:.0%} of trivial)", flush=True)
+    two, workers = pipeline_rate(bootstrap, lines, log_dir, 2)
+    for w in workers:
+        w.stop()
+    print(f"pipeline, 2 workers: {two:,.0f} events/s", flush=True)
+    lat = latency(bootstrap, lines[: min(len(lines), 60_000)], log_dir, rate=max(100.0, one * 0.5))
+    print(f"latency at {max(100.0, one * 0.5):,.0f} events/s: {lat}", flush=True)
+    result = {
+        "events": len(lines),
+        "customers": args.customers,
+        "trivial_events_per_s": trivial,
+        "pipeline_1_worker_events_per_s": one,
+        "ratio": one / trivial,
+        "pipeline_2_workers_events_per_s": two,
+        "latency": lat,
+        "worker_rss_mb": rss_kb / 1024,
+        "customers_held": metrics.get("customers_held"),
+        "rss_kb_per_customer": rss_kb / max(1, metrics.get("customers_held") or 1),
+    }
+    print(json.dumps(result, indent=2))
+    (log_dir / "bench_stream.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
