@@ -17,9 +17,9 @@ from attribution.journeys import (
     build_journeys,
     journeys_to_table,
 )
-from attribution.models.heuristics import select_rows
+from attribution.models.heuristics import credited_rows, select_rows
 from attribution.models.options import ModelOptions
-from attribution.models.registry import run_model
+from attribution.models.registry import CONVERTING_ROWS_ONLY, run_model
 from attribution.paths import PathTable
 from attribution.results import ModelResult
 
@@ -92,7 +92,15 @@ def attribute_paths(
 ) -> AttributionReport:
     """Run ``models`` over a path table; ``totals`` describe the whole input."""
     attributable = _with_touches(table)
-    results = {name: run_model(name, attributable, options) for name in models}
+    converting = None
+    results = {}
+    for name in models:
+        if name in CONVERTING_ROWS_ONLY:
+            # Filtered once here rather than by each model: a million-row copy is not free.
+            converting = credited_rows(attributable) if converting is None else converting
+            results[name] = run_model(name, converting, options)
+        else:
+            results[name] = run_model(name, attributable, options)
     return AttributionReport(totals, results)
 
 

@@ -88,14 +88,13 @@ def read_paths(
     if strict and invalid:
         first = invalid[0]
         raise ReadError(f"{path}: line {first.line}: {first.reason}")
-    keep = ~bad
-    table = _path_table(
-        data.column(cols.path).filter(pa.array(keep)),
-        sep,
-        numbers[cols.conversions][keep],
-        numbers[cols.value][keep],
-        numbers[cols.null][keep],
-    )
+    path_column = data.column(cols.path)
+    counts = [numbers[name] for name in (cols.conversions, cols.value, cols.null)]
+    if bad.any():
+        keep = ~bad
+        path_column = path_column.filter(pa.array(keep))
+        counts = [column[keep] for column in counts]
+    table = _path_table(path_column, sep, *counts)
     return PathsRead(table, Totals.from_table(table, len(invalid)), invalid)
 
 

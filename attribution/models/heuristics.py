@@ -116,15 +116,14 @@ def position_based(table: PathTable, options: ModelOptions) -> ModelResult:
     """40% first touch, 40% last, 20% shared by the middle; 100% alone, 50/50 for two."""
     t = credited_rows(table)
     lengths = t.lengths
-    length = np.repeat(lengths, lengths)
-    position = np.arange(len(t.codes), dtype=np.int64) - np.repeat(t.offsets[:-1], lengths)
-    middle = MIDDLE_SHARE / np.maximum(length - 2, 1)
-    weights = np.where(
-        position == 0, FIRST_SHARE, np.where(position == length - 1, LAST_SHARE, middle)
-    )
-    weights = np.where(length == 2, 0.5, weights)
-    weights = np.where(length == 1, 1.0, weights)
-    return _weighted("position_based", t, weights.astype(np.float64))
+    middle = np.where(lengths > 2, MIDDLE_SHARE / np.maximum(lengths - 2, 1), 0.0)
+    weights = np.repeat(middle, lengths)
+    # First and last share 40/40 from three touches on; a lone touch takes it all, two split.
+    edge = np.where(lengths == 1, 1.0, np.where(lengths == 2, 0.5, FIRST_SHARE))
+    weights[t.offsets[:-1]] = edge
+    last_edge = np.where(lengths == 1, 1.0, np.where(lengths == 2, 0.5, LAST_SHARE))
+    weights[t.offsets[1:] - 1] = last_edge
+    return _weighted("position_based", t, weights)
 
 
 def time_decay(table: PathTable, options: ModelOptions) -> ModelResult:

@@ -21,6 +21,10 @@ Model = Callable[[PathTable, ModelOptions], ModelResult]
 
 # Models that need the age of each touch, hence raw events rather than aggregated paths.
 NEEDS_EVENTS = frozenset({"time_decay"})
+# Models that look only at converting rows: the engine filters those rows once for all of them.
+CONVERTING_ROWS_ONLY = frozenset(
+    {"first_touch", "last_touch", "last_non_direct", "linear", "position_based", "time_decay"}
+)
 
 
 def _lazy(module: str, function: str) -> Model:
