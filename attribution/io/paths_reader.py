@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import gzip
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,6 +216,23 @@ def _flag_row(row: int, reason: str, bad: NDArray[np.bool_], reasons: dict[int, 
     reasons.setdefault(row, []).append(reason)
 
 
+def _split_chunk(
+    chunk: pa.Array, sep: str
+) -> tuple[list[str], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64] | None]:
+    """Segment dictionary, segment indices, path lengths and (if needed) parents of a chunk."""
+    if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+        chunk = chunk.cast(pa.string())
+    lists = pc.split_pattern(chunk, pattern=sep)
+    encoded = pc.dictionary_encode(pc.list_flatten(lists))
+    dictionary = [name.strip() for name in encoded.dictionary.to_pylist()]
+    indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    lengths = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
+    parents = None
+    if "" in dictionary:
+        parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+    return dictionary, indices, lengths.astype(np.int64), parents
+
+
 def _path_table(
     paths: pa.ChunkedArray,
     sep: str,
@@ -225,26 +244,20 @@ def _path_table(
     index: dict[str, int] = {}
     all_codes: list[NDArray[np.int64]] = []
     all_lengths: list[NDArray[np.int64]] = []
-    for chunk in paths.chunks:
-        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
-            chunk = chunk.cast(pa.string())
-        lists = pc.split_pattern(chunk, pattern=sep)
-        encoded = pc.dictionary_encode(pc.list_flatten(lists))
-        # Trim the few distinct segments, not the millions of touches; -1 marks empty segments.
-        local = np.array(
-            [_code(index, name.strip()) for name in encoded.dictionary.to_pylist()] or [-1],
-            dtype=np.int64,
-        )
-        codes = local[encoded.indices.to_numpy(zero_copy_only=False)]
-        lengths = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
-        lengths = lengths.astype(np.int64)
-        if (codes < 0).any():
-            parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
-            kept = codes >= 0
-            codes = codes[kept]
-            lengths = np.bincount(parents[kept], minlength=len(chunk)).astype(np.int64)
-        all_codes.append(codes)
-        all_lengths.append(lengths)
+    # Arrow kernels release the GIL: chunks are split in parallel, then merged in file order
+    # so that channel codes are numbered by first appearance whatever the thread timing.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        parts = pool.map(lambda chunk: _split_chunk(chunk, sep), paths.chunks)
+        for chunk, (dictionary, indices, lengths, parents) in zip(paths.chunks, parts, strict=True):
+            # Trimmed names of the few distinct segments; -1 marks an empty segment.
+            local = np.array([_code(index, name) for name in dictionary] or [-1], dtype=np.int64)
+            codes = local[indices]
+            if parents is not None:
+                kept = codes >= 0
+                codes = codes[kept]
+                lengths = np.bincount(parents[kept], minlength=len(chunk)).astype(np.int64)
+            all_codes.append(codes)
+            all_lengths.append(lengths)
     n = len(paths)
     offsets = np.zeros(n + 1, dtype=np.int64)
     if all_lengths:
