@@ -85,8 +85,8 @@ def read_events(
 
 def _open_text(path: Path) -> IO[str]:
     if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return path.open("r", encoding="utf-8", newline="")
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return path.open("r", encoding="utf-8-sig", newline="")
 
 
 def _size(path: Path) -> int | None:
@@ -94,28 +94,38 @@ def _size(path: Path) -> int | None:
     return None if path.name.lower().endswith(".gz") else path.stat().st_size
 
 
+def _open_binary(path: Path) -> IO[bytes]:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
 def _json_records(path: Path, progress: Progress | None) -> Iterator[tuple[int, Any]]:
+    # Bytes, decoded line by line, so that a bad byte spoils its own line and no other.
     total = _size(path)
     done = 0
-    with _open_text(path) as handle:
-        first = handle.read(1)
-        while first and first.isspace():
-            first = handle.read(1)
-        if first == "[":
-            yield from _json_array(first + handle.read())
+    with _open_binary(path) as handle:
+        head = handle.read(64).removeprefix(b"\xef\xbb\xbf").lstrip()
+        if head.startswith(b"["):
+            handle.seek(0)
+            yield from _json_array(handle.read().decode("utf-8-sig", errors="replace"))
             return
         handle.seek(0)
         for number, line in enumerate(handle, start=1):
             if progress and number % _PROGRESS_EVERY == 0:
                 progress(done, total)
             done += len(line)
+            if number == 1:
+                line = line.removeprefix(b"\xef\xbb\xbf")
             if not line.strip():
                 continue
             try:
                 yield number, json.loads(line)
             except json.JSONDecodeError as error:
-                column = min(error.pos, len(line.rstrip("\r\n"))) + 1
+                column = min(error.pos, len(line.rstrip(b"\r\n"))) + 1
                 yield number, InvalidRecord(f"not valid JSON: {error.msg} (column {column})")
+            except UnicodeDecodeError as error:
+                yield number, InvalidRecord(f"not valid UTF-8 text (byte {error.start + 1})")
     if progress:
         progress(total or done, total or done)
 
@@ -172,7 +182,14 @@ def _parquet_records(path: Path, progress: Progress | None) -> Iterator[tuple[in
         raise ReadError(f"{path}: not a readable Parquet file: {error}") from None
     total = parquet.metadata.num_rows
     row = 0
-    for batch in parquet.iter_batches():
+    batches = parquet.iter_batches()
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as error:
+            raise ReadError(f"{path}: Parquet data unreadable after row {row}: {error}") from None
         for record in batch.to_pylist():
             row += 1
             yield row, {k: v for k, v in record.items() if v is not None}

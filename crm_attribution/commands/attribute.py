@@ -82,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
             report, invalid = _from_paths(args, settings, path, models, err)
     except (ReadError, UnknownModel) as error:
         raise UserError(str(error)) from None
+    except UnicodeDecodeError as error:
+        raise UserError(
+            f"{path} is not UTF-8 text ({error.reason} at byte {error.start})"
+        ) from None
     except OSError as error:
         raise UserError(f"cannot read {path}: {error.strerror or error}") from None
     _report_invalid(args, invalid, err)

@@ -233,3 +233,27 @@ def test_events_unknown_extension(tmp_path: Path) -> None:
         read_events(write(tmp_path, "e.txt", tp("e1")))
     read = read_events(write(tmp_path, "e2.txt", tp("e1") + "\n"), fmt="jsonl")
     assert len(read.events) == 1
+
+
+def test_events_bom_and_bad_bytes(tmp_path: Path) -> None:
+    target = tmp_path / "e.jsonl"
+    target.write_bytes(
+        b"\xef\xbb\xbf"
+        + tp("e1").encode()
+        + b"\n"
+        + tp("e2", channel="emXail").encode().replace(b"X", b"\xff")
+        + b"\n"
+        + tp("e3").encode()
+        + b"\n"
+    )
+    read = read_events(target)
+    assert [e.event_id for e in read.events] == ["e1", "e3"]
+    assert [row.line for row in read.invalid] == [2]
+    assert "not valid UTF-8" in read.invalid[0].reason
+
+
+def test_events_json_array(tmp_path: Path) -> None:
+    text = "[" + tp("e1") + ", 3]"
+    read = read_events(write(tmp_path, "e.json", text))
+    assert [e.event_id for e in read.events] == ["e1"]
+    assert read.invalid == [InvalidRow(2, "expected a JSON object, got int")]
