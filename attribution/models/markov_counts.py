@@ -1,0 +1,282 @@
+"""Additive transition counts of the Markov model: one journey at a time or a whole table.
+
+The counting step is additive so that the stream can sum (and subtract, on retraction) the
+counts of single journeys across partitions and workers and then solve exactly what the batch
+engine solves. See docs/models.md for the rules.
+
+State keys are strings: ``(start)``, ``(conversion)``, ``(null)``, and for a channel state the
+JSON array of its channels, e.g. ``["email","ads"]``. A JSON array always starts with ``[`` and
+escapes its contents, so no channel name (whatever separators it contains) can make two states
+collide or be mistaken for a special state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from attribution.paths import PathTable
+
+START = "(start)"
+CONVERSION = "(conversion)"
+NULL = "(null)"
+SPECIAL_STATES = (START, CONVERSION, NULL)
+
+# Dense lookup tables (instead of sorting) are used below this many possible ids.
+_DENSE_LIMIT = 1 << 24
+
+
+def state_key(channels: Sequence[str]) -> str:
+    """Key of the channel state made of ``channels`` (oldest first)."""
+    return json.dumps(list(channels), ensure_ascii=False, separators=(",", ":"))
+
+
+def state_channels(key: str) -> tuple[str, ...]:
+    """Channels of a state key; empty for the special states."""
+    if key in SPECIAL_STATES:
+        return ()
+    return tuple(json.loads(key))
+
+
+def _add_into(target: dict[Any, float], source: Mapping[Any, float], sign: float) -> None:
+    # Exact zeros are dropped so that counts added and then retracted leave no trace.
+    for key, amount in source.items():
+        new = target.get(key, 0.0) + sign * amount
+        if new:
+            target[key] = new
+        else:
+            target.pop(key, None)
+
+
+@dataclass
+class TransitionCounts:
+    """Weighted transition counts and conversion totals per final state; see module doc."""
+
+    edges: dict[tuple[str, str], float] = field(default_factory=dict)
+    conversion_value: dict[str, float] = field(default_factory=dict)
+    conversion_count: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_conversions(self) -> float:
+        """Conversions of all counted journeys (exactly rounded, independent of order)."""
+        return math.fsum(self.conversion_count.values())
+
+    @property
+    def total_value(self) -> float:
+        """Value of all counted conversions (exactly rounded, independent of order)."""
+        return math.fsum(self.conversion_value.values())
+
+    def add(self, other: TransitionCounts, sign: int = 1) -> None:
+        """Add ``other`` in place (``sign=-1`` subtracts it: a retraction)."""
+        _add_into(self.edges, other.edges, sign)
+        _add_into(self.conversion_value, other.conversion_value, sign)
+        _add_into(self.conversion_count, other.conversion_count, sign)
+
+    def merge(self, other: TransitionCounts) -> TransitionCounts:
+        """A new counts object holding ``self + other``."""
+        out = TransitionCounts(
+            dict(self.edges), dict(self.conversion_value), dict(self.conversion_count)
+        )
+        out.add(other)
+        return out
+
+    @classmethod
+    def sum(cls, parts: Iterable[TransitionCounts]) -> TransitionCounts:
+        """The sum of many counts."""
+        out = cls()
+        for part in parts:
+            out.add(part)
+        return out
+
+    @classmethod
+    def from_parts(
+        cls,
+        edges: Mapping[tuple[str, str], float],
+        conversion_value: Mapping[str, float],
+        conversion_count: Mapping[str, float],
+    ) -> TransitionCounts:
+        """Counts from plain mappings (zeros dropped)."""
+        out = cls()
+        _add_into(out.edges, edges, 1)
+        _add_into(out.conversion_value, conversion_value, 1)
+        _add_into(out.conversion_count, conversion_count, 1)
+        return out
+
+    def states(self) -> set[str]:
+        """Every state that appears in the counts."""
+        found = {s for pair in self.edges for s in pair}
+        found.update(self.conversion_value, self.conversion_count)
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form, sorted so equal counts serialise identically."""
+        return {
+            "edges": [[src, dst, w] for (src, dst), w in sorted(self.edges.items())],
+            "conversion_value": dict(sorted(self.conversion_value.items())),
+            "conversion_count": dict(sorted(self.conversion_count.items())),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TransitionCounts:
+        """Inverse of :meth:`to_json`."""
+        try:
+            edges = {(str(src), str(dst)): float(w) for src, dst, w in data["edges"]}
+            return cls.from_parts(
+                edges,
+                {str(k): float(v) for k, v in data["conversion_value"].items()},
+                {str(k): float(v) for k, v in data["conversion_count"].items()},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                "transition counts JSON needs 'edges' as [from, to, weight] triples and "
+                f"'conversion_value'/'conversion_count' objects: {exc}"
+            ) from exc
+
+
+def collapse_repeats(channels: Sequence[str]) -> list[str]:
+    """Channels with consecutive repeats collapsed (``a>a>b>a`` -> ``a>b>a``)."""
+    out: list[str] = []
+    for ch in channels:
+        if not out or out[-1] != ch:
+            out.append(ch)
+    return out
+
+
+def path_transitions(
+    channels: Sequence[str], conversions: float, value: float, nulls: float, order: int
+) -> TransitionCounts:
+    """Transition counts of one journey (the stream calls this per journey)."""
+    _check_order(order)
+    seq = collapse_repeats(channels)
+    counts = TransitionCounts()
+    if not seq:
+        return counts
+    weight = conversions + nulls
+    keys = [state_key(seq[max(0, j - order + 1) : j + 1]) for j in range(len(seq))]
+    edges: dict[tuple[str, str], float] = {}
+    for src, dst in zip([START, *keys[:-1]], keys, strict=True):
+        edges[(src, dst)] = edges.get((src, dst), 0.0) + weight
+    last = keys[-1]
+    edges[(last, CONVERSION)] = conversions
+    edges[(last, NULL)] = nulls
+    _add_into(counts.edges, edges, 1)
+    _add_into(counts.conversion_value, {last: value}, 1)
+    _add_into(counts.conversion_count, {last: conversions}, 1)
+    return counts
+
+
+def _check_order(order: int) -> None:
+    if order < 1:
+        raise ValueError(f"Markov order must be at least 1, got {order}")
+
+
+def _dense(ids: NDArray[np.int64], upper: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Sorted distinct ids and each id's index among them (ids in ``[0, upper)``)."""
+    if upper <= _DENSE_LIMIT:
+        # A presence table beats sorting millions of ids when the id space is small.
+        present = np.zeros(upper, dtype=np.bool_)
+        present[ids] = True
+        uniques = np.flatnonzero(present)
+        rank: NDArray[np.int64] = np.cumsum(present, dtype=np.int64) - 1
+        return uniques.astype(np.int64), rank[ids]
+    uniques, inverse = np.unique(ids, return_inverse=True)
+    return uniques.astype(np.int64), inverse.astype(np.int64).reshape(-1)
+
+
+def _state_ids(
+    codes: NDArray[np.int64], position: NDArray[np.int64], base: int, order: int
+) -> tuple[NDArray[np.int64], int]:
+    """Mixed-radix id of every touch's order-k state; digit 0 pads short (early) states."""
+    if base**order >= np.iinfo(np.int64).max:
+        # Too many channels for one int64: compress the id after each digit instead.
+        ids = codes + 1
+        upper = base
+        for back in range(1, order):
+            prev = np.zeros_like(codes)
+            has = position >= back
+            prev[has] = codes[np.flatnonzero(has) - back] + 1
+            _, ids = _dense(ids * base + prev, upper * base)
+            upper = int(ids.max()) + 1 if len(ids) else 1
+        return ids, upper
+    ids = codes + 1
+    scale = 1
+    for back in range(1, order):
+        scale *= base
+        at = np.flatnonzero(position >= back)
+        ids[at] += (codes[at - back] + 1) * scale
+    return ids, base**order
+
+
+def count_transitions(table: PathTable, order: int) -> TransitionCounts:
+    """Transition counts of every row of ``table``, vectorised (equal to summing per journey)."""
+    _check_order(order)
+    n_paths = table.n_paths
+    lengths = table.lengths
+    codes = table.codes.astype(np.int64)
+    path_of = np.repeat(np.arange(n_paths, dtype=np.int64), lengths)
+    keep = np.ones(len(codes), dtype=np.bool_)
+    keep[1:] = (codes[1:] != codes[:-1]) | (path_of[1:] != path_of[:-1])
+    codes, path_of = codes[keep], path_of[keep]
+    new_len = np.bincount(path_of, minlength=n_paths).astype(np.int64)
+    starts = np.zeros(n_paths, dtype=np.int64)
+    np.cumsum(new_len[:-1], out=starts[1:])
+    position = np.arange(len(codes), dtype=np.int64) - starts[path_of]
+
+    base = len(table.channels) + 1
+    ids, upper = _state_ids(codes, position, base, order)
+    # Dense state indexes 1..S; 0 is (start). The absorbing states come after them.
+    state_ids, dense = _dense(ids, upper)
+    dense = dense + 1
+    n_states = len(state_ids) + 1
+    conv_idx, null_idx = n_states, n_states + 1
+
+    weight = table.conversions + table.nulls
+    src = np.zeros(len(codes), dtype=np.int64)
+    not_first = position > 0
+    src[not_first] = dense[np.flatnonzero(not_first) - 1]
+    has_touch = new_len > 0
+    last = dense[starts[has_touch] + new_len[has_touch] - 1]
+    conv = table.conversions[has_touch]
+    nulls = table.nulls[has_touch]
+    all_src = np.concatenate([src, last, last])
+    all_dst = np.concatenate([dense, np.full(len(last), conv_idx), np.full(len(last), null_idx)])
+    all_w = np.concatenate([weight[path_of], conv, nulls])
+    width = n_states + 2
+    pairs, pair_idx = _dense(all_src * width + all_dst, n_states * width)
+    pair_w = np.bincount(pair_idx, weights=all_w, minlength=len(pairs))
+    state_value = np.bincount(last, weights=table.value[has_touch], minlength=n_states)
+    state_conv = np.bincount(last, weights=conv, minlength=n_states)
+
+    keys = _state_keys(table.channels, codes, position, dense, n_states, order)
+    keys += [CONVERSION, NULL]
+    edges = {
+        (keys[p // width], keys[p % width]): float(w)
+        for p, w in zip(pairs.tolist(), pair_w.tolist(), strict=True)
+    }
+    value = {keys[i]: float(state_value[i]) for i in np.flatnonzero(state_value)}
+    count = {keys[i]: float(state_conv[i]) for i in np.flatnonzero(state_conv)}
+    return TransitionCounts.from_parts(edges, value, count)
+
+
+def _state_keys(
+    names: Sequence[str],
+    codes: NDArray[np.int64],
+    position: NDArray[np.int64],
+    dense: NDArray[np.int64],
+    n_states: int,
+    order: int,
+) -> list[str]:
+    """Key of every dense state index, read off one touch that is in that state."""
+    example = np.zeros(n_states, dtype=np.int64)
+    example[dense] = np.arange(len(dense), dtype=np.int64)
+    keys = [START]
+    for touch in example[1:].tolist():
+        size = min(order, int(position[touch]) + 1)
+        keys.append(state_key([names[c] for c in codes[touch - size + 1 : touch + 1].tolist()]))
+    return keys
