@@ -63,7 +63,9 @@ def _parse_timestamp(value: Any) -> datetime:
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
-            raise ValueError(f"timestamp {value!r} is not ISO 8601 nor epoch milliseconds") from None
+            raise ValueError(
+                f"timestamp {value!r} is not ISO 8601 nor epoch milliseconds"
+            ) from None
     else:
         raise ValueError("timestamp must be ISO 8601 with an offset or epoch milliseconds")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
@@ -185,7 +187,9 @@ def parse_event(raw: Any) -> Touchpoint | Purchase | Cost | Assignment:
     if kind is None:
         raise InvalidRecord(f"missing field 'type' (one of {', '.join(EVENT_TYPES)})")
     if kind not in EVENT_TYPES:
-        raise InvalidRecord(f"unknown event type {kind!r} (expected one of {', '.join(EVENT_TYPES)})")
+        raise InvalidRecord(
+            f"unknown event type {kind!r} (expected one of {', '.join(EVENT_TYPES)})"
+        )
     try:
         return _EVENT_ADAPTER.validate_python(raw)
     except ValidationError as error:

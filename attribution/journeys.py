@@ -123,7 +123,13 @@ def event_row(event: CustomerEvent) -> EventRow:
     """The journey-relevant fields of a validated event."""
     if isinstance(event, Touchpoint):
         return EventRow(
-            event.ts_ms, event.event_id, False, event.channel, 0.0, event.campaign, event.interaction
+            event.ts_ms,
+            event.event_id,
+            False,
+            event.channel,
+            0.0,
+            event.campaign,
+            event.interaction,
         )
     return EventRow(event.ts_ms, event.event_id, True, event.order_id, event.amount, None, None)
 

@@ -52,12 +52,22 @@ def trivial_rate(bootstrap: str, lines: list[str], log_dir: Path) -> float:
     ]
     log = (log_dir / "trivial.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "bench" / "trivial_app.py"), bootstrap,
-         f"trivial-{uuid.uuid4().hex[:6]}", str(port), *topics],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO)},
+        [
+            sys.executable,
+            str(REPO / "bench" / "trivial_app.py"),
+            bootstrap,
+            f"trivial-{uuid.uuid4().hex[:6]}",
+            str(port),
+            *topics,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     try:
-        return _drain_rate(lambda: (get_json(f"http://127.0.0.1:{port}/count")[1] or {}).get("count", 0), total)
+        return _drain_rate(
+            lambda: (get_json(f"http://127.0.0.1:{port}/count")[1] or {}).get("count", 0), total
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -78,12 +88,16 @@ def _drain_rate(progress: Any, total: int, timeout: float = 1800.0) -> float:
     raise RuntimeError(f"did not drain {total} events in {timeout}s")
 
 
-def pipeline_rate(bootstrap: str, lines: list[str], log_dir: Path, workers: int) -> tuple[float, list[Worker]]:
+def pipeline_rate(
+    bootstrap: str, lines: list[str], log_dir: Path, workers: int
+) -> tuple[float, list[Worker]]:
     env = unique_env(partitions=4)
     settings = load_settings(environ=env)
     ensure_topics(bootstrap, settings)
     total = produce_all(bootstrap, settings, lines)
-    running = [Worker(bootstrap, env, log_dir, f"bench-{workers}-{i}").start() for i in range(workers)]
+    running = [
+        Worker(bootstrap, env, log_dir, f"bench-{workers}-{i}").start() for i in range(workers)
+    ]
 
     def consumed() -> int:
         total = 0
@@ -110,9 +124,12 @@ def latency(bootstrap: str, lines: list[str], log_dir: Path, rate: float) -> dic
         while get_json(f"{worker.url}/ready")[0] != 200:
             time.sleep(0.5)
         consumer = KafkaConsumer(
-            settings.topics.attributions, bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest", consumer_timeout_ms=20_000,
+            settings.topics.attributions,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=20_000,
         )
+
         def feed() -> None:
             with EventProducer(bootstrap) as producer:
                 started = time.monotonic()
@@ -123,6 +140,7 @@ def latency(bootstrap: str, lines: list[str], log_dir: Path, rate: float) -> dic
                     ahead = i / rate - (time.monotonic() - started)
                     if ahead > 0:
                         time.sleep(ahead)
+
         feeder = threading.Thread(target=feed)
         feeder.start()
         delays = []
@@ -167,7 +185,9 @@ def main() -> None:
     print(f"trivial agent: {trivial:,.0f} events/s", flush=True)
     one, workers = pipeline_rate(bootstrap, lines, log_dir, 1)
     status, metrics = get_json(f"{workers[0].url}/metrics-json")
-    rss_kb = int(Path(f"/proc/{workers[0].process.pid}/status").read_text().split("VmRSS:")[1].split()[0])
+    rss_kb = int(
+        Path(f"/proc/{workers[0].process.pid}/status").read_text().split("VmRSS:")[1].split()[0]
+    )
     for w in workers:
         w.stop()
     print(f"pipeline, 1 worker: {one:,.0f} events/s ({one / trivial:.0%} of trivial)", flush=True)

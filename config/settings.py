@@ -1,4 +1,4 @@
-"""Typed settings: documented defaults in ``defaults.toml``, overridden by a file and the environment."""
+"""Typed settings: documented defaults in ``defaults.toml``, overridden by a file and the env."""
 
 from __future__ import annotations
 
@@ -126,7 +126,6 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
-
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:

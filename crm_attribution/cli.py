@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="TOML file overriding config/defaults.toml")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module_name in COMMANDS.items():
+    for module_name in COMMANDS.values():
         try:
             module = importlib.import_module(f"crm_attribution.commands.{module_name}")
         except ModuleNotFoundError as error:
@@ -57,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    err = Console(stderr=True)
+    # soft_wrap: a message is one line in logs, not cut at 80 columns when stderr is a pipe.
+    err = Console(stderr=True, soft_wrap=True)
     try:
         return int(args.handler(args) or 0)
     except UserError as error:

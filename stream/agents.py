@@ -158,9 +158,7 @@ def attach(pipeline: Pipeline) -> None:
         for partition in range(pipeline.partitions):
             await topics.ticks.send(value=payload, partition=partition)
 
-    @app.timer(
-        interval=pipeline.settings.attribution.markov_refresh_seconds, name="markov-refresh"
-    )
+    @app.timer(interval=pipeline.settings.attribution.markov_refresh_seconds, name="markov-refresh")
     async def refresh_markov() -> None:
         """Re-solve the Markov model from the group's transition counts."""
         if "markov" in pipeline.models and not app.rebalancing:

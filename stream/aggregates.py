@@ -44,7 +44,9 @@ def _add_totals(target: dict[str, float], delta: Contribution) -> None:
     )
 
 
-def apply_contribution(table: MutableMapping[str, Any], partition: int, delta: Contribution) -> None:
+def apply_contribution(
+    table: MutableMapping[str, Any], partition: int, delta: Contribution
+) -> None:
     """Add a signed journey contribution to the partition's aggregate keys."""
     p = str(partition)
     totals = dict(table.get(f"{p}|totals") or {})
@@ -63,7 +65,9 @@ def apply_contribution(table: MutableMapping[str, Any], partition: int, delta: C
         table[day_key] = day
     if delta.credits:
         key = f"{p}|credits"
-        all_time = {m: {ch: list(v) for ch, v in c.items()} for m, c in (table.get(key) or {}).items()}
+        all_time = {
+            m: {ch: list(v) for ch, v in c.items()} for m, c in (table.get(key) or {}).items()
+        }
         for model, credits in delta.credits.items():
             _add_credits(all_time.setdefault(model, {}), credits, delta.sign)
         table[key] = all_time

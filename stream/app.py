@@ -50,7 +50,9 @@ class Pipeline:
         self.rules = JourneyRules.from_days(
             attr.lookback_days, attr.timeout_days, attr.allowed_lateness_hours
         )
-        self.options = ModelOptions(attr.markov_order, None, attr.direct_channel, attr.half_life_days)
+        self.options = ModelOptions(
+            attr.markov_order, None, attr.direct_channel, attr.half_life_days
+        )
         self.models = list(attr.models)
         self.retention_ms = max(24 * 3_600_000, self.rules.allowed_lateness_ms)
         self.tick_seconds = tick_seconds

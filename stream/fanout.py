@@ -44,7 +44,7 @@ async def gather_local(pipeline: Pipeline, kinds: str) -> list[dict[str, Any]]:
                 if response.status != 200:
                     raise FanoutError(f"worker {url} answered HTTP {response.status}")
                 return json.loads(await response.text())
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiohttp.ClientError) as error:
             raise FanoutError(f"worker {url} did not answer: {error}") from None
 
     timeout = aiohttp.ClientTimeout(total=30)

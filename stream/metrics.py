@@ -15,7 +15,10 @@ class WorkerMetrics:
             "crm_events_in_total", "Records read, per input topic", ["topic"], registry=r
         )
         self.dead_lettered = Counter(
-            "crm_dead_lettered_total", "Records sent to the dead-letter topic", ["topic"], registry=r
+            "crm_dead_lettered_total",
+            "Records sent to the dead-letter topic",
+            ["topic"],
+            registry=r,
         )
         self.processing_latency = Histogram(
             "crm_processing_latency_seconds",
@@ -30,7 +33,9 @@ class WorkerMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
         self.consumer_lag = Gauge(
-            "crm_consumer_lag", "Messages behind the end of each partition", ["topic", "partition"],
+            "crm_consumer_lag",
+            "Messages behind the end of each partition",
+            ["topic", "partition"],
             registry=r,
         )
         self.journeys_held = Gauge(

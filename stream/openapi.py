@@ -14,7 +14,11 @@ def _get(summary: str, parameters: list[dict[str, Any]] | None = None) -> dict[s
         "get": {
             "summary": summary,
             "parameters": parameters or [],
-            "responses": {"200": {"description": "OK", "content": _JSON}, "400": _ERROR, "503": _BUSY},
+            "responses": {
+                "200": {"description": "OK", "content": _JSON},
+                "400": _ERROR,
+                "503": _BUSY,
+            },
         }
     }
 
@@ -23,7 +27,13 @@ def _query(name: str, description: str, fmt: str | None = None) -> dict[str, Any
     schema: dict[str, Any] = {"type": "string"}
     if fmt:
         schema["format"] = fmt
-    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
 
 
 OPENAPI: dict[str, Any] = {
@@ -33,7 +43,9 @@ OPENAPI: dict[str, Any] = {
         "/attribution": _get(
             "Everything processed, as the JSON object of `crm-attribution attribute --events`"
         ),
-        "/totals": _get("Conversions, value, null paths, unattributed conversions, invalid records"),
+        "/totals": _get(
+            "Conversions, value, null paths, unattributed conversions, invalid records"
+        ),
         "/credits": _get(
             "Credits by model and channel, all time or for a range of purchase days (UTC)",
             [
@@ -50,7 +62,12 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "One customer's retained events, journeys and attributions",
                 "parameters": [
-                    {"name": "customer_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    {
+                        "name": "customer_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
                 ],
                 "responses": {
                     "200": {"description": "OK", "content": _JSON},
@@ -60,6 +77,8 @@ OPENAPI: dict[str, Any] = {
         },
         "/health": _get("Liveness"),
         "/ready": _get("Readiness: recovered and not rebalancing"),
-        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "OK"}}}},
+        "/metrics": {
+            "get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "OK"}}}
+        },
     },
 }

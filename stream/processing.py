@@ -177,7 +177,9 @@ def attribution_records(
             if credits is None:
                 continue
         else:
-            credits = {ch: {"conversions": c, "value": v} for ch, (c, v) in delta.credits[model].items()}
+            credits = {
+                ch: {"conversions": c, "value": v} for ch, (c, v) in delta.credits[model].items()
+            }
         records.append({**base, "model": model, "credits": credits})
     return records
 

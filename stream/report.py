@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -181,7 +182,9 @@ async def credits_json(
         "from": start,
         "to": end,
         "models": {m: _credit_result(m, summed.get(m, {})).to_json() for m in summed},
-        "note": "markov credits are only computed over the whole stream" if MARKOV in models else None,
+        "note": "markov credits are only computed over the whole stream"
+        if MARKOV in models
+        else None,
     }
 
 
@@ -244,10 +247,8 @@ def update_gauges(pipeline: Pipeline) -> None:
     """Refresh the gauges computed on scrape: consumer lag, journeys and customers held."""
     metrics = pipeline.metrics
     metrics.journeys_held.set(sum(len(v) for v in pipeline.open_index.values()))
-    try:
+    with contextlib.suppress(Exception):  # the table is not ready during recovery
         metrics.customers_held.set(len(pipeline.customers))
-    except Exception:  # noqa: BLE001 - table not ready
-        pass
     consumer = getattr(pipeline.app, "consumer", None)
     if consumer is None:
         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -16,7 +18,15 @@ def topic_names(settings: Settings) -> list[str]:
     """
     t = settings.topics
     ticks = f"{settings.worker.app_id}-ticks"
-    return [t.touchpoints, t.purchases, t.costs, t.assignments, t.dead_letter, t.attributions, ticks]
+    return [
+        t.touchpoints,
+        t.purchases,
+        t.costs,
+        t.assignments,
+        t.dead_letter,
+        t.attributions,
+        ticks,
+    ]
 
 
 def ensure_topics(bootstrap: str, settings: Settings, timeout_s: float = 30.0) -> list[str]:
@@ -34,10 +44,9 @@ def ensure_topics(bootstrap: str, settings: Settings, timeout_s: float = 30.0) -
                 NewTopic(name, num_partitions=settings.topics.partitions, replication_factor=1)
                 for name in wanted
             ]
-            try:
+            # Another client may create them at the same moment.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(topics)
-            except TopicAlreadyExistsError:
-                pass
         return wanted
     finally:
         admin.close()

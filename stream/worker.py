@@ -33,7 +33,10 @@ def run_worker(
     if settings.worker.json_logs:
         worker_kwargs["logging_config"] = None
     logging.getLogger("crm_attribution.stream").info(
-        "worker %s on %s, web %s", settings.worker.app_id, bootstrap, pipeline.app.conf.canonical_url
+        "worker %s on %s, web %s",
+        settings.worker.app_id,
+        bootstrap,
+        pipeline.app.conf.canonical_url,
     )
     worker = faust.Worker(pipeline.app, **worker_kwargs)
     worker.execute_from_commandline()

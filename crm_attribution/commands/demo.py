@@ -112,8 +112,18 @@ def run(args: argparse.Namespace) -> int:
     demo_settings = settings_from(args)
     port = args.web_port or free_port()
     worker = subprocess.Popen(
-        [sys.executable, "-m", "crm_attribution", "worker", "--bootstrap", bootstrap,
-         "--web-port", str(port), "--tick-seconds", "2"],
+        [
+            sys.executable,
+            "-m",
+            "crm_attribution",
+            "worker",
+            "--bootstrap",
+            bootstrap,
+            "--web-port",
+            str(port),
+            "--tick-seconds",
+            "2",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -127,7 +137,9 @@ def run(args: argparse.Namespace) -> int:
         with Live(Text("starting the worker..."), console=console, refresh_per_second=1) as live:
             while _fetch(f"{url}/health") is None:
                 if worker.poll() is not None:
-                    raise UserError("the worker exited at start; run `crm-attribution worker` to see why")
+                    raise UserError(
+                        "the worker exited at start; run `crm-attribution worker` to see why"
+                    )
                 time.sleep(0.5)
             feeder.start()
             while deadline is None or time.monotonic() < deadline:

@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
         data = fetch(url, "/totals")
         render = render_totals
     elif args.what == "credits":
-        params = {k: v for k, v in (("model", args.model), ("from", args.start), ("to", args.end)) if v}
+        params = {
+            k: v for k, v in (("model", args.model), ("from", args.start), ("to", args.end)) if v
+        }
         data = fetch(url, "/credits", params)
         render = render_credits
     elif args.what == "markov":

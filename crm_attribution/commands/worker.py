@@ -14,9 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: configured or local)")
     p.add_argument("--web-port", type=int, help="HTTP port (default: config worker.web_port)")
     p.add_argument("--data-dir", help="where the worker keeps its state")
-    p.add_argument(
-        "--tick-seconds", type=float, default=5.0, help="seconds between expiry ticks"
-    )
+    p.add_argument("--tick-seconds", type=float, default=5.0, help="seconds between expiry ticks")
     p.set_defaults(handler=run)
 
 

@@ -55,15 +55,23 @@ class Worker:
 
     def start(self) -> Worker:
         """Launch the process."""
-        env = {**os.environ, **self.env, "PYTHONPATH": str(REPO)}
+        path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, **self.env, "PYTHONPATH": path}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "crm_attribution", "worker",
-                "--bootstrap", self.bootstrap,
-                "--web-port", str(self.port),
-                "--data-dir", str(self.data_dir),
-                "--tick-seconds", "2",
+                sys.executable,
+                "-m",
+                "crm_attribution",
+                "worker",
+                "--bootstrap",
+                self.bootstrap,
+                "--web-port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                "--tick-seconds",
+                "2",
             ],
             env=env,
             stdout=log,
@@ -82,7 +90,9 @@ class Worker:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
-            raise AssertionError(f"worker {self.name} ignored SIGTERM; log: {self.log_path}")
+            raise AssertionError(
+                f"worker {self.name} ignored SIGTERM; log: {self.log_path}"
+            ) from None
 
     def alive(self) -> bool:
         """True while the process runs."""

@@ -30,11 +30,13 @@ from tests.integration.stream_harness import Worker, get_json, unique_env, wait_
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 DRAIN_TIMEOUT = 900.0
+# Short windows so that the lookback, the timeout and the expiry of open journeys all matter.
+LOOKBACK_DAYS = "2"
 
 
 @pytest.fixture(scope="module")
 def event_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    cfg = GeneratorConfig(customers=10_000, days=6, seed=11, invalid_rate=0.01)
+    cfg = GeneratorConfig(customers=10_000, days=7, seed=11, invalid_rate=0.01)
     lines = list(generate(cfg))
     path = tmp_path_factory.mktemp("log") / "events.jsonl"
     path.write_text("\n".join(lines) + "\n")
@@ -46,12 +48,30 @@ def batch_answer(event_log: tuple[Path, list[str]]) -> dict[str, Any]:
     path, lines = event_log
     out = io.StringIO()
     with redirect_stdout(out):
-        code = cli_main(["attribute", str(path), "--events", "--models", "all", "--format", "json"])
+        code = cli_main(
+            [
+                "attribute",
+                str(path),
+                "--events",
+                "--models",
+                "all",
+                "--format",
+                "json",
+                "--lookback-days",
+                LOOKBACK_DAYS,
+            ]
+        )
     assert code == 0
     answer = json.loads(out.getvalue())
-    customers = {json.loads(l).get("customer_id") for l in lines if l.startswith("{")}
+    customers = set()
+    for line in lines:
+        try:
+            customers.add(parse_event(json.loads(line)).customer_id)  # type: ignore[union-attr]
+        except (InvalidRecord, json.JSONDecodeError, AttributeError):
+            continue
     assert len(lines) >= 100_000 and len(customers) >= 10_000
     assert answer["totals"]["invalid_records"] >= 0.008 * len(lines)
+    assert answer["totals"]["null"] > 1000 and answer["totals"]["conversions"] > 1000
     return answer
 
 
@@ -75,7 +95,9 @@ def assert_same(stream: Any, batch: Any, path: str = "") -> None:
     elif isinstance(batch, int) and not isinstance(batch, bool):
         assert stream == batch, f"{path}: {stream} != {batch}"
     elif isinstance(batch, float):
-        assert math.isclose(stream, batch, rel_tol=1e-9, abs_tol=1e-9), f"{path}: {stream} != {batch}"
+        assert math.isclose(stream, batch, rel_tol=1e-9, abs_tol=1e-9), (
+            f"{path}: {stream} != {batch}"
+        )
     else:
         assert stream == batch, path
 
@@ -110,7 +132,7 @@ def run_scenario(
     workers: int,
     restart_half_way: bool = False,
 ) -> None:
-    env = unique_env(partitions=4)
+    env = {**unique_env(partitions=4), "CRM_ATTRIBUTION__LOOKBACK_DAYS": LOOKBACK_DAYS}
     settings = load_settings(environ=env)
     ensure_topics(bootstrap, settings)
     running = [Worker(bootstrap, env, tmp_path, f"w{i}").start() for i in range(workers)]
@@ -118,7 +140,9 @@ def run_scenario(
         for worker in running:
             wait_until(
                 lambda w=worker: get_json(f"{w.url}/ready")[0] == 200,
-                180, f"{worker.name} ready", running,
+                180,
+                f"{worker.name} ready",
+                running,
             )
         half = len(lines) // 2
         numbered = list(enumerate(lines, start=1))

@@ -12,11 +12,11 @@ from attribution.engine import attribute_events
 from attribution.events import InvalidRecord, parse_event
 from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
+from config.settings import load_settings
 from crm_attribution.generator import GeneratorConfig, generate
 from stream.processing import Context, advance_customer, process_record
 from stream.producer import raw_route
 from stream.report import attribution_object, merge_partitions
-from config.settings import load_settings
 
 MODELS = [
     "first_touch",
@@ -43,7 +43,9 @@ def assert_same(stream: object, batch: object, path: str = "") -> None:
             assert_same(stream[key], batch[key], f"{path}.{key}")
     elif isinstance(batch, float | int) and not isinstance(batch, bool):
         assert isinstance(stream, float | int), path
-        assert math.isclose(stream, batch, rel_tol=1e-9, abs_tol=1e-9), f"{path}: {stream} != {batch}"
+        assert math.isclose(stream, batch, rel_tol=1e-9, abs_tol=1e-9), (
+            f"{path}: {stream} != {batch}"
+        )
     else:
         assert stream == batch, path
 
@@ -103,9 +105,7 @@ def batch(lines: list[str]) -> dict:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_stream_processing_equals_batch_engine(seed: int) -> None:
-    lines = list(
-        generate(GeneratorConfig(customers=300, days=20, seed=seed, invalid_rate=0.02))
-    )
+    lines = list(generate(GeneratorConfig(customers=300, days=20, seed=seed, invalid_rate=0.02)))
     expected = batch(lines)
     got, dead = run_stream(lines, seed)
     assert expected["totals"]["conversions"] > 50 and expected["totals"]["null"] > 50
@@ -115,7 +115,9 @@ def test_stream_processing_equals_batch_engine(seed: int) -> None:
 
 def test_bad_record_becomes_dead_letter_with_reason_and_bytes() -> None:
     settings = load_settings(environ={})
-    ctx = Context(RULES, OPTIONS, ["linear"], 3_600_000, {settings.topics.touchpoints: "touchpoints"})
+    ctx = Context(
+        RULES, OPTIONS, ["linear"], 3_600_000, {settings.topics.touchpoints: "touchpoints"}
+    )
     bad = b'{"type": "touchpoint", "event_id": "x"'
     outcome = process_record(ctx, {}, {}, settings.topics.touchpoints, 2, 17, b"c1", bad)
     assert outcome.dead_letter is not None
@@ -129,14 +131,25 @@ def test_event_on_the_wrong_topic_or_key_is_dead_lettered() -> None:
     topic = settings.topics.touchpoints
     ctx = Context(RULES, OPTIONS, ["linear"], 3_600_000, {topic: "touchpoints"})
     purchase = json.dumps(
-        {"type": "purchase", "event_id": "p", "customer_id": "c1", "order_id": "o",
-         "amount": 3, "ts": "2026-01-01T00:00:00Z"}
+        {
+            "type": "purchase",
+            "event_id": "p",
+            "customer_id": "c1",
+            "order_id": "o",
+            "amount": 3,
+            "ts": "2026-01-01T00:00:00Z",
+        }
     ).encode()
     wrong_topic = process_record(ctx, {}, {}, topic, 0, 1, b"c1", purchase)
     assert "does not belong on topic" in wrong_topic.dead_letter["reason"]
     touch = json.dumps(
-        {"type": "touchpoint", "event_id": "t", "customer_id": "c1", "channel": "email",
-         "ts": "2026-01-01T00:00:00Z"}
+        {
+            "type": "touchpoint",
+            "event_id": "t",
+            "customer_id": "c1",
+            "channel": "email",
+            "ts": "2026-01-01T00:00:00Z",
+        }
     ).encode()
     wrong_key = process_record(ctx, {}, {}, topic, 0, 2, b"c2", touch)
     assert "keyed by customer_id" in wrong_key.dead_letter["reason"]
