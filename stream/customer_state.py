@@ -5,11 +5,13 @@ new event is inserted where it belongs by event time and the journeys of the ret
 rebuilt with :func:`attribution.journeys.customer_journeys` (the batch engine's own rules). The
 difference between the journeys emitted before and after is returned as retractions (-1) and
 emissions (+1), so downstream sums equal what the batch engine computes on the same log, whatever
-the arrival order within the retention horizon.
+the arrival order of events that are not settled yet.
 
-Closed journeys whose decision time lies more than ``retention_ms`` before the newest event time of
-the customer can no longer change (an event that could change them would be later than the
-retention allows) and are compacted away; their event ids stay in a bounded ring for dedupe.
+The caller says up to which event time history is settled (``compact_before_ms``: in the stream,
+the newest event time of the *slowest* input topic of the partition minus the retention, because
+touchpoints and purchases come through different topics read at different speeds). Closed
+journeys decided before it are compacted away; their event ids stay in a bounded ring for dedupe,
+and an event that would belong to them is refused as too late.
 """
 
 from __future__ import annotations
@@ -93,32 +95,32 @@ class CustomerState:
     newest_ms: int | None = None
     as_of_ms: int | None = None
     open_since_ms: int | None = None
+    # Event order key of the last compacted event: nothing at or before it can be placed.
+    compacted_through: tuple[int, str] | None = None
 
     def knows(self, event_id: str) -> bool:
         """True when the event id was already counted."""
         return any(e.event_id == event_id for e in self.events) or event_id in self.recent_ids
 
-    def horizon_ms(self, rules: JourneyRules, retention_ms: int) -> int | None:
-        """Oldest event time still placeable: the newest event time minus the retention."""
-        if self.newest_ms is None:
-            return None
-        return self.newest_ms - max(retention_ms, rules.allowed_lateness_ms)
-
     def add(
-        self, event: CustomerEvent, rules: JourneyRules, retention_ms: int
+        self, event: CustomerEvent, rules: JourneyRules, compact_before_ms: int | None
     ) -> list[JourneyChange]:
         """Insert an event; return the journey changes. Duplicates change nothing.
 
-        Raises :class:`TooLateError` when the event is older than the retained horizon.
+        Journeys decided before ``compact_before_ms`` are compacted afterwards (``None``: keep
+        everything). Raises :class:`TooLateError` for an event that belongs to a journey
+        already compacted.
         """
         if self.knows(event.event_id):
             return []
         row = event_row(event)
-        horizon = self.horizon_ms(rules, retention_ms)
-        if horizon is not None and row.ts_ms < horizon and self._compacted_after(row):
+        if self.compacted_through is not None and (row.ts_ms, row.event_id) <= tuple(
+            self.compacted_through
+        ):
             raise TooLateError(
-                f"event time {_iso(row.ts_ms)} is older than the customer's retained "
-                f"horizon ({_iso(horizon)}); it arrived too late to be placed"
+                f"event time {_iso(row.ts_ms)} falls in this customer's history that was "
+                f"already settled (up to {_iso(self.compacted_through[0])}); it arrived too "
+                "late to be placed"
             )
         if self.events and row < self.events[-1]:
             self.events.append(row)
@@ -126,9 +128,11 @@ class CustomerState:
         else:
             self.events.append(row)
         self.newest_ms = row.ts_ms if self.newest_ms is None else max(self.newest_ms, row.ts_ms)
-        return self._rebuild(rules, retention_ms)
+        return self._rebuild(rules, compact_before_ms)
 
-    def advance(self, as_of_ms: int, rules: JourneyRules, retention_ms: int) -> list[JourneyChange]:
+    def advance(
+        self, as_of_ms: int, rules: JourneyRules, compact_before_ms: int | None
+    ) -> list[JourneyChange]:
         """Move the expiry clock (a watermark) forward; may expire the open journey."""
         if self.as_of_ms is not None and as_of_ms <= self.as_of_ms:
             return []
@@ -137,15 +141,9 @@ class CustomerState:
             return []
         if as_of_ms - rules.allowed_lateness_ms - self.open_since_ms <= rules.timeout_ms:
             return []
-        return self._rebuild(rules, retention_ms)
+        return self._rebuild(rules, compact_before_ms)
 
-    def _compacted_after(self, row: EventRow) -> bool:
-        """True when journeys that could contain the event were already compacted."""
-        if not self.recent_ids:
-            return False
-        return not self.events or row < self.events[0]
-
-    def _rebuild(self, rules: JourneyRules, retention_ms: int) -> list[JourneyChange]:
+    def _rebuild(self, rules: JourneyRules, compact_before_ms: int | None) -> list[JourneyChange]:
         closed, open_touches = journeys_from_rows(
             self.customer_id, self.events, rules, self.as_of_ms
         )
@@ -155,13 +153,11 @@ class CustomerState:
         changes += [JourneyChange(+1, j) for key, j in after.items() if key not in before]
         self.emitted = closed
         self.open_since_ms = open_touches[0].ts_ms if open_touches else None
-        self._compact(rules, retention_ms)
+        if compact_before_ms is not None:
+            self._compact(rules, compact_before_ms)
         return changes
 
-    def _compact(self, rules: JourneyRules, retention_ms: int) -> None:
-        horizon = self.horizon_ms(rules, retention_ms)
-        if horizon is None:
-            return
+    def _compact(self, rules: JourneyRules, horizon: int) -> None:
         keep_from = 0
         for journey in self.emitted:
             if _decided_at(journey, rules) >= horizon:
@@ -179,6 +175,7 @@ class CustomerState:
         gone = [e for e in self.events if (e.ts_ms, e.event_id) <= cut]
         self.events = [e for e in self.events if (e.ts_ms, e.event_id) > cut]
         self.emitted = self.emitted[keep_from:]
+        self.compacted_through = cut
         self.recent_ids = (self.recent_ids + [e.event_id for e in gone])[-RECENT_IDS_KEPT:]
 
     def to_json(self) -> dict[str, Any]:
@@ -190,6 +187,7 @@ class CustomerState:
             "n": self.newest_ms,
             "a": self.as_of_ms,
             "o": self.open_since_ms,
+            "c": list(self.compacted_through) if self.compacted_through else None,
         }
 
     @classmethod
@@ -205,6 +203,7 @@ class CustomerState:
             data["n"],
             data["a"],
             data["o"],
+            tuple(data["c"]) if data.get("c") else None,  # type: ignore[arg-type]
         )
 
 
@@ -220,11 +219,18 @@ def replay(
     retention_ms: int,
     as_of_ms: int | None = None,
 ) -> tuple[CustomerState, list[JourneyChange]]:
-    """Feed events one by one (any order) and collect every change; used by tests."""
+    """Feed events one by one (any order) and collect every change; used by tests.
+
+    Compaction follows the newest event time fed so far minus ``retention_ms``, as the stream
+    does with the slowest input topic's newest event time.
+    """
     state = CustomerState(customer_id)
     changes: list[JourneyChange] = []
+    newest: int | None = None
     for event in events:
-        changes += state.add(event, rules, retention_ms)
+        newest = event.ts_ms if newest is None else max(newest, event.ts_ms)
+        changes += state.add(event, rules, newest - retention_ms)
     if as_of_ms is not None:
-        changes += state.advance(as_of_ms, rules, retention_ms)
+        horizon = None if newest is None else newest - retention_ms
+        changes += state.advance(as_of_ms, rules, horizon)
     return state, changes

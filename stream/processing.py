@@ -52,6 +52,16 @@ class Context:
     # Newest event time per partition. Kept in memory (a table write per event would halve
     # throughput) and persisted into ``P|totals`` with the partition's next aggregate write.
     watermarks: dict[int, int] = field(default_factory=dict)
+    # Newest event time per (customer topic kind, partition): history older than the slowest
+    # of them minus the retention is settled and may be compacted.
+    topic_watermarks: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def settled_before(self, partition: int) -> int | None:
+        """Event time before which the partition's customer history can no longer change."""
+        marks = [self.topic_watermarks.get((kind, partition)) for kind in CUSTOMER_KINDS]
+        if any(mark is None for mark in marks):
+            return None
+        return min(m for m in marks if m is not None) - self.retention_ms
 
 
 def process_record(
@@ -85,8 +95,11 @@ def process_record(
         return Outcome(dead_letter_record(error.reason, topic, partition, offset, key, value))
     key_bytes = event.customer_id.encode("utf-8")
     state = CustomerState.from_json(event.customer_id, customers.get(key_bytes))
+    mark = (kind, partition)
+    if event.ts_ms > ctx.topic_watermarks.get(mark, 0):
+        ctx.topic_watermarks[mark] = event.ts_ms
     try:
-        changes = state.add(event, ctx.rules, ctx.retention_ms)
+        changes = state.add(event, ctx.rules, ctx.settled_before(partition))
     except TooLateError as error:
         reason = str(error)
         return Outcome(
@@ -114,7 +127,7 @@ def advance_customer(
     """Move a customer's expiry clock to the watermark (may turn its journey into a null path)."""
     key_bytes = customer_id.encode("utf-8")
     state = CustomerState.from_json(customer_id, customers.get(key_bytes))
-    changes = state.advance(as_of_ms, ctx.rules, ctx.retention_ms)
+    changes = state.advance(as_of_ms, ctx.rules, ctx.settled_before(partition))
     outcome = Outcome(changes=changes)
     if changes or state.as_of_ms == as_of_ms:
         customers[key_bytes] = state.to_json()

@@ -73,9 +73,9 @@ def test_any_arrival_order_within_lateness_gives_the_batch_journeys(seed: int) -
 
 def test_late_touch_moves_credit_into_the_closed_journey() -> None:
     state = CustomerState("c1")
-    first = state.add(purchase(1, 10), RULES, DAY)
+    first = state.add(purchase(1, 10), RULES, None)
     assert [c.sign for c in first] == [+1] and first[0].journey.unattributed
-    changes = state.add(touch(2, 9.5), RULES, DAY)
+    changes = state.add(touch(2, 9.5), RULES, None)
     assert sorted(c.sign for c in changes) == [-1, +1]
     new = next(c.journey for c in changes if c.sign > 0)
     assert isinstance(new, ConvertedJourney) and new.channels == ("email",)
@@ -83,35 +83,40 @@ def test_late_touch_moves_credit_into_the_closed_journey() -> None:
 
 def test_duplicates_change_nothing() -> None:
     state = CustomerState("c1")
-    state.add(touch(1, 1), RULES, DAY)
-    assert state.add(touch(1, 1), RULES, DAY) == []
+    state.add(touch(1, 1), RULES, None)
+    assert state.add(touch(1, 1), RULES, None) == []
 
 
 def test_watermark_expires_open_journey_and_later_event_can_still_reopen_it() -> None:
     state = CustomerState("c1")
     first = touch(1, 0)
-    state.add(first, RULES, 30 * DAY)
-    assert state.advance(first.ts_ms + 7 * DAY + HOUR, RULES, 30 * DAY) == []  # not yet
-    expired = state.advance(first.ts_ms + 8 * DAY + 2 * HOUR, RULES, 30 * DAY)
+    state.add(first, RULES, None)
+    assert state.advance(first.ts_ms + 7 * DAY + HOUR, RULES, None) == []  # not yet
+    expired = state.advance(first.ts_ms + 8 * DAY + 2 * HOUR, RULES, None)
     assert [c.sign for c in expired] == [+1]
     # A purchase inside the timeout arriving after the expiry reverses it exactly.
-    changes = state.add(purchase(2, 24), RULES, 30 * DAY)
+    changes = state.add(purchase(2, 24), RULES, None)
     assert sorted(c.sign for c in changes) == [-1, +1]
 
 
-def test_event_older_than_compacted_history_is_too_late() -> None:
+def test_event_in_settled_history_is_too_late_but_after_it_is_placed() -> None:
     state = CustomerState("c1")
-    state.add(touch(1, 0), RULES, HOUR)
-    state.add(purchase(2, 1), RULES, HOUR)
-    state.add(touch(3, 100), RULES, HOUR)  # compacts the first journey
+    state.add(touch(1, 0), RULES, None)
+    state.add(purchase(2, 1), RULES, None)
+    settled = touch(3, 100).ts_ms - HOUR
+    state.add(touch(3, 100), RULES, settled)  # compacts the first journey
+    assert [e.event_id for e in state.events] == ["t0003"]
     with pytest.raises(TooLateError, match="too late"):
-        state.add(touch(4, 0.5), RULES, HOUR)
+        state.add(touch(4, 0.5), RULES, settled)
+    # Older than the settled horizon but after the compacted journey: still placed exactly.
+    changes = state.add(touch(5, 50), RULES, settled)
+    assert changes == [] and [e.event_id for e in state.events] == ["t0005", "t0003"]
 
 
 def test_state_round_trips_through_json() -> None:
     state = CustomerState("c1")
     for event in [touch(1, 0), touch(2, 1, "sms"), purchase(3, 2), touch(4, 3)]:
-        state.add(event, RULES, DAY)
+        state.add(event, RULES, None)
     again = CustomerState.from_json("c1", state.to_json())
     assert again.to_json() == state.to_json()
     assert [journey_identity(j) for j in again.emitted] == [
