@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from config.settings import Settings
+from stream import broker_procs as procs
 from stream.broker_jars import BrokerError, ensure_jars
 from stream.broker_procs import (
     DATA_DIR_PROP,
@@ -445,7 +446,7 @@ def start_broker(
                 stdin=subprocess.DEVNULL,
                 # Own session: Ctrl-C in the terminal reaches us, and we stop Kafka cleanly.
                 start_new_session=True,
-                preexec_fn=_die_with_parent if die_with_parent else None,
+                preexec_fn=procs.die_with_parent() if die_with_parent else None,
             )
         info = BrokerInfo(
             pid=process.pid,
@@ -464,14 +465,6 @@ def start_broker(
             _clear_state(state)
             raise
         return info
-
-
-def _die_with_parent() -> None:
-    import ctypes
-    import signal
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def stop_broker(

@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 MAIN_CLASS = "kafka.Kafka"
@@ -104,3 +105,15 @@ def terminate(pid: int, grace_s: float = 30.0) -> None:
             if not is_alive(pid):
                 return
             time.sleep(0.1)
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
+    """A ``preexec_fn``: the kernel sends the child ``sig`` when the parent thread exits."""
+
+    def _set() -> None:
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, sig)
+
+    return _set

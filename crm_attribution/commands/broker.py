@@ -101,7 +101,7 @@ def run_status(args: argparse.Namespace) -> int:
     running = info is not None and info.running
     table = Table(title="local Kafka broker", show_header=False)
     table.add_column("field", style="bold")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")  # paths are copied from here: never cut them
     table.add_row("status", "[green]running[/]" if running else "[red]stopped[/]")
     if info is not None:
         table.add_row("pid", str(info.pid) if running else f"{info.pid} (not running)")

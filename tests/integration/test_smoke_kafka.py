@@ -24,6 +24,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
+from stream.broker_procs import die_with_parent
 from tests.integration.stream_harness import free_port
 
 pytestmark = pytest.mark.kafka
@@ -142,6 +143,9 @@ def test_faust_worker_sums_into_a_table(kafka_bootstrap: str, tmp_path: Path) ->
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            # A killed test session leaves no worker behind; SIGKILL because a Faust worker
+            # whose broker is gone too does not finish its SIGTERM shutdown.
+            preexec_fn=die_with_parent(signal.SIGKILL),
         )
     url = f"http://127.0.0.1:{port}/totals/"
     try:
