@@ -1,0 +1,53 @@
+"""Small helpers shared by the analytics modules: exact money, safe ratios, periods."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Literal
+
+from attribution.events import MS_PER_DAY
+
+MICROS = 1_000_000
+Granularity = Literal["day", "month", "all"]
+ALL_TIME = "all"
+
+
+def to_micros(amount: float) -> int:
+    """Money as integer millionths, so sums are exact and independent of event order."""
+    return round(amount * MICROS)
+
+
+def from_micros(micros: int) -> float:
+    """Integer millionths back to a float amount."""
+    return micros / MICROS
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """``numerator / denominator``; None when undefined (zero denominator, or not finite)."""
+    if denominator == 0:
+        return None
+    value = numerator / denominator
+    return value if math.isfinite(value) else None
+
+
+def day_of(ts_ms: int) -> int:
+    """UTC calendar day number (days since 1970-01-01) of an epoch-ms time."""
+    return ts_ms // MS_PER_DAY
+
+
+def period_key(ts_ms: int, granularity: Granularity) -> str:
+    """Label of the UTC period holding ``ts_ms``: YYYY-MM-DD, YYYY-MM, or ``all``."""
+    if granularity == "all":
+        return ALL_TIME
+    moment = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    if granularity == "day":
+        return moment.strftime("%Y-%m-%d")
+    if granularity == "month":
+        return moment.strftime("%Y-%m")
+    raise ValueError(f"granularity {granularity!r} must be one of: day, month, all")
+
+
+def day_to_period(day: int, granularity: Granularity) -> str:
+    """Label of the UTC period holding day number ``day``."""
+    return period_key(day * MS_PER_DAY, granularity)
