@@ -111,9 +111,8 @@ def attach(pipeline: Pipeline) -> None:
     class Metrics(View):
         async def get(self, request: Request) -> Response:
             report.update_gauges(pipeline)
-            return self.bytes(
-                metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8"
-            )
+            # aiohttp refuses a charset inside content_type; text/plain is Prometheus' format.
+            return self.text(metrics.render().decode("utf-8"), content_type="text/plain")
 
     @app.page("/metrics-json")
     class MetricsJson(View):
