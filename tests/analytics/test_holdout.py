@@ -17,11 +17,12 @@ from attribution.analytics.holdout import (
     hash_group,
 )
 from attribution.analytics.holdout_stats import holdout_report, holdout_result
+from attribution.events import AnyEvent
 from tests.analytics._events import assign, purchase, touch
 
 
 def test_seed_example_equal_spend_gives_zero_incremental_revenue() -> None:
-    events = []
+    events: list[AnyEvent] = []
     for i in range(100):
         events.append(assign(f"c{i}", "control" if i < 5 else "treatment", days=0))
         events.append(purchase(f"c{i}", 3, 1000.0))
@@ -55,7 +56,7 @@ def test_latest_assignment_wins_and_counts_purchases_from_then() -> None:
 
 
 def test_campaign_experiments_are_separate() -> None:
-    events = [
+    events: list[AnyEvent] = [
         assign("a", "treatment", campaign="spring"),
         assign("b", "control", campaign="spring"),
         assign("a", "control"),
@@ -94,9 +95,9 @@ def test_hash_membership_counts_every_seen_customer() -> None:
     assert total == 40
 
 
-def _random_events(seed: int) -> list:
+def _random_events(seed: int) -> list[AnyEvent]:
     rng = random.Random(seed)
-    events = []
+    events: list[AnyEvent] = []
     for i in range(60):
         events.append(assign(f"c{i}", rng.choice(["treatment", "control"]), days=0))
         for k in range(rng.randint(0, 3)):
@@ -155,7 +156,7 @@ def test_welch_interval_matches_scipy() -> None:
 
 
 def test_small_control_group_is_flagged() -> None:
-    events = []
+    events: list[AnyEvent] = []
     for i in range(200):
         events.append(assign(f"c{i}", "control" if i < 3 else "treatment"))
         # One buyer in three, 100 each; treated buyers spend 110: a real but small lift.
@@ -170,7 +171,7 @@ def test_small_control_group_is_flagged() -> None:
 
 
 def test_periods_share_the_member_counts() -> None:
-    events = [
+    events: list[AnyEvent] = [
         assign("a", "treatment"),
         assign("b", "control"),
         assign("c", "treatment"),
