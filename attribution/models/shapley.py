@@ -32,11 +32,16 @@ class TooManyChannels(ValueError):
 
 def _touched(table: PathTable) -> tuple[NDArray[np.int64], NDArray[np.int64], list[str]]:
     """Row of every touch, its channel as a compact code, and the channels that occur."""
-    lengths = table.lengths
-    rows = np.repeat(np.arange(table.n_paths, dtype=np.int64), lengths)
-    present, compact = np.unique(table.codes, return_inverse=True)
+    rows = np.repeat(np.arange(table.n_paths, dtype=np.int64), table.lengths)
+    present = np.flatnonzero(np.bincount(table.codes, minlength=len(table.channels)))
+    compact = np.zeros(len(table.channels), dtype=np.int64)
+    compact[present] = np.arange(len(present), dtype=np.int64)
     names = [table.channels[c] for c in present.tolist()]
-    return rows, compact.astype(np.int64).reshape(-1), names
+    return rows, compact[table.codes], names
+
+
+# Channel sets of up to this many channels fit in one int64 bit mask per journey.
+_MASK_BITS = 62
 
 
 def closed_form(
@@ -45,12 +50,36 @@ def closed_form(
     """Shapley conversions and value per channel: each journey split over its distinct channels."""
     rows, codes, names = _touched(table)
     n = len(names)
-    pairs = np.unique(rows * max(n, 1) + codes)
-    pair_rows, pair_codes = pairs // max(n, 1), pairs % max(n, 1)
+    if n <= _MASK_BITS:
+        return names, *_closed_form_masks(table, codes, n)
+    # Distinct (row, channel) pairs; a plain sort is much faster than np.unique's hashing here.
+    pairs = np.sort(rows * n + codes)
+    pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])]
+    pair_rows, pair_codes = pairs // n, pairs % n
     set_size = np.bincount(pair_rows, minlength=table.n_paths)[pair_rows]
     conv = np.bincount(pair_codes, weights=table.conversions[pair_rows] / set_size, minlength=n)
     value = np.bincount(pair_codes, weights=table.value[pair_rows] / set_size, minlength=n)
     return names, conv.astype(np.float64), value.astype(np.float64)
+
+
+def _closed_form_masks(
+    table: PathTable, codes: NDArray[np.int64], n: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The closed form with one bit mask per journey: n passes over the rows, no sort."""
+    has = np.flatnonzero(table.lengths > 0)
+    conv, value = np.zeros(n), np.zeros(n)
+    if len(has) == 0:
+        return conv, value
+    masks = np.bitwise_or.reduceat(np.left_shift(np.int64(1), codes), table.offsets[:-1][has])
+    members = [(masks >> bit) & 1 for bit in range(n)]
+    set_size = np.sum(members, axis=0)
+    conv_share = table.conversions[has] / set_size
+    value_share = table.value[has] / set_size
+    for bit, member in enumerate(members):
+        inside = member.astype(np.bool_)
+        conv[bit] = conv_share[inside].sum()
+        value[bit] = value_share[inside].sum()
+    return conv, value
 
 
 def channel_set_masks(table: PathTable) -> tuple[list[str], NDArray[np.int64], NDArray[np.int64]]:

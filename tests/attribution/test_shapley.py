@@ -154,3 +154,20 @@ def test_no_touches_no_credit() -> None:
     t = PathTable.from_paths([[]], [3.0])
     assert shapley(t, ModelOptions()).channels == {}
     assert shapley(t, ModelOptions(), worth="conversion_rate").channels == {}
+
+
+@pytest.mark.parametrize("n_channels", [5, 70])
+def test_closed_form_splits_each_journey_over_its_distinct_channels(n_channels: int) -> None:
+    # 70 channels exceed one int64 bit mask: the sort-based path must agree too.
+    t = random_table(400 + n_channels, n_channels=n_channels, n_paths=300)
+    expected_conv: dict[str, float] = {}
+    expected_value: dict[str, float] = {}
+    for i in range(t.n_paths):
+        channels = set(t.path(i))
+        for ch in channels:
+            expected_conv[ch] = expected_conv.get(ch, 0.0) + t.conversions[i] / len(channels)
+            expected_value[ch] = expected_value.get(ch, 0.0) + t.value[i] / len(channels)
+    names, conv, value = closed_form(t)
+    assert set(names) == set(expected_conv)
+    for ch, c, v in zip(names, conv, value, strict=True):
+        assert close(c, expected_conv[ch]) and close(v, expected_value[ch]), ch
