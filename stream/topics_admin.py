@@ -29,12 +29,13 @@ def topic_names(settings: Settings) -> list[str]:
     ]
 
 
-def ensure_topics(bootstrap: str, settings: Settings, timeout_s: float = 30.0) -> list[str]:
+def ensure_topics(bootstrap: str, settings: Settings, timeout_s: float = 10.0) -> list[str]:
     """Create missing topics (one replica, configured partitions); return the ones created."""
     admin = KafkaAdminClient(
         bootstrap_servers=bootstrap,
         client_id="crm-attribution-admin",
         request_timeout_ms=int(timeout_s * 1000),
+        bootstrap_timeout_ms=int(timeout_s * 1000),
     )
     try:
         existing = set(admin.list_topics())

@@ -170,6 +170,21 @@ def run_scenario(
         status, stream = get_json(f"{url}/attribution", timeout=120)
         assert status == 200, stream
         assert_same(stream, batch)
+        # Parameters are validated: HTTP 400 with the reason.
+        status, body = get_json(f"{url}/credits?from=2026-13-01")
+        assert status == 400 and "2026-13-01" in body["error"]
+        status, body = get_json(f"{url}/credits?model=magic")
+        assert status == 400 and "unknown model 'magic'" in body["error"]
+        status, body = get_json(f"{url}/credits?from=2026-02-01&to=2026-01-01")
+        assert status == 400 and "after" in body["error"]
+        # A time range sums the daily windows: the whole range equals all time.
+        status, ranged = get_json(f"{url}/credits?model=linear&from=2000-01-01&to=2100-01-01")
+        assert status == 200
+        assert_same(ranged["models"]["linear"], batch["models"]["linear"])
+        status, spec = get_json(f"{url}/openapi.json")
+        assert status == 200 and "/attribution" in spec["paths"]
+        status, _ = get_json(f"{url}/metrics-json")
+        assert status == 200
         # The audit with two commands: `query attribution --format json` is the batch object.
         out = io.StringIO()
         with redirect_stdout(out):

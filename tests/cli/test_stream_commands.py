@@ -1,0 +1,68 @@
+"""The stream-side commands fail with readable messages, without a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from crm_attribution.cli import main
+from tests.integration.stream_harness import free_port
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_generate_writes_a_valid_stream(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "events.jsonl"
+    code, _, err = run(["generate", str(target), "--customers", "50", "--days", "5"], capsys)
+    assert code == 0 and "wrote" in err
+    records = [json.loads(line) for line in target.read_text().splitlines()]
+    kinds = {r["type"] for r in records}
+    assert {"touchpoint", "assignment"} <= kinds
+    assert len({r["customer_id"] for r in records if "customer_id" in r}) == 50
+
+
+def test_generate_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["generate", str(tmp_path / "x.jsonl"), "--customers", "0"], capsys)
+    assert code == 2 and "--customers" in err and "Traceback" not in err
+    code, _, err = run(["generate", str(tmp_path / "x.jsonl"), "--start", "soon"], capsys)
+    assert code == 2 and "'soon'" in err
+
+
+def test_produce_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(["produce", str(tmp_path / "nope.jsonl"), "--bootstrap", "x:1"], capsys)
+    assert code == 2 and "does not exist" in err
+
+
+def test_produce_unreachable_broker(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = tmp_path / "e.jsonl"
+    events.write_text('{"type": "touchpoint"}\n')
+    port = free_port()
+    code, _, err = run(["produce", str(events), "--bootstrap", f"127.0.0.1:{port}"], capsys)
+    assert code == 2 and "cannot reach Kafka" in err and "Traceback" not in err
+
+
+def test_query_without_a_worker(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    code, _, err = run(["query", "totals", "--url", url], capsys)
+    assert code == 2 and "no worker answers" in err
+
+
+def test_query_customer_needs_an_id(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["query", "customer", "--url", "http://127.0.0.1:1"], capsys)
+    assert code == 2 and "customer id" in err
+
+
+def test_invalid_setting_is_named(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_TOPICS__PARTITIONS", "many")
+    code, _, err = run(["query", "totals", "--url", "http://127.0.0.1:1"], capsys)
+    assert code == 2 and "topics.partitions" in err
