@@ -30,6 +30,8 @@ SPECIAL_STATES = (START, CONVERSION, NULL)
 
 # Dense lookup tables (instead of sorting) are used below this many possible ids.
 _DENSE_LIMIT = 1 << 24
+# Transition pairs are summed straight into a (from, to) table below this many cells.
+_PAIR_TABLE_LIMIT = 1 << 22
 
 
 def state_key(channels: Sequence[str]) -> str:
@@ -190,70 +192,93 @@ def _dense(ids: NDArray[np.int64], upper: int) -> tuple[NDArray[np.int64], NDArr
 
 
 def _state_ids(
-    codes: NDArray[np.int64], position: NDArray[np.int64], base: int, order: int
+    codes: NDArray[np.int64], first: NDArray[np.bool_], base: int, order: int
 ) -> tuple[NDArray[np.int64], int]:
-    """Mixed-radix id of every touch's order-k state; digit 0 pads short (early) states."""
+    """Mixed-radix id of every touch's order-k state; digit 0 pads short (early) states.
+
+    ``first`` marks the first touch of each path: a state never reaches back across it.
+    """
+    ids = codes + 1
+    reaches = ~first  # touches with at least ``back`` earlier touches in their path
     if base**order >= np.iinfo(np.int64).max:
         # Too many channels for one int64: compress the id after each digit instead.
-        ids = codes + 1
         upper = base
         for back in range(1, order):
+            if back > 1:
+                reaches[back - 1 :] &= ~first[: len(first) - back + 1]
             prev = np.zeros_like(codes)
-            has = position >= back
-            prev[has] = codes[np.flatnonzero(has) - back] + 1
+            at = np.flatnonzero(reaches)
+            prev[at] = codes[at - back] + 1
             _, ids = _dense(ids * base + prev, upper * base)
             upper = int(ids.max()) + 1 if len(ids) else 1
         return ids, upper
-    ids = codes + 1
     scale = 1
     for back in range(1, order):
+        if back > 1:
+            reaches[back - 1 :] &= ~first[: len(first) - back + 1]
         scale *= base
-        at = np.flatnonzero(position >= back)
+        at = np.flatnonzero(reaches)
         ids[at] += (codes[at - back] + 1) * scale
     return ids, base**order
+
+
+def _sum_pairs(
+    parts: list[tuple[NDArray[np.int64], NDArray[np.float64]]], cells: int
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Distinct pair ids (sorted) and their summed weights, over several (ids, weights) parts."""
+    if cells <= _PAIR_TABLE_LIMIT:
+        total = np.zeros(cells)
+        for ids, weights in parts:
+            total += np.bincount(ids, weights=weights, minlength=cells)
+        pairs = np.flatnonzero(total)
+        return pairs.astype(np.int64), total[pairs]
+    pairs, index = _dense(np.concatenate([p[0] for p in parts]), cells)
+    summed = np.bincount(index, weights=np.concatenate([p[1] for p in parts]), minlength=len(pairs))
+    return pairs, summed.astype(np.float64)
 
 
 def count_transitions(table: PathTable, order: int) -> TransitionCounts:
     """Transition counts of every row of ``table``, vectorised (equal to summing per journey)."""
     _check_order(order)
-    n_paths = table.n_paths
-    lengths = table.lengths
-    codes = table.codes.astype(np.int64)
-    path_of = np.repeat(np.arange(n_paths, dtype=np.int64), lengths)
-    keep = np.ones(len(codes), dtype=np.bool_)
-    keep[1:] = (codes[1:] != codes[:-1]) | (path_of[1:] != path_of[:-1])
-    codes, path_of = codes[keep], path_of[keep]
-    new_len = np.bincount(path_of, minlength=n_paths).astype(np.int64)
-    starts = np.zeros(n_paths, dtype=np.int64)
-    np.cumsum(new_len[:-1], out=starts[1:])
-    position = np.arange(len(codes), dtype=np.int64) - starts[path_of]
+    codes = np.asarray(table.codes, dtype=np.int64)
+    touched = np.flatnonzero(table.lengths > 0)
+    path_starts = table.offsets[:-1][touched]
+    first = np.zeros(len(codes), dtype=np.bool_)
+    first[path_starts] = True
+    keep = first.copy()
+    keep[1:] |= codes[1:] != codes[:-1]
+    codes, first = codes[keep], first[keep]
+    new_len = np.add.reduceat(keep, path_starts, dtype=np.int64) if len(touched) else touched
+    del keep
 
     base = len(table.channels) + 1
-    ids, upper = _state_ids(codes, position, base, order)
+    ids, upper = _state_ids(codes, first, base, order)
     # Dense state indexes 1..S; 0 is (start). The absorbing states come after them.
-    state_ids, dense = _dense(ids, upper)
-    dense = dense + 1
-    n_states = len(state_ids) + 1
+    _, dense = _dense(ids, upper)
+    dense += 1
+    n_states = int(dense.max()) + 1 if len(dense) else 1
     conv_idx, null_idx = n_states, n_states + 1
-
-    weight = table.conversions + table.nulls
-    src = np.zeros(len(codes), dtype=np.int64)
-    not_first = position > 0
-    src[not_first] = dense[np.flatnonzero(not_first) - 1]
-    has_touch = new_len > 0
-    last = dense[starts[has_touch] + new_len[has_touch] - 1]
-    conv = table.conversions[has_touch]
-    nulls = table.nulls[has_touch]
-    all_src = np.concatenate([src, last, last])
-    all_dst = np.concatenate([dense, np.full(len(last), conv_idx), np.full(len(last), null_idx)])
-    all_w = np.concatenate([weight[path_of], conv, nulls])
     width = n_states + 2
-    pairs, pair_idx = _dense(all_src * width + all_dst, n_states * width)
-    pair_w = np.bincount(pair_idx, weights=all_w, minlength=len(pairs))
-    state_value = np.bincount(last, weights=table.value[has_touch], minlength=n_states)
+
+    src = np.empty_like(dense)
+    src[1:] = dense[:-1]
+    src[first] = 0
+    last = dense[np.cumsum(new_len) - 1]
+    conv = table.conversions[touched]
+    nulls = table.nulls[touched]
+    weight = np.repeat(conv + nulls, new_len)
+    pairs, pair_w = _sum_pairs(
+        [
+            (src * width + dense, weight),
+            (last * width + conv_idx, conv),
+            (last * width + null_idx, nulls),
+        ],
+        n_states * width,
+    )
+    state_value = np.bincount(last, weights=table.value[touched], minlength=n_states)
     state_conv = np.bincount(last, weights=conv, minlength=n_states)
 
-    keys = _state_keys(table.channels, codes, position, dense, n_states, order)
+    keys = _state_keys(table.channels, codes, first, dense, n_states, order)
     keys += [CONVERSION, NULL]
     edges = {
         (keys[p // width], keys[p % width]): float(w)
@@ -267,7 +292,7 @@ def count_transitions(table: PathTable, order: int) -> TransitionCounts:
 def _state_keys(
     names: Sequence[str],
     codes: NDArray[np.int64],
-    position: NDArray[np.int64],
+    first: NDArray[np.bool_],
     dense: NDArray[np.int64],
     n_states: int,
     order: int,
@@ -277,6 +302,11 @@ def _state_keys(
     example[dense] = np.arange(len(dense), dtype=np.int64)
     keys = [START]
     for touch in example[1:].tolist():
-        size = min(order, int(position[touch]) + 1)
-        keys.append(state_key([names[c] for c in codes[touch - size + 1 : touch + 1].tolist()]))
+        channels = [names[int(codes[touch])]]
+        # Walk back within the path: stop at its first touch or at ``order`` channels.
+        j = touch
+        while len(channels) < order and not first[j]:
+            j -= 1
+            channels.insert(0, names[int(codes[j])])
+        keys.append(state_key(channels))
     return keys

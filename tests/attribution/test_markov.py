@@ -9,6 +9,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from attribution.models import markov_counts
 from attribution.models.markov import (
     CONVERSION,
     NULL,
@@ -139,6 +140,41 @@ def test_vectorised_counts_equal_sum_of_journeys(order: int, seed: int) -> None:
         for i in range(t.n_paths)
     )
     assert_counts_equal(count_transitions(t, order), per_journey)
+
+
+@pytest.mark.parametrize("order", [1, 3])
+def test_vectorised_counts_without_lookup_tables(
+    order: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Force the sorting fallbacks that huge id spaces take.
+    monkeypatch.setattr(markov_counts, "_DENSE_LIMIT", 0)
+    monkeypatch.setattr(markov_counts, "_PAIR_TABLE_LIMIT", 0)
+    rng = random.Random(order)
+    t = random_table(rng, 100, 5)
+    per_journey = TransitionCounts.sum(
+        path_transitions(t.path(i), t.conversions[i], t.value[i], t.nulls[i], order)
+        for i in range(t.n_paths)
+    )
+    assert_counts_equal(count_transitions(t, order), per_journey)
+
+
+def test_vectorised_counts_when_state_ids_overflow_int64() -> None:
+    # 2,001 channels at order 6 have more mixed-radix ids than an int64 holds.
+    rng = random.Random(11)
+    base = random_table(rng, 150, 6)
+    names = [*base.channels, *(f"pad{i}" for i in range(2001 - len(base.channels)))]
+    t = PathTable.from_paths(
+        [base.path(i) for i in range(base.n_paths)],
+        base.conversions,
+        base.value,
+        base.nulls,
+        channels=names,
+    )
+    per_journey = TransitionCounts.sum(
+        path_transitions(t.path(i), t.conversions[i], t.value[i], t.nulls[i], 6)
+        for i in range(t.n_paths)
+    )
+    assert_counts_equal(count_transitions(t, 6), per_journey)
 
 
 def test_counts_add_subtract_and_json_round_trip() -> None:
