@@ -103,19 +103,31 @@ def _apply_transitions(table: MutableMapping[str, Any], p: str, delta: Contribut
         }
 
 
-def note_event(
-    table: MutableMapping[str, Any], partition: int, ts_ms: int | None, invalid: bool = False
-) -> None:
-    """Count an invalid record, or move the partition's newest event time (one write)."""
+def note_event(table: MutableMapping[str, Any], partition: int, ts_ms: int | None) -> None:
+    """Move the partition's newest event time (one write)."""
     key = f"{partition}|totals"
     totals = dict(table.get(key) or {})
-    if invalid:
-        totals["invalid"] = totals.get("invalid", 0) + 1
-    elif ts_ms is not None and ts_ms > totals.get("wm", 0):
+    if ts_ms is not None and ts_ms > totals.get("wm", 0):
         totals["wm"] = ts_ms
-    else:
-        return
+        table[key] = totals
+
+
+def note_invalid(table: MutableMapping[str, Any], partition: int, topic: str, offset: int) -> bool:
+    """Count an invalid record once; False when this offset was already counted.
+
+    After a restart Faust redelivers the records after the last committed offset; counting
+    (and dead-lettering) a record again would make the totals differ from the batch engine.
+    """
+    key = f"{partition}|totals"
+    totals = dict(table.get(key) or {})
+    seen = dict(totals.get("invalid_offsets") or {})
+    if offset <= seen.get(topic, -1):
+        return False
+    seen[topic] = offset
+    totals["invalid_offsets"] = seen
+    totals["invalid"] = totals.get("invalid", 0) + 1
     table[key] = totals
+    return True
 
 
 def split_key(key: str) -> tuple[int, str]:

@@ -32,6 +32,26 @@ class Topics:
     attributions: Any
 
 
+async def _flush_until_empty(self: ProducerBuffer) -> None:
+    """Drain the whole buffer: Faust's own flush gives up after a 0.1 s stall."""
+    while self.size:
+        await self.flush_atmost(None)
+
+
+def _make_buffer_flush_complete() -> None:
+    """Make Faust's pre-commit flush wait for every buffered table write.
+
+    Faust commits offsets after ``producer.flush()``, but ``ProducerBuffer.flush`` returns as soon
+    as one message takes more than 0.1 s to hand over, so offsets could be committed for events
+    whose changelog writes were still buffered, and a stopped worker lost them (seen in the
+    restart test). A stalled buffer now delays the commit instead. The buffer also holds more
+    than Faust's 100 messages before pausing the stream, because one purchase writes several
+    table keys.
+    """
+    ProducerBuffer.flush = _flush_until_empty  # type: ignore[method-assign]
+    ProducerBuffer.max_messages = 1_000
+
+
 class Pipeline:
     """Everything a worker runs, built from settings (agents and views attach themselves)."""
 
@@ -79,9 +99,7 @@ class Pipeline:
             broker_commit_interval=1.0,
             producer_linger=0.005,
         )
-        # Faust pauses the stream whenever more than ProducerBuffer.max_messages (100) changelog
-        # writes are pending; a purchase writes several keys, so that limit throttles us.
-        ProducerBuffer.max_messages = 10_000
+        _make_buffer_flush_complete()
         self.topics = self._topics()
         # Customer keys are raw bytes, exactly as producers key the input topics, so that
         # table_route sends a customer's query to the worker that owns its partition.

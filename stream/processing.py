@@ -14,7 +14,7 @@ from typing import Any
 from attribution.events import InvalidRecord, Purchase, Touchpoint, parse_event_bytes
 from attribution.journeys import ConvertedJourney, JourneyRules
 from attribution.models.options import ModelOptions
-from stream.aggregates import apply_contribution, note_event
+from stream.aggregates import apply_contribution, note_event, note_invalid
 from stream.contributions import MARKOV, Contribution, contribution
 from stream.customer_state import CustomerState, JourneyChange, TooLateError
 from stream.deadletter import dead_letter_record
@@ -91,7 +91,8 @@ def process_record(
                 "customer events must be keyed by customer_id"
             )
     except InvalidRecord as error:
-        note_event(aggregates, partition, None, invalid=True)
+        if not note_invalid(aggregates, partition, topic, offset):
+            return Outcome()  # redelivered after a restart: already counted and dead-lettered
         return Outcome(dead_letter_record(error.reason, topic, partition, offset, key, value))
     key_bytes = event.customer_id.encode("utf-8")
     state = CustomerState.from_json(event.customer_id, customers.get(key_bytes))

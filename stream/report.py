@@ -51,6 +51,8 @@ def merge_partitions(partitions: dict[str, dict[str, Any]]) -> Merged:
                         merged.watermark = max(merged.watermark, int(amount))
                     elif name == "invalid":
                         merged.invalid += int(amount)
+                    elif name == "invalid_offsets":
+                        continue
                     else:
                         merged.totals[name] = merged.totals.get(name, 0.0) + amount
             elif kind == "credits":

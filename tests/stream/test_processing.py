@@ -153,3 +153,29 @@ def test_event_on_the_wrong_topic_or_key_is_dead_lettered() -> None:
     ).encode()
     wrong_key = process_record(ctx, {}, {}, topic, 0, 2, b"c2", touch)
     assert "keyed by customer_id" in wrong_key.dead_letter["reason"]
+
+
+def test_redelivered_records_after_a_restart_count_once() -> None:
+    settings = load_settings(environ={})
+    topic = settings.topics.touchpoints
+    ctx = Context(RULES, OPTIONS, ["linear"], 3_600_000, {topic: "touchpoints"})
+    aggregates: dict = {}
+    customers: dict = {}
+    bad = b"{broken"
+    first = process_record(ctx, customers, aggregates, topic, 0, 5, b"c1", bad)
+    again = process_record(ctx, customers, aggregates, topic, 0, 5, b"c1", bad)
+    assert first.dead_letter is not None and again.dead_letter is None
+    assert aggregates["0|totals"]["invalid"] == 1
+    touch = json.dumps(
+        {
+            "type": "touchpoint",
+            "event_id": "t",
+            "customer_id": "c1",
+            "channel": "email",
+            "ts": "2026-01-01T00:00:00Z",
+        }
+    ).encode()
+    process_record(ctx, customers, aggregates, topic, 0, 6, b"c1", touch)
+    snapshot = json.dumps(customers[b"c1"], sort_keys=True)
+    redelivered = process_record(ctx, customers, aggregates, topic, 0, 6, b"c1", touch)
+    assert redelivered.changes == [] and json.dumps(customers[b"c1"], sort_keys=True) == snapshot
