@@ -1,0 +1,254 @@
+"""``crm-attribution report``: customer analytics of an event log (RFM, CLV, share, holdout)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+
+from config.settings import Settings
+from crm_attribution.cli import UserError
+from crm_attribution.commands.attribute import _progress, _report_invalid, _strict
+from crm_attribution.commands.common import settings_from
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the subcommand."""
+    p = sub.add_parser(
+        "report",
+        help="customer analytics of an event log: RFM, CLV, revenue share, holdout, campaigns",
+        description=(
+            "Fold an event log (JSON Lines, CSV or Parquet) into the customer analytics "
+            "report: RFM segments and their movement, lifetime value, channel revenue share, "
+            "assisted conversions, holdout lift and campaign economics."
+        ),
+    )
+    p.add_argument("input", metavar="INPUT", help="event log")
+    p.add_argument(
+        "--input-format",
+        choices=("jsonl", "csv", "parquet"),
+        help="format of the event log (default: from the extension)",
+    )
+    p.add_argument("--format", choices=("json", "table"), default="json")
+    p.add_argument(
+        "--models", default=None, help="comma-separated models, or all (default: config)"
+    )
+    p.add_argument("--lookback-days", type=float, default=None, help="default: config")
+    p.add_argument(
+        "--as-of",
+        metavar="ISO",
+        help="report time, ISO 8601 with offset (default: the newest event); later events "
+        "are left out",
+    )
+    p.add_argument(
+        "--compare-days",
+        type=float,
+        default=30.0,
+        help="RFM movement from this many days before the report time (default 30)",
+    )
+    p.add_argument("--customers", action="store_true", help="include every customer's RFM")
+    p.add_argument("--strict", action="store_true", help="fail (exit 2) on any invalid record")
+    p.add_argument(
+        "--invalid-report", metavar="FILE", help="write every invalid record here (JSON Lines)"
+    )
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the log, fold it, attribute it, print the report."""
+    from attribution.io import ReadError
+    from attribution.models.registry import UnknownModel, resolve_models
+
+    settings = settings_from(args)
+    as_of = _check_args(args)
+    path = Path(args.input)
+    if not path.exists():
+        raise UserError(f"input file {path} does not exist")
+    if path.is_dir():
+        raise UserError(f"input {path} is a directory, not a file")
+    err = Console(stderr=True)
+    try:
+        models = resolve_models(args.models or ",".join(settings.attribution.models))
+        read = _read(args, path, err)
+    except (ReadError, UnknownModel) as error:
+        raise UserError(str(error)) from None
+    except UnicodeDecodeError as error:
+        raise UserError(
+            f"{path} is not UTF-8 text ({error.reason} at byte {error.start})"
+        ) from None
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror or error}") from None
+    _strict(args, read.invalid)
+    events = read.events if as_of is None else [e for e in read.events if e.ts_ms <= as_of]
+    if not events:
+        when = "" if as_of is None else f" at or before --as-of {args.as_of}"
+        raise UserError(f"{path} holds no valid event{when}: nothing to report")
+    with _progress(err, "analysing") as update:
+        update(0, None)
+        report = build_report(events, settings, models, args, as_of)
+    report["invalid_records"] = len(read.invalid)
+    _report_invalid(args, read.invalid, err)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(report, sort_keys=True) + "\n")
+    else:
+        Console().print(report_tables(report))
+    sys.stdout.flush()
+    return 0
+
+
+def _check_args(args: argparse.Namespace) -> int | None:
+    """Validate the numeric options; return --as-of in epoch ms (None when not given)."""
+    from attribution.events import parse_timestamp
+
+    if args.lookback_days is not None and args.lookback_days <= 0:
+        raise UserError(f"--lookback-days must be positive, got {args.lookback_days}")
+    if args.compare_days <= 0:
+        raise UserError(f"--compare-days must be positive, got {args.compare_days}")
+    if args.as_of is None:
+        return None
+    try:
+        moment = parse_timestamp(args.as_of)
+    except ValueError as error:
+        raise UserError(f"--as-of: {error}") from None
+    # Integer arithmetic, as the events' own ts_ms: a float would round far dates differently.
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+def _read(args: argparse.Namespace, path: Path, err: Console) -> Any:
+    from attribution.io.events_reader import read_events
+
+    with _progress(err, f"reading {path.name}") as update:
+        return read_events(path, args.input_format, progress=update)
+
+
+def build_report(
+    events: list[Any],
+    settings: Settings,
+    models: list[str],
+    args: argparse.Namespace,
+    as_of: int | None,
+) -> dict[str, Any]:
+    """Fold the events, attribute them and assemble the analytics report."""
+    from attribution.analytics.holdout import HashMembership
+    from attribution.analytics.report import (
+        ReportOptions,
+        analytics_report,
+        fold_events,
+        previous_snapshot,
+    )
+    from attribution.engine import attribute_events
+    from attribution.events import Purchase, Touchpoint
+    from attribution.journeys import JourneyRules, build_journeys
+    from attribution.models.options import ModelOptions
+
+    s, a = settings.attribution, settings.analytics
+    hashing = HashMembership(a.holdout_salt, a.holdout_control_share)
+    state = fold_events(events, hashing if a.holdout_from_hash else None)
+    when = state.newest_ms if as_of is None else as_of
+    assert when is not None  # events is not empty
+    lookback = args.lookback_days or s.lookback_days
+    rules = JourneyRules.from_days(
+        lookback, s.journey_timeout_days or lookback, s.allowed_lateness_hours
+    )
+    model_options = ModelOptions(
+        order=s.markov_order, direct_channel=s.direct_channel, half_life_days=s.half_life_days
+    )
+    attribution = attribute_events(events, rules, models, model_options, when)
+    journeys, _ = build_journeys(
+        [e for e in events if isinstance(e, Touchpoint | Purchase)], rules, when
+    )
+    options = ReportOptions.from_settings(settings, model_options)
+    before = previous_snapshot(state, when, args.compare_days, a.rfm_window_days)
+    report = analytics_report(
+        state, attribution, journeys, options, when, args.customers, previous_snapshot=before
+    )
+    report["attribution"] = attribution.to_json()["totals"]
+    return report
+
+
+def _table(title: str, columns: list[str]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    return table
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def report_tables(report: dict[str, Any]) -> Group:
+    """Segments, grades, revenue share, holdout and campaigns as rich tables."""
+    from attribution.analytics.rfm_segments import SEGMENTS
+
+    rfm = report["rfm"]
+    segments = _table(f"RFM segments as of {report['as_of']}", ["segment", "customers"])
+    for name in SEGMENTS:
+        segments.add_row(name, _num(rfm["segments"].get(name, 0)))
+    grades = _table("RFM grades", ["grade", "customers"])
+    for grade, n in rfm["grades"].items():
+        grades.add_row(grade, _num(n))
+
+    shares = report["revenue_share"]
+    models = list(shares["models"])
+    channels = sorted({ch for m in shares["models"].values() for ch in m["channels"]})
+    share = _table(
+        f"Revenue share of {_num(shares['total_revenue'])} total revenue", ["channel", *models]
+    )
+    for ch in channels:
+        cells = [shares["models"][m]["channels"].get(ch, {}).get("share") for m in models]
+        share.add_row(ch, *(_pct(c) for c in cells))
+    share.add_row("CRM share", *(_pct(shares["crm_share"][m]) for m in models))
+
+    holdout = _table(
+        "Holdout",
+        ["experiment", "treated", "control", "incremental revenue", "95% CI", "lift", "note"],
+    )
+    rows = [("(overall)", report["holdout"]["overall"])]
+    rows += list(report["holdout"]["campaigns"].items())
+    for name, row in rows:
+        if row is None:
+            continue
+        ci = row["ci95"]
+        holdout.add_row(
+            name,
+            _num(row["n_treated"]),
+            _num(row["n_control"]),
+            _num(row["incremental_revenue"]),
+            "-" if ci is None else f"{_num(ci[0])} .. {_num(ci[1])}",
+            _pct(row["conversion_lift"]),
+            "underpowered" if row["underpowered"] else "",
+        )
+
+    model = "last_touch" if "last_touch" in models else (models[0] if models else None)
+    campaigns = _table(
+        f"Campaigns ({model or 'no model'} credit)",
+        ["campaign", "cost", "revenue", "ROI", "revenue:cost", "CAC", "open rate", "CTR"],
+    )
+    for name, row in report["campaigns"].items():
+        economics = row["models"].get(model, {}) if model else {}
+        campaigns.add_row(
+            name,
+            _num(row["cost"]),
+            _num(economics.get("attributed_revenue")),
+            _num(economics.get("roi")),
+            economics.get("revenue_cost_ratio_text") or "-",
+            _num(economics.get("cac")),
+            _pct(row["open_rate"]),
+            _pct(row["ctr"]),
+        )
+    return Group(segments, grades, share, holdout, campaigns)
