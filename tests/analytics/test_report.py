@@ -6,6 +6,7 @@ import json
 import math
 import random
 import zlib
+from datetime import UTC
 from functools import cache
 from typing import Any
 
@@ -277,3 +278,39 @@ def test_customer_scores_only_when_asked_and_empty_state() -> None:
         analytics_report(AnalyticsState(), {}, [], OPTIONS)
     # Converted journeys only feed campaign credit; unknown models are left out of campaigns.
     assert converted([]) == []
+
+
+def test_clv_forecast_on_cdnow_through_the_report() -> None:
+    """The CDNOW sample as purchase events: the report fits the published BG/NBD parameters."""
+    from datetime import datetime
+
+    from tests.analytics.test_clv import _data_dir
+
+    events: list[AnyEvent] = []
+    with open(_data_dir() / "CDNOW_sample.txt") as handle:
+        for i, line in enumerate(handle):
+            _, customer, date, _cds, value = line.split()
+            day = datetime.strptime(date, "%Y%m%d").replace(tzinfo=UTC)
+            if day <= datetime(1997, 9, 30, tzinfo=UTC):
+                events.append(
+                    Purchase(
+                        event_id=f"p{i}",
+                        ts=day,
+                        customer_id=str(int(customer)),
+                        order_id=f"o{i}",
+                        amount=float(value),
+                    )
+                )
+    state = fold_events(events)
+    as_of = int(datetime(1997, 9, 30, 12, tzinfo=UTC).timestamp() * 1000)
+    clv = analytics_report(state, {}, [], OPTIONS, as_of_ms=as_of)["clv"]
+    assert clv["forecast_status"] == "fitted"
+    bgnbd = clv["bgnbd"]
+    assert (bgnbd["r"], bgnbd["alpha"], bgnbd["a"], bgnbd["b"]) == pytest.approx(
+        (0.2426, 4.4135, 0.7929, 2.4258), rel=2e-2
+    )
+    assert clv["gamma_gamma"]["q"] > 1
+    segments = clv["segments"].values()
+    assert sum(row["customers"] for row in segments) == clv["customers"]
+    assert all(row["forecast_revenue"] > 0 for row in segments)
+    assert clv["customers"] == 2357  # every CDNOW sample customer bought in the first quarter
