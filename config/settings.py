@@ -96,9 +96,17 @@ class WorkerSettings(_Section):
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=0, le=65535)
     store: str = "memory://"
+    processing_guarantee: str = "at_least_once"
     data_dir: str = ""
     json_logs: bool = False
     log_level: str = "info"
+
+    @field_validator("processing_guarantee")
+    @classmethod
+    def _guarantee(cls, value: str) -> str:
+        if value not in ("exactly_once", "at_least_once"):
+            raise ValueError("processing_guarantee must be exactly_once or at_least_once")
+        return value
 
     @field_validator("store")
     @classmethod

@@ -63,8 +63,10 @@ def attach(pipeline: Pipeline) -> None:
             )
 
     def track_open(partition: int, customer_id: str) -> None:
+        index = pipeline.open_index.get(partition)
+        if index is None:
+            return  # not indexed since assignment: the next tick rebuilds it from the table
         data = pipeline.customers.get(customer_id.encode("utf-8"))
-        index = pipeline.open_index.setdefault(partition, {})
         if data and data.get("o") is not None:
             index[customer_id] = data["o"]
         else:
@@ -155,8 +157,28 @@ def attach(pipeline: Pipeline) -> None:
             return
         as_of = max(marks)
         payload = json.dumps({"as_of": as_of}).encode()
+        producer = await tick_producer()
         for partition in range(pipeline.partitions):
-            await topics.ticks.send(value=payload, partition=partition)
+            await producer.send(ticks_name, value=payload, partition=partition)
+        await producer.flush()
+
+    tick_producer_holder: list[Any] = []
+
+    async def tick_producer() -> Any:
+        # Ticks are sent from a timer, outside any partition's transaction: under exactly-once
+        # Faust has no transactional producer for that, so a plain producer sends them.
+        if not tick_producer_holder:
+            from aiokafka import AIOKafkaProducer
+
+            producer = AIOKafkaProducer(bootstrap_servers=pipeline.bootstrap, linger_ms=0)
+            await producer.start()
+            tick_producer_holder.append(producer)
+        return tick_producer_holder[0]
+
+    @app.on_before_shutdown.connect
+    async def stop_tick_producer(sender: Any, **kwargs: Any) -> None:
+        if tick_producer_holder:
+            await tick_producer_holder.pop().stop()
 
     @app.timer(interval=pipeline.settings.attribution.markov_refresh_seconds, name="markov-refresh")
     async def refresh_markov() -> None:

@@ -84,6 +84,7 @@ class Pipeline:
             worker.app_id,
             broker=f"kafka://{bootstrap}",
             store=worker.store,
+            processing_guarantee=worker.processing_guarantee,
             datadir=str(Path(datadir)),
             topic_partitions=self.partitions,
             topic_replication_factor=1,
