@@ -7,6 +7,7 @@ count at ``/count``. Same Faust settings as the pipeline (raw keys and values, s
 from __future__ import annotations
 
 import sys
+import tempfile
 
 import faust
 
@@ -18,6 +19,7 @@ def main() -> None:
         app_id,
         broker=f"kafka://{bootstrap}",
         store="memory://",
+        datadir=tempfile.mkdtemp(prefix="trivial-"),
         topic_replication_factor=1,
         web_host="127.0.0.1",
         web_port=int(port),
