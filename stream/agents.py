@@ -175,7 +175,7 @@ def attach(pipeline: Pipeline) -> None:
             tick_producer_holder.append(producer)
         return tick_producer_holder[0]
 
-    @app.on_before_shutdown.connect
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop_tick_producer(sender: Any, **kwargs: Any) -> None:
         if tick_producer_holder:
             await tick_producer_holder.pop().stop()
@@ -191,13 +191,13 @@ def attach(pipeline: Pipeline) -> None:
             except Exception as error:  # noqa: BLE001 - a refresh failure must not stop the worker
                 log.warning("markov refresh failed: %s", error)
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         metrics.rebalances.inc()
         for tp in revoked:
             pipeline.open_index.pop(tp.partition, None)
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         for tp in assigned:
             pipeline.open_index.pop(tp.partition, None)

@@ -203,7 +203,7 @@ class CustomerState:
             data["n"],
             data["a"],
             data["o"],
-            tuple(data["c"]) if data.get("c") else None,  # type: ignore[arg-type]
+            tuple(data["c"]) if data.get("c") else None,
         )
 
 

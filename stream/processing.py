@@ -66,7 +66,7 @@ class Context:
 
 def process_record(
     ctx: Context,
-    customers: MutableMapping[str, Any],
+    customers: MutableMapping[bytes, Any],
     aggregates: MutableMapping[str, Any],
     topic: str,
     partition: int,
@@ -118,7 +118,7 @@ def process_record(
 
 def advance_customer(
     ctx: Context,
-    customers: MutableMapping[str, Any],
+    customers: MutableMapping[bytes, Any],
     aggregates: MutableMapping[str, Any],
     customer_id: str,
     partition: int,

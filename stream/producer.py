@@ -10,7 +10,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from attribution.events import AnyEvent, InvalidRecord, parse_event
+from attribution.events import AnyEvent, Cost, InvalidRecord, parse_event
 from config.settings import Settings
 
 TOPIC_OF_TYPE = {
@@ -40,7 +40,7 @@ class ProduceReport:
 
 def event_key(event: AnyEvent) -> str:
     """Partition key: the customer, or the campaign for costs."""
-    return event.campaign if event.type == "cost" else event.customer_id  # type: ignore[union-attr]
+    return event.campaign if isinstance(event, Cost) else event.customer_id
 
 
 def route(event: AnyEvent, settings: Settings) -> str:

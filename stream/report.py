@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from attribution.engine import Totals
+from attribution.journeys import ConvertedJourney, EventRow
 from attribution.models.markov import TransitionCounts
 from attribution.models.options import ModelOptions
 from attribution.results import ChannelCredit, ModelResult
@@ -230,7 +231,7 @@ def customer_json(pipeline: Pipeline, customer_id: str, data: dict[str, Any]) ->
     journeys = []
     for journey in state.emitted:
         item: dict[str, Any] = {"channels": list(journey.channels), "ts": journey.ts_ms}
-        if hasattr(journey, "order_id"):
+        if isinstance(journey, ConvertedJourney):
             item.update(kind="converted", order_id=journey.order_id, value=journey.value)
             if journey.touches:
                 item["credits"] = journey_credits(journey, pipeline.models, pipeline.options)
@@ -240,8 +241,28 @@ def customer_json(pipeline: Pipeline, customer_id: str, data: dict[str, Any]) ->
     return {
         "customer_id": customer_id,
         "open_journey_since_ms": state.open_since_ms,
-        "retained_events": [e.to_record() for e in state.events],
+        "retained_events": [event_json(row) for row in state.events],
         "journeys": journeys,
+    }
+
+
+def event_json(row: EventRow) -> dict[str, Any]:
+    """A retained event as JSON."""
+    if row.is_purchase:
+        return {
+            "type": "purchase",
+            "event_id": row.event_id,
+            "ts": row.ts_ms,
+            "order_id": row.channel_or_order,
+            "amount": row.amount,
+        }
+    return {
+        "type": "touchpoint",
+        "event_id": row.event_id,
+        "ts": row.ts_ms,
+        "channel": row.channel_or_order,
+        "campaign": row.campaign,
+        "interaction": row.interaction,
     }
 
 

@@ -79,7 +79,7 @@ def attach(pipeline: Pipeline) -> None:
     def not_ready_reason() -> str | None:
         if app.rebalancing:
             return "the worker group is rebalancing; retry in a few seconds"
-        if not app.tables.recovery.completed.is_set():
+        if not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
             return "the worker is recovering its tables; retry in a few seconds"
         return None
 
@@ -161,7 +161,7 @@ def attach(pipeline: Pipeline) -> None:
 
     @app.page("/customers/{customer_id}")
     class Customer(View):
-        @app.table_route(table=pipeline.customers, match_info="customer_id")
+        @app.table_route(table=pipeline.customers, match_info="customer_id")  # type: ignore[arg-type]
         async def get(self, request: Request, customer_id: str) -> Response:
             data = pipeline.customers.get(customer_id.encode("utf-8"))
             if data is None:

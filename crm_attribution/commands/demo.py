@@ -21,7 +21,7 @@ from crm_attribution.commands.common import settings_from
 from crm_attribution.render import attribution_tables
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommand."""
     p = sub.add_parser("demo", help="run the whole pipeline locally and show live tables")
     p.add_argument("--customers", type=int, default=3000)

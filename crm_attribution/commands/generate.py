@@ -11,7 +11,7 @@ from crm_attribution.cli import UserError
 from crm_attribution.generator import GeneratorConfig, generate
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommand."""
     p = sub.add_parser("generate", help="write a realistic synthetic CRM event stream")
     p.add_argument("output", help="JSON Lines file to write, or - for standard output")

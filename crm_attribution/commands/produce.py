@@ -17,7 +17,7 @@ from crm_attribution.commands.common import bootstrap_from, settings_from
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommand."""
     p = sub.add_parser("produce", help="validate events and send them to Kafka")
     p.add_argument("file", help="JSON Lines, CSV or Parquet file of events")

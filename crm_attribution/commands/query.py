@@ -18,7 +18,7 @@ from crm_attribution.render import render_attribution, render_credits, render_ma
 WHAT = ("attribution", "totals", "credits", "markov", "customer")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommand."""
     p = sub.add_parser("query", help="query the stream's tables through a worker's HTTP API")
     p.add_argument("what", choices=WHAT, help="what to ask for")

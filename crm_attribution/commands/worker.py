@@ -8,7 +8,7 @@ from crm_attribution.cli import UserError
 from crm_attribution.commands.common import bootstrap_from, settings_from
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommand."""
     p = sub.add_parser("worker", help="run a stream worker (Faust) against Kafka")
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: configured or local)")

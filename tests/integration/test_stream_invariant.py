@@ -185,6 +185,13 @@ def run_scenario(
         assert status == 200 and "/attribution" in spec["paths"]
         status, _ = get_json(f"{url}/metrics-json")
         assert status == 200
+        # One customer's journey, routed to the worker that owns it (from any worker).
+        for worker in running:
+            status, customer = get_json(f"{worker.url}/customers/c000007")
+            assert status == 200 and customer["customer_id"] == "c000007", customer
+            assert customer["journeys"] or customer["retained_events"]
+        status, body = get_json(f"{url}/customers/nobody")
+        assert status == 404 and "nobody" in body["error"]
         # The audit with two commands: `query attribution --format json` is the batch object.
         out = io.StringIO()
         with redirect_stdout(out):
