@@ -20,6 +20,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -v --timeout=900
 
+bench: $(STAMP)
+	$(BIN)/pip install --quiet 'ChannelAttribution==2.2.5' matplotlib pandas
+	$(BIN)/python bench/bench_engine.py
+	$(BIN)/python bench/bench_stream.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy attribution stream config crm_attribution
 
