@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import math
 from collections import Counter
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -25,6 +24,7 @@ from crm_attribution.cli import main as cli_main
 from crm_attribution.generator import GeneratorConfig, generate
 from stream.producer import EventProducer, produce_lines
 from stream.topics_admin import ensure_topics
+from tests.compare import assert_same
 from tests.integration.stream_harness import Worker, get_json, unique_env, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -83,23 +83,6 @@ def invalid_lines(lines: list[str]) -> Counter[str]:
         except (InvalidRecord, json.JSONDecodeError):
             bad[line] += 1
     return bad
-
-
-def assert_same(stream: Any, batch: Any, path: str = "") -> None:
-    """Same keys; numbers equal to 1e-9 relative; counts exactly."""
-    if isinstance(batch, dict):
-        assert isinstance(stream, dict), path
-        assert sorted(stream) == sorted(batch), f"{path}: {sorted(stream)} != {sorted(batch)}"
-        for key in batch:
-            assert_same(stream[key], batch[key], f"{path}.{key}")
-    elif isinstance(batch, int) and not isinstance(batch, bool):
-        assert stream == batch, f"{path}: {stream} != {batch}"
-    elif isinstance(batch, float):
-        assert math.isclose(stream, batch, rel_tol=1e-9, abs_tol=1e-9), (
-            f"{path}: {stream} != {batch}"
-        )
-    else:
-        assert stream == batch, path
 
 
 def dead_letters(bootstrap: str, topic: str, expected: int) -> list[dict[str, Any]]:

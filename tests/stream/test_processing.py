@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import random
 
 import pytest
@@ -12,42 +11,18 @@ from attribution.engine import attribute_events
 from attribution.events import InvalidRecord, parse_event
 from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
-from config.settings import load_settings
+from config.settings import KNOWN_MODELS, load_settings
 from crm_attribution.generator import GeneratorConfig, generate
 from stream.processing import Context, advance_customer, process_record
 from stream.producer import raw_route
 from stream.report import attribution_object, merge_partitions
+from tests.compare import assert_same
 
-MODELS = [
-    "first_touch",
-    "last_touch",
-    "last_non_direct",
-    "linear",
-    "position_based",
-    "time_decay",
-    "markov",
-    "shapley",
-]
+MODELS = list(KNOWN_MODELS)
 # Short windows so that lookback, timeout and expiry all matter within the generated days.
 RULES = JourneyRules.from_days(3.0, None, 1.0)
 OPTIONS = ModelOptions(order=1, direct_channel="direct", half_life_days=7.0)
 PARTITIONS = 3
-
-
-def assert_same(stream: object, batch: object, path: str = "") -> None:
-    """Equal structure; numbers equal to 1e-9 relative (or 1e-9 absolute near zero)."""
-    if isinstance(batch, dict):
-        assert isinstance(stream, dict), path
-        assert sorted(stream) == sorted(batch), f"{path}: keys {sorted(stream)} != {sorted(batch)}"
-        for key in batch:
-            assert_same(stream[key], batch[key], f"{path}.{key}")
-    elif isinstance(batch, float | int) and not isinstance(batch, bool):
-        assert isinstance(stream, float | int), path
-        assert math.isclose(stream, batch, rel_tol=1e-9, abs_tol=1e-9), (
-            f"{path}: {stream} != {batch}"
-        )
-    else:
-        assert stream == batch, path
 
 
 def run_stream(lines: list[str], seed: int) -> tuple[dict, list[dict]]:
