@@ -6,8 +6,6 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +14,8 @@ from rich.console import Console
 from config.settings import Settings
 from crm_attribution.cli import UserError
 from crm_attribution.commands.common import settings_from
+from crm_attribution.commands.input_report import fail_if_strict, progress_bar, report_invalid
 
-SHOWN_INVALID = 20
 CSV_FIELDS = ("model", "channel", "conversions", "value", "removal_effect", "removal_effect_value")
 
 
@@ -88,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     except OSError as error:
         raise UserError(f"cannot read {path}: {error.strerror or error}") from None
-    _report_invalid(args, invalid, err)
+    report_invalid(args, invalid, err)
     _print(args.format, report.to_json())
     return 0
 
@@ -138,29 +136,6 @@ def _options(args: argparse.Namespace, settings: Settings) -> Any:
     )
 
 
-@contextmanager
-def _progress(err: Console, label: str) -> Iterator[Any]:
-    """A progress bar on stderr, shown only on a terminal (stdout stays clean JSON)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,.0f}"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not err.is_terminal,
-        transient=True,
-    )
-    with progress:
-        task = progress.add_task(label, total=None)
-
-        def update(done: int, total: int | None) -> None:
-            progress.update(task, completed=done, total=total)
-
-        yield update
-
-
 def _from_paths(
     args: argparse.Namespace, settings: Settings, path: Path, models: list[str], err: Console
 ) -> tuple[Any, list[Any]]:
@@ -170,10 +145,10 @@ def _from_paths(
     columns = PathColumns(
         args.path_column, args.conversions_column, args.value_column, args.null_column
     )
-    with _progress(err, f"reading {path.name}") as update:
+    with progress_bar(err, f"reading {path.name}") as update:
         read = read_paths(path, sep=args.sep, columns=columns, progress=update)
-    _strict(args, read.invalid)
-    with _progress(err, "attributing") as update:
+    fail_if_strict(args, read.invalid)
+    with progress_bar(err, "attributing") as update:
         update(0, None)
         report = attribute_paths(read.table, read.totals, models, _options(args, settings))
     return report, read.invalid
@@ -191,41 +166,14 @@ def _from_events(
     rules = JourneyRules.from_days(
         lookback, s.journey_timeout_days or lookback, s.allowed_lateness_hours
     )
-    with _progress(err, f"reading {path.name}") as update:
+    with progress_bar(err, f"reading {path.name}") as update:
         read = read_events(path, args.input_format, progress=update)
-    _strict(args, read.invalid)
-    with _progress(err, "attributing") as update:
+    fail_if_strict(args, read.invalid)
+    with progress_bar(err, "attributing") as update:
         update(0, None)
         report = attribute_events(read.events, rules, models, _options(args, settings))
     report.totals.invalid_records = len(read.invalid)
     return report, read.invalid
-
-
-def _strict(args: argparse.Namespace, invalid: list[Any]) -> None:
-    if args.strict and invalid:
-        first = invalid[0]
-        more = f" (and {len(invalid) - 1} more)" if len(invalid) > 1 else ""
-        raise UserError(
-            f"{args.input}: line {first.line}: {first.reason}{more}; "
-            "--strict stops at invalid records"
-        )
-
-
-def _report_invalid(args: argparse.Namespace, invalid: list[Any], err: Console) -> None:
-    if args.invalid_report:
-        try:
-            with open(args.invalid_report, "w", encoding="utf-8") as handle:
-                for row in invalid:
-                    handle.write(json.dumps(row.to_json()) + "\n")
-        except OSError as error:
-            raise UserError(f"cannot write {args.invalid_report}: {error.strerror}") from None
-    if not invalid:
-        return
-    err.print(f"{len(invalid)} invalid records skipped:", highlight=False, soft_wrap=True)
-    for row in invalid[:SHOWN_INVALID]:
-        err.print(f"  line {row.line}: {row.reason}", highlight=False, markup=False, soft_wrap=True)
-    if len(invalid) > SHOWN_INVALID:
-        err.print(f"  ... and {len(invalid) - SHOWN_INVALID} more", highlight=False)
 
 
 def _print(fmt: str, data: dict[str, Any]) -> None:

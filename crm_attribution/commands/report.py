@@ -14,8 +14,8 @@ from rich.table import Table
 
 from config.settings import Settings
 from crm_attribution.cli import UserError
-from crm_attribution.commands.attribute import _progress, _report_invalid, _strict
 from crm_attribution.commands.common import settings_from
+from crm_attribution.commands.input_report import fail_if_strict, progress_bar, report_invalid
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,16 +84,16 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     except OSError as error:
         raise UserError(f"cannot read {path}: {error.strerror or error}") from None
-    _strict(args, read.invalid)
+    fail_if_strict(args, read.invalid)
     events = read.events if as_of is None else [e for e in read.events if e.ts_ms <= as_of]
     if not events:
         when = "" if as_of is None else f" at or before --as-of {args.as_of}"
         raise UserError(f"{path} holds no valid event{when}: nothing to report")
-    with _progress(err, "analysing") as update:
+    with progress_bar(err, "analysing") as update:
         update(0, None)
         report = build_report(events, settings, models, args, as_of)
     report["invalid_records"] = len(read.invalid)
-    _report_invalid(args, read.invalid, err)
+    report_invalid(args, read.invalid, err)
     if args.format == "json":
         sys.stdout.write(json.dumps(report, sort_keys=True) + "\n")
     else:
@@ -123,7 +123,7 @@ def _check_args(args: argparse.Namespace) -> int | None:
 def _read(args: argparse.Namespace, path: Path, err: Console) -> Any:
     from attribution.io.events_reader import read_events
 
-    with _progress(err, f"reading {path.name}") as update:
+    with progress_bar(err, f"reading {path.name}") as update:
         return read_events(path, args.input_format, progress=update)
 
 
