@@ -7,6 +7,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from stream.gaps import GapReader
+from stream.offsets import OffsetBook, missing_range
 from stream.processing import (
     Context,
     Outcome,
@@ -50,6 +52,8 @@ def attach(pipeline: Pipeline) -> None:
     )
     metrics = pipeline.metrics
     pipeline.context = ctx  # type: ignore[attr-defined]
+    offset_book = OffsetBook()
+    gap_reader = GapReader(pipeline.bootstrap)
 
     async def send_outcome(outcome: Outcome, topic: str) -> None:
         if outcome.dead_letter is not None:
@@ -87,22 +91,29 @@ def attach(pipeline: Pipeline) -> None:
             for cid, since in index.items()
             if as_of - pipeline.rules.allowed_lateness_ms - since > pipeline.rules.timeout_ms
         ]
+        # Every table write of the tick happens before the first await: a rebalance can only
+        # cut in at an await, and must find the tick either not started or fully written.
+        outcomes = []
         for customer_id in due:
-            outcome = advance_customer(
-                ctx,
-                pipeline.customers,
-                pipeline.aggregates,
-                customer_id,
-                partition,
-                as_of,
-                markov_effects(),
+            outcomes.append(
+                advance_customer(
+                    ctx,
+                    pipeline.customers,
+                    pipeline.aggregates,
+                    customer_id,
+                    partition,
+                    as_of,
+                    markov_effects(),
+                )
             )
             track_open(partition, customer_id)
-            await send_outcome(outcome, ticks_name)
         key = f"{partition}|tick"
         if (pipeline.aggregates.get(key) or 0) < as_of:
             pipeline.aggregates[key] = as_of
         persist_watermark(ctx, pipeline.aggregates, partition)
+        offset_book.persist(pipeline.aggregates, partition)
+        for outcome in outcomes:
+            await send_outcome(outcome, ticks_name)
 
     def rebuild_open_index(partition: int) -> None:
         index: dict[str, int] = {}
@@ -113,6 +124,42 @@ def attach(pipeline: Pipeline) -> None:
                     index[customer_id] = data["o"]
         pipeline.open_index[partition] = index
 
+    def process_message(topic: str, partition: int, offset: int, key: Any, value: Any) -> Outcome:
+        metrics.events_in.labels(topic).inc()
+        outcome = process_record(
+            ctx,
+            pipeline.customers,
+            pipeline.aggregates,
+            topic,
+            partition,
+            offset,
+            key,
+            value,
+            markov_effects(),
+        )
+        if outcome.customer_id is not None:
+            track_open(partition, outcome.customer_id)
+        offset_book.processed(topic, partition, offset)
+        return outcome
+
+    async def fill_gap(topic: str, partition: int, offset: int) -> None:
+        """Process the messages before ``offset`` that this partition never recorded."""
+        gap = missing_range(offset_book.expected(pipeline.aggregates, topic, partition), offset)
+        if gap is None:
+            return
+        start, end = gap
+        log.info(
+            "%s[%d]: offsets %d..%d were not recorded as processed; reading them directly",
+            topic,
+            partition,
+            start,
+            end - 1,
+        )
+        metrics.offsets_refilled.labels(topic).inc(end - start)
+        async for record in gap_reader.read(topic, partition, start, end):
+            outcome = process_message(topic, partition, record.offset, record.key, record.value)
+            await send_outcome(outcome, topic)
+
     @app.agent(topics.inputs, name="events")
     async def events(stream: Any) -> None:
         async for event in stream.events():
@@ -121,20 +168,10 @@ def attach(pipeline: Pipeline) -> None:
             if message.topic == ticks_name:
                 await handle_tick(message.partition, message.value)
                 continue
-            metrics.events_in.labels(message.topic).inc()
-            outcome = process_record(
-                ctx,
-                pipeline.customers,
-                pipeline.aggregates,
-                message.topic,
-                message.partition,
-                message.offset,
-                message.key,
-                message.value,
-                markov_effects(),
+            await fill_gap(message.topic, message.partition, message.offset)
+            outcome = process_message(
+                message.topic, message.partition, message.offset, message.key, message.value
             )
-            if outcome.customer_id is not None:
-                track_open(message.partition, outcome.customer_id)
             await send_outcome(outcome, message.topic)
             metrics.processing_latency.observe(time.perf_counter() - started)
             if outcome.purchase and message.timestamp:
@@ -179,6 +216,7 @@ def attach(pipeline: Pipeline) -> None:
     async def stop_tick_producer(sender: Any, **kwargs: Any) -> None:
         if tick_producer_holder:
             await tick_producer_holder.pop().stop()
+        await gap_reader.close()
 
     @app.timer(interval=pipeline.settings.attribution.markov_refresh_seconds, name="markov-refresh")
     async def refresh_markov() -> None:
@@ -201,5 +239,6 @@ def attach(pipeline: Pipeline) -> None:
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         for tp in assigned:
             pipeline.open_index.pop(tp.partition, None)
+            offset_book.forget(tp.partition)
 
     pipeline.agents = (events, send_ticks, refresh_markov)  # type: ignore[attr-defined]

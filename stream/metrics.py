@@ -20,6 +20,12 @@ class WorkerMetrics:
             ["topic"],
             registry=r,
         )
+        self.offsets_refilled = Counter(
+            "crm_offsets_refilled_total",
+            "Input records read directly because the consumer skipped or never recorded them",
+            ["topic"],
+            registry=r,
+        )
         self.processing_latency = Histogram(
             "crm_processing_latency_seconds",
             "Time to process one record, from dequeue to tables updated",
