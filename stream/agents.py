@@ -229,6 +229,27 @@ def attach(pipeline: Pipeline) -> None:
             except Exception as error:  # noqa: BLE001 - a refresh failure must not stop the worker
                 log.warning("markov refresh failed: %s", error)
 
+    @app.timer(
+        interval=pipeline.settings.analytics.rfm_snapshot_seconds,
+        on_leader=True,
+        name="analytics-snapshot",
+    )
+    async def analytics_snapshot() -> None:
+        """Take the scheduled analytics snapshot (RFM, CLV refit, holdout) and publish gauges."""
+        if app.rebalancing:
+            return
+        from stream.analytics_report import EmptyStream, analytics_json
+        from stream.fanout import FanoutError
+        from stream.views import update_analytics_gauges
+
+        try:
+            answer = await analytics_json(pipeline)
+        except (EmptyStream, FanoutError) as error:
+            log.info("analytics snapshot skipped: %s", error)
+            return
+        pipeline.analytics_snapshot = answer  # type: ignore[attr-defined]
+        update_analytics_gauges(metrics, answer)
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         metrics.rebalances.inc()
@@ -241,4 +262,4 @@ def attach(pipeline: Pipeline) -> None:
             pipeline.open_index.pop(tp.partition, None)
             offset_book.forget(tp.partition)
 
-    pipeline.agents = (events, send_ticks, refresh_markov)  # type: ignore[attr-defined]
+    pipeline.agents = (events, send_ticks, refresh_markov, analytics_snapshot)  # type: ignore[attr-defined]

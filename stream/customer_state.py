@@ -62,14 +62,16 @@ def _decided_at(journey: Journey, rules: JourneyRules) -> int:
     return journey.touches[0].ts_ms + rules.timeout_ms
 
 
-def _journey_to_row(journey: Journey) -> list[Any]:
+def journey_to_row(journey: Journey) -> list[Any]:
+    """Compact JSON row of a journey (what tables store); inverse of :func:`row_to_journey`."""
     touches = [[t.channel, t.ts_ms, t.event_id, t.campaign, t.interaction] for t in journey.touches]
     if isinstance(journey, ConvertedJourney):
         return ["c", journey.order_id, journey.event_id, journey.ts_ms, journey.value, touches]
     return ["n", touches]
 
 
-def _row_to_journey(customer_id: str, row: list[Any]) -> Journey:
+def row_to_journey(customer_id: str, row: list[Any]) -> Journey:
+    """The journey of a row made by :func:`journey_to_row`."""
     if row[0] == "c":
         _, order_id, event_id, ts_ms, value, touches = row
         return ConvertedJourney(
@@ -97,6 +99,8 @@ class CustomerState:
     open_since_ms: int | None = None
     # Event order key of the last compacted event: nothing at or before it can be placed.
     compacted_through: tuple[int, str] | None = None
+    # The customer's analytics parts (see stream.customer_analytics), kept as stored JSON.
+    analytics: dict[str, Any] | None = None
 
     def knows(self, event_id: str) -> bool:
         """True when the event id was already counted."""
@@ -182,12 +186,13 @@ class CustomerState:
         """JSON-ready form for a Faust table value."""
         return {
             "e": [list(e) for e in self.events],
-            "j": [_journey_to_row(j) for j in self.emitted],
+            "j": [journey_to_row(j) for j in self.emitted],
             "r": self.recent_ids,
             "n": self.newest_ms,
             "a": self.as_of_ms,
             "o": self.open_since_ms,
             "c": list(self.compacted_through) if self.compacted_through else None,
+            "x": self.analytics,
         }
 
     @classmethod
@@ -198,12 +203,13 @@ class CustomerState:
         return cls(
             customer_id,
             [EventRow(*row) for row in data["e"]],
-            [_row_to_journey(customer_id, row) for row in data["j"]],
+            [row_to_journey(customer_id, row) for row in data["j"]],
             list(data["r"]),
             data["n"],
             data["a"],
             data["o"],
             tuple(data["c"]) if data.get("c") else None,
+            data.get("x"),
         )
 
 

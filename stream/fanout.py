@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
     from stream.app import Pipeline
 
 LOCAL_PATH = "/internal/local"
+ANALYTICS_PATH = "/internal/analytics"
 
 
 class FanoutError(RuntimeError):
@@ -33,21 +35,33 @@ async def gather_local(pipeline: Pipeline, kinds: str) -> list[dict[str, Any]]:
     """Every worker's local aggregate items (``kinds``: comma-separated key kinds)."""
     from stream.views import local_share
 
+    return await gather(
+        pipeline, LOCAL_PATH, {"kinds": kinds}, lambda: local_share(pipeline, kinds)
+    )
+
+
+async def gather(
+    pipeline: Pipeline,
+    path: str,
+    params: dict[str, str],
+    local: Callable[[], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Every worker's answer to an internal GET ``path`` (this worker's own from ``local``)."""
     own = str(pipeline.app.conf.canonical_url).rstrip("/")
     urls = worker_urls(pipeline)
 
     async def fetch(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
         if url == own:
-            return local_share(pipeline, kinds)
+            return local()
         try:
-            async with session.get(f"{url}{LOCAL_PATH}", params={"kinds": kinds}) as response:
+            async with session.get(f"{url}{path}", params=params) as response:
                 if response.status != 200:
                     raise FanoutError(f"worker {url} answered HTTP {response.status}")
                 return json.loads(await response.text())
         except (TimeoutError, aiohttp.ClientError) as error:
             raise FanoutError(f"worker {url} did not answer: {error}") from None
 
-    timeout = aiohttp.ClientTimeout(total=30)
+    timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         return list(await asyncio.gather(*(fetch(session, url) for url in urls)))
 

@@ -26,6 +26,26 @@ class WorkerMetrics:
             ["topic"],
             registry=r,
         )
+        self.rfm_segment_customers = Gauge(
+            "crm_rfm_segment_customers",
+            "Customers per RFM segment at the last analytics report",
+            ["segment"],
+            registry=r,
+        )
+        self.holdout_incremental_revenue = Gauge(
+            "crm_holdout_incremental_revenue",
+            "Incremental revenue of the treated group over the holdout, last analytics report",
+            registry=r,
+        )
+        self.total_revenue = Gauge(
+            "crm_total_revenue", "Revenue of all purchases, last analytics report", registry=r
+        )
+        self.crm_revenue_share = Gauge(
+            "crm_channels_revenue_share",
+            "Share of total revenue credited to the CRM channels, per model",
+            ["model"],
+            registry=r,
+        )
         self.processing_latency = Histogram(
             "crm_processing_latency_seconds",
             "Time to process one record, from dequeue to tables updated",

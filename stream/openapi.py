@@ -54,6 +54,14 @@ OPENAPI: dict[str, Any] = {
                 _query("to", "last day, YYYY-MM-DD", "date"),
             ],
         ),
+        "/analytics": _get(
+            "Customer analytics (RFM, CLV, revenue share, assisted, holdout, campaigns), "
+            "as the JSON object of `crm-attribution report --format json`",
+            [
+                _query("customers", "1 to include every customer's RFM scores"),
+                _query("compare_days", "RFM movement from this many days before (default 30)"),
+            ],
+        ),
         "/markov": _get(
             "Markov removal effects, conversion probability and transition matrix",
             [_query("refresh", "1 to re-solve now")],

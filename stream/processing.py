@@ -11,12 +11,19 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from attribution.events import InvalidRecord, Purchase, Touchpoint, parse_event_bytes
+from attribution.events import (
+    Assignment,
+    Cost,
+    InvalidRecord,
+    Purchase,
+    parse_event_bytes,
+)
 from attribution.journeys import ConvertedJourney, JourneyRules
 from attribution.models.options import ModelOptions
 from stream.aggregates import apply_contribution, note_event, note_invalid
-from stream.contributions import MARKOV, Contribution, contribution
-from stream.customer_state import CustomerState, JourneyChange, TooLateError
+from stream.contributions import MARKOV, Contribution, contribution, day_of
+from stream.customer_analytics import apply_cost, apply_to_parts
+from stream.customer_state import CustomerState, JourneyChange, TooLateError, journey_to_row
 from stream.deadletter import dead_letter_record
 
 EXPECTED_TYPE = {
@@ -81,9 +88,9 @@ def process_record(
         event = parse_event_bytes(value)
         if event.type != EXPECTED_TYPE[kind]:
             raise InvalidRecord(f"event type '{event.type}' does not belong on topic {topic}")
-        if kind not in CUSTOMER_KINDS:
+        if isinstance(event, Cost):
+            _record_cost(aggregates, partition, event)
             return Outcome()
-        assert isinstance(event, Touchpoint | Purchase)
         key_text = key.decode("utf-8", "replace") if key is not None else None
         if key_text != event.customer_id:
             raise InvalidRecord(
@@ -96,6 +103,10 @@ def process_record(
         return Outcome(dead_letter_record(error.reason, topic, partition, offset, key, value))
     key_bytes = event.customer_id.encode("utf-8")
     state = CustomerState.from_json(event.customer_id, customers.get(key_bytes))
+    if isinstance(event, Assignment):
+        state.analytics = apply_to_parts(state.analytics, event)
+        customers[key_bytes] = state.to_json()
+        return Outcome()
     mark = (kind, partition)
     if event.ts_ms > ctx.topic_watermarks.get(mark, 0):
         ctx.topic_watermarks[mark] = event.ts_ms
@@ -106,6 +117,7 @@ def process_record(
         return Outcome(
             dead_letter_record(reason, topic, partition, offset, key, value), too_late=True
         )
+    state.analytics = apply_to_parts(state.analytics, event)
     customers[key_bytes] = state.to_json()
     if event.ts_ms > ctx.watermarks.get(partition, 0):
         ctx.watermarks[partition] = event.ts_ms
@@ -149,10 +161,32 @@ def _apply_changes(
     for change in changes:
         delta = contribution(change.sign, change.journey, ctx.models, ctx.options)
         apply_contribution(aggregates, partition, delta)
+        if isinstance(change.journey, ConvertedJourney):
+            record_conversion(aggregates, partition, change.sign, change.journey)
         if isinstance(change.journey, ConvertedJourney) and not change.journey.unattributed:
             outcome.attribution_records += attribution_records(
                 change.sign, change.journey, delta, ctx.models, markov_effects
             )
+
+
+def _record_cost(aggregates: MutableMapping[str, Any], partition: int, event: Cost) -> None:
+    key = f"{partition}|costs"
+    changed = apply_cost(aggregates.get(key), event)
+    if changed is not None:
+        aggregates[key] = changed
+
+
+def record_conversion(
+    aggregates: MutableMapping[str, Any], partition: int, sign: int, journey: ConvertedJourney
+) -> None:
+    """Keep (or drop, on retraction) a converted journey in ``P|conv|DAY`` for the analytics."""
+    key = f"{partition}|conv|{day_of(journey.ts_ms)}"
+    day = dict(aggregates.get(key) or {})
+    if sign > 0:
+        day[journey.event_id] = [journey.customer_id, journey_to_row(journey)]
+    else:
+        day.pop(journey.event_id, None)
+    aggregates[key] = day
 
 
 def persist_watermark(ctx: Context, aggregates: MutableMapping[str, Any], partition: int) -> None:

@@ -129,14 +129,21 @@ def _credit_result(model: str, credits: dict[str, list[float]]) -> ModelResult:
     )
 
 
+def model_results(
+    merged: Merged, models: list[str], options: ModelOptions
+) -> dict[str, ModelResult]:
+    """Each model's channel credits over the whole stream."""
+    return {
+        model: markov_result(merged, options)
+        if model == MARKOV
+        else _credit_result(model, merged.credits.get(model, {}))
+        for model in models
+    }
+
+
 def attribution_object(merged: Merged, models: list[str], options: ModelOptions) -> dict[str, Any]:
     """Exactly the JSON object ``crm-attribution attribute --events`` prints for the same log."""
-    results: dict[str, Any] = {}
-    for model in models:
-        if model == MARKOV:
-            results[model] = markov_result(merged, options).to_json()
-        else:
-            results[model] = _credit_result(model, merged.credits.get(model, {})).to_json()
+    results = {m: r.to_json() for m, r in model_results(merged, models, options).items()}
     return {"totals": totals_object(merged), "models": results}
 
 

@@ -50,6 +50,34 @@ def parse_day(name: str, raw: str | None) -> str | None:
         raise BadRequest(f"{name}={raw!r} is not a date (expected YYYY-MM-DD)") from None
 
 
+def parse_positive(name: str, raw: str | None, default: float) -> float:
+    """Validate a positive number query parameter."""
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"{name}={raw!r} is not a number") from None
+    if not value > 0:
+        raise BadRequest(f"{name}={raw!r} must be positive")
+    return value
+
+
+def update_analytics_gauges(metrics: Any, answer: dict[str, Any]) -> None:
+    """Publish the headline analytics numbers of a fresh report as gauges."""
+    for segment, count in (answer.get("rfm", {}).get("segments") or {}).items():
+        metrics.rfm_segment_customers.labels(segment).set(count)
+    overall = (answer.get("holdout") or {}).get("overall") or {}
+    if overall.get("incremental_revenue") is not None:
+        metrics.holdout_incremental_revenue.set(overall["incremental_revenue"])
+    share = answer.get("revenue_share") or {}
+    if share.get("total_revenue") is not None:
+        metrics.total_revenue.set(share["total_revenue"])
+    for model, value in (share.get("crm_share") or {}).items():
+        if value is not None:
+            metrics.crm_revenue_share.labels(model).set(value)
+
+
 def parse_models(pipeline: Pipeline, raw: str | None) -> list[str]:
     """Validate a comma-separated model list against the models this pipeline runs."""
     if not raw or raw == "all":
@@ -158,6 +186,30 @@ def attach(pipeline: Pipeline) -> None:
         async def get(self, request: Request) -> Response:
             refresh = request.query.get("refresh", "0") not in ("0", "false", "")
             return await guarded(self, lambda: report.markov_json(pipeline, refresh))
+
+    @app.page("/internal/analytics")
+    class LocalAnalytics(View):
+        async def get(self, request: Request) -> Response:
+            from stream.analytics_report import local_analytics
+
+            return self.json(local_analytics(pipeline))
+
+    @app.page("/analytics")
+    class Analytics(View):
+        async def get(self, request: Request) -> Response:
+            from stream.analytics_report import EmptyStream, analytics_json
+
+            async def produce() -> Any:
+                scores = request.query.get("customers", "0") not in ("0", "false", "")
+                compare = parse_positive("compare_days", request.query.get("compare_days"), 30.0)
+                try:
+                    answer = await analytics_json(pipeline, scores, compare)
+                except EmptyStream as empty:
+                    raise BadRequest(str(empty)) from None
+                update_analytics_gauges(metrics, answer)
+                return answer
+
+            return await guarded(self, produce)
 
     @app.page("/customers/{customer_id}")
     class Customer(View):

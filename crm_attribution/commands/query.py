@@ -15,7 +15,7 @@ from crm_attribution.cli import UserError
 from crm_attribution.commands.common import settings_from
 from crm_attribution.render import render_attribution, render_credits, render_markov, render_totals
 
-WHAT = ("attribution", "totals", "credits", "markov", "customer")
+WHAT = ("attribution", "totals", "credits", "markov", "analytics", "customer")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="start", help="first purchase day YYYY-MM-DD (credits)")
     p.add_argument("--to", dest="end", help="last purchase day YYYY-MM-DD (credits)")
     p.add_argument("--refresh", action="store_true", help="re-solve Markov now (markov)")
+    p.add_argument(
+        "--customers", action="store_true", help="include every customer's RFM (analytics)"
+    )
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(handler=run)
 
@@ -71,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.what == "markov":
         data = fetch(url, "/markov", {"refresh": "1"} if args.refresh else None)
         render = render_markov
+    elif args.what == "analytics":
+        data = fetch(url, "/analytics", {"customers": "1"} if args.customers else None)
+        render = _render_analytics
     else:
         if not args.customer_id:
             raise UserError("`query customer` needs a customer id")
@@ -81,3 +87,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         render(console, data)
     return 0
+
+
+def _render_analytics(console: Console, data: Any) -> None:
+    from crm_attribution.commands.report import report_tables
+
+    console.print(report_tables(data))

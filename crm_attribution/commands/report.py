@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         update(0, None)
         report = build_report(events, settings, models, args, as_of)
     report["invalid_records"] = len(read.invalid)
+    report["attribution"]["invalid_records"] = len(read.invalid)
     report_invalid(args, read.invalid, err)
     if args.format == "json":
         sys.stdout.write(json.dumps(report, sort_keys=True) + "\n")
@@ -159,9 +160,11 @@ def build_report(
     model_options = ModelOptions(
         order=s.markov_order, direct_channel=s.direct_channel, half_life_days=s.half_life_days
     )
-    attribution = attribute_events(events, rules, models, model_options, when)
+    # Journeys expire on the customer-event clock (as in `attribute` and the stream): a later
+    # cost or assignment event does not age anyone's journey.
+    attribution = attribute_events(events, rules, models, model_options, as_of)
     journeys, _ = build_journeys(
-        [e for e in events if isinstance(e, Touchpoint | Purchase)], rules, when
+        [e for e in events if isinstance(e, Touchpoint | Purchase)], rules, as_of
     )
     options = ReportOptions.from_settings(settings, model_options)
     before = previous_snapshot(state, when, args.compare_days, a.rfm_window_days)

@@ -75,6 +75,21 @@ def batch_answer(event_log: tuple[Path, list[str]]) -> dict[str, Any]:
     return answer
 
 
+@pytest.fixture(scope="module")
+def batch_report(event_log: tuple[Path, list[str]]) -> dict[str, Any]:
+    """`crm-attribution report` on the same log: what /analytics must answer."""
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = cli_main(
+            ["report", str(event_log[0]), "--format", "json", "--lookback-days", LOOKBACK_DAYS]
+        )
+    assert code == 0
+    answer = json.loads(out.getvalue())
+    assert answer["holdout"]["overall"]["n_control"] > 100
+    assert sum(c["cost"] for c in answer["campaigns"].values()) > 0
+    return answer
+
+
 def invalid_lines(lines: list[str]) -> Counter[str]:
     bad: Counter[str] = Counter()
     for line in lines:
@@ -113,6 +128,7 @@ def run_scenario(
     batch: dict[str, Any],
     tmp_path: Path,
     workers: int,
+    report: dict[str, Any],
     restart_half_way: bool = False,
 ) -> None:
     env = {**unique_env(partitions=4), "CRM_ATTRIBUTION__LOOKBACK_DAYS": LOOKBACK_DAYS}
@@ -153,6 +169,10 @@ def run_scenario(
         status, stream = get_json(f"{url}/attribution", timeout=120)
         assert status == 200, stream
         assert_same(stream, batch)
+        # The customer analytics of the same log: the batch `report` command's object.
+        status, analytics = get_json(f"{url}/analytics", timeout=180)
+        assert status == 200, analytics
+        assert_same(analytics, report)
         # Parameters are validated: HTTP 400 with the reason.
         status, body = get_json(f"{url}/credits?from=2026-13-01")
         assert status == 400 and "2026-13-01" in body["error"]
@@ -180,6 +200,10 @@ def run_scenario(
         with redirect_stdout(out):
             assert cli_main(["query", "attribution", "--format", "json", "--url", url]) == 0
         assert_same(json.loads(out.getvalue()), batch)
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert cli_main(["query", "analytics", "--format", "json", "--url", url]) == 0
+        assert_same(json.loads(out.getvalue()), report)
         # The dead-letter topic holds exactly the invalid records, with their original bytes.
         wanted = invalid_lines(lines)
         letters = dead_letters(bootstrap, settings.topics.dead_letter, sum(wanted.values()))
@@ -194,17 +218,27 @@ def run_scenario(
                 worker.stop()
 
 
-def test_one_worker_equals_batch(kafka_bootstrap: str, event_log, batch_answer, tmp_path) -> None:
-    run_scenario(kafka_bootstrap, event_log[1], batch_answer, tmp_path, workers=1)
+def test_one_worker_equals_batch(
+    kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path
+) -> None:
+    run_scenario(kafka_bootstrap, event_log[1], batch_answer, tmp_path, 1, batch_report)
 
 
-def test_two_workers_equal_batch(kafka_bootstrap: str, event_log, batch_answer, tmp_path) -> None:
-    run_scenario(kafka_bootstrap, event_log[1], batch_answer, tmp_path, workers=2)
+def test_two_workers_equal_batch(
+    kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path
+) -> None:
+    run_scenario(kafka_bootstrap, event_log[1], batch_answer, tmp_path, 2, batch_report)
 
 
 def test_worker_restarted_mid_stream_equals_batch(
-    kafka_bootstrap: str, event_log, batch_answer, tmp_path
+    kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path
 ) -> None:
     run_scenario(
-        kafka_bootstrap, event_log[1], batch_answer, tmp_path, workers=2, restart_half_way=True
+        kafka_bootstrap,
+        event_log[1],
+        batch_answer,
+        tmp_path,
+        2,
+        batch_report,
+        restart_half_way=True,
     )

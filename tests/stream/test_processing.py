@@ -27,6 +27,12 @@ PARTITIONS = 3
 
 def run_stream(lines: list[str], seed: int) -> tuple[dict, list[dict]]:
     """Process lines as the agent would, with partitions by customer key, shuffled per partition."""
+    answer, dead, _, _ = run_stream_tables(lines, seed)
+    return answer, dead
+
+
+def run_stream_tables(lines: list[str], seed: int) -> tuple[dict, list[dict], dict, dict]:
+    """As :func:`run_stream`, also returning the customer and aggregate tables."""
     settings = load_settings(environ={})
     kinds = {
         settings.topics.touchpoints: "touchpoints",
@@ -54,7 +60,8 @@ def run_stream(lines: list[str], seed: int) -> tuple[dict, list[dict]]:
     for key, value in aggregates.items():
         p, _, rest = key.partition("|")
         partitions.setdefault(p, {})[rest] = value
-    return attribution_object(merge_partitions(partitions), MODELS, OPTIONS), dead
+    answer = attribution_object(merge_partitions(partitions), MODELS, OPTIONS)
+    return answer, dead, customers, aggregates
 
 
 def hash_partition(key: bytes) -> int:
@@ -154,3 +161,38 @@ def test_redelivered_records_after_a_restart_count_once() -> None:
     snapshot = json.dumps(customers[b"c1"], sort_keys=True)
     redelivered = process_record(ctx, customers, aggregates, topic, 0, 6, b"c1", touch)
     assert redelivered.changes == [] and json.dumps(customers[b"c1"], sort_keys=True) == snapshot
+
+
+def test_stream_analytics_equal_the_batch_report() -> None:
+    """Analytics parts in the customer table + costs and journeys in aggregates = `report`."""
+    import argparse
+
+    from crm_attribution.commands.report import build_report
+    from stream.analytics_report import partition_shares, report_from_shares
+
+    lines = list(generate(GeneratorConfig(customers=300, days=40, seed=4, invalid_rate=0.02)))
+    answer, dead, customers, aggregates = run_stream_tables(lines, 4)
+    settings = load_settings(environ={"CRM_ATTRIBUTION__LOOKBACK_DAYS": "3"})
+    assert settings.attribution.half_life_days == OPTIONS.half_life_days
+    partitions: dict[str, dict] = {}
+    for key, value in aggregates.items():
+        p, _, rest = key.partition("|")
+        partitions.setdefault(p, {})[rest] = value
+    merged = merge_partitions(partitions)
+    shares = partition_shares(
+        customers.items(), aggregates.items(), set(range(PARTITIONS)), PARTITIONS
+    )
+    stream = report_from_shares(shares, merged, settings, MODELS, OPTIONS)
+    valid = []
+    for line in lines:
+        try:
+            valid.append(parse_event(json.loads(line)))
+        except (InvalidRecord, json.JSONDecodeError):
+            continue
+    args = argparse.Namespace(lookback_days=None, compare_days=30.0, customers=False)
+    expected = build_report(valid, settings, MODELS, args, None)
+    expected["invalid_records"] = len(lines) - len(valid)
+    expected["attribution"]["invalid_records"] = len(lines) - len(valid)
+    assert expected["holdout"]["overall"]["n_control"] > 0
+    assert any(c["cost"] > 0 for c in expected["campaigns"].values())
+    assert_same(stream, expected)
