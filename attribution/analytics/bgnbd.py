@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -11,6 +12,10 @@ from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
 from attribution.analytics.clv_summary import CustomerSummary
+
+# Parameters are searched in log space within [1e-8, 1e8]: an unidentified model (too little
+# history) stops at an edge instead of running off to 1e-300, and the report flags it.
+LOG_BOUNDS = (math.log(1e-8), math.log(1e8))
 
 
 @dataclass(frozen=True)
@@ -70,9 +75,16 @@ def fit_bgnbd(summaries: Iterable[CustomerSummary]) -> BgNbdParams:
         objective,
         start,
         method="Nelder-Mead",
+        bounds=[LOG_BOUNDS] * 4,
         options={"maxiter": 20_000, "xatol": 1e-10, "fatol": 1e-10},
     )
-    fine = minimize(objective, coarse.x, method="L-BFGS-B", options={"gtol": 1e-10})
+    fine = minimize(
+        objective,
+        coarse.x,
+        method="L-BFGS-B",
+        bounds=[LOG_BOUNDS] * 4,
+        options={"gtol": 1e-10},
+    )
     best = fine if fine.fun <= coarse.fun else coarse
     r, alpha, a, b = (float(v) for v in np.exp(best.x))
     return BgNbdParams(r, alpha, a, b, -float(best.fun))

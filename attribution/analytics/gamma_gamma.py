@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -11,6 +12,10 @@ from scipy.optimize import minimize
 from scipy.special import gammaln
 
 from attribution.analytics.clv_summary import CustomerSummary
+
+# Parameters are searched in log space within [1e-8, 1e8]: an unidentified model (too little
+# history) stops at an edge instead of running off to 1e-300, and the report flags it.
+LOG_BOUNDS = (math.log(1e-8), math.log(1e8))
 
 
 @dataclass(frozen=True)
@@ -59,9 +64,16 @@ def fit_gamma_gamma(summaries: Iterable[CustomerSummary]) -> GammaGammaParams:
         objective,
         np.zeros(3),
         method="Nelder-Mead",
+        bounds=[LOG_BOUNDS] * 3,
         options={"maxiter": 20_000, "xatol": 1e-10, "fatol": 1e-10},
     )
-    fine = minimize(objective, coarse.x, method="L-BFGS-B", options={"gtol": 1e-10})
+    fine = minimize(
+        objective,
+        coarse.x,
+        method="L-BFGS-B",
+        bounds=[LOG_BOUNDS] * 3,
+        options={"gtol": 1e-10},
+    )
     best = fine if fine.fun <= coarse.fun else coarse
     p, q, gamma = (float(v) for v in np.exp(best.x))
     return GammaGammaParams(p, q, gamma, -float(best.fun))
