@@ -157,6 +157,7 @@ def attach(pipeline: Pipeline) -> None:
         )
         metrics.offsets_refilled.labels(topic).inc(end - start)
         async for record in gap_reader.read(topic, partition, start, end):
+            pipeline.set_partition(partition)
             outcome = process_message(topic, partition, record.offset, record.key, record.value)
             await send_outcome(outcome, topic)
 
@@ -165,6 +166,7 @@ def attach(pipeline: Pipeline) -> None:
         async for event in stream.events():
             message = event.message
             started = time.perf_counter()
+            pipeline.set_partition(message.partition)
             if message.topic == ticks_name:
                 await handle_tick(message.partition, message.value)
                 continue

@@ -14,6 +14,7 @@ from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
 from config.settings import Settings
 from stream.metrics import WorkerMetrics
+from stream.write_back import WriteBack, on_flush, run_flush_hooks
 
 TICKS_SUFFIX = "ticks"
 
@@ -33,7 +34,11 @@ class Topics:
 
 
 async def _flush_until_empty(self: ProducerBuffer) -> None:
-    """Drain the whole buffer: Faust's own flush gives up after a 0.1 s stall."""
+    """Send the held table writes, then drain the whole buffer.
+
+    Faust's own flush gives up after a 0.1 s stall.
+    """
+    run_flush_hooks(self.app)
     while self.size:
         await self.flush_atmost(None)
 
@@ -107,13 +112,18 @@ class Pipeline:
         self.topics = self._topics()
         # Customer keys are raw bytes, exactly as producers key the input topics, so that
         # table_route sends a customer's query to the worker that owns its partition.
-        self.customers = self.app.Table(
+        self.customers_table = self.app.Table(
             "customers", default=None, partitions=self.partitions, key_type=bytes
         )
         # Aggregate keys carry their partition in the key; they are never routed.
-        self.aggregates = self.app.Table(
+        self.aggregates_table = self.app.Table(
             "aggregates", default=None, partitions=self.partitions, key_type=str
         )
+        # Processing reads and writes through per-key write buffers, sent at each flush.
+        hold = worker.processing_guarantee != "exactly_once"
+        self.customers = WriteBack(self.customers_table, hold)
+        self.aggregates = WriteBack(self.aggregates_table, hold)
+        on_flush(self.app, self.flush_tables)
         # customer id -> start of its open journey, per partition (rebuilt after recovery).
         self.open_index: dict[int, dict[str, int]] = {}
         self.markov_solution: Any = None
@@ -145,6 +155,16 @@ class Pipeline:
             dead_letter=raw(t.dead_letter),
             attributions=raw(t.attributions),
         )
+
+    def flush_tables(self) -> None:
+        """Send the held writes of both tables (Faust's pre-commit flush calls this)."""
+        self.customers.flush()
+        self.aggregates.flush()
+
+    def set_partition(self, partition: int) -> None:
+        """The partition whose message is processed next (its writes go to that changelog)."""
+        self.customers.partition = partition
+        self.aggregates.partition = partition
 
     def assigned_partitions(self) -> set[int]:
         """Partitions of the customer topics this worker actively owns now."""

@@ -305,6 +305,8 @@ def metrics_summary(pipeline: Pipeline) -> dict[str, Any]:
     )
     return {
         "events_in": events_in,
+        "table_writes_sent": pipeline.customers.sent + pipeline.aggregates.sent,
+        "table_writes_coalesced": pipeline.customers.coalesced + pipeline.aggregates.coalesced,
         "customers_held": m.customers_held._value.get(),  # noqa: SLF001 - prometheus gauge
         "open_journeys": m.journeys_held._value.get(),  # noqa: SLF001
     }

@@ -213,7 +213,7 @@ def attach(pipeline: Pipeline) -> None:
 
     @app.page("/customers/{customer_id}")
     class Customer(View):
-        @app.table_route(table=pipeline.customers, match_info="customer_id")  # type: ignore[arg-type]
+        @app.table_route(table=pipeline.customers_table, match_info="customer_id")  # type: ignore[arg-type]
         async def get(self, request: Request, customer_id: str) -> Response:
             data = pipeline.customers.get(customer_id.encode("utf-8"))
             if data is None:
