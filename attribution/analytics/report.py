@@ -310,7 +310,9 @@ def analytics_report(
     report = {
         "as_of": _iso(as_of),
         "rfm": _rfm_section(snapshot, previous_snapshot, as_of, customer_scores),
-        "clv": _clv_section(state.ledger, snapshot, as_of, options.clv_horizon_weeks),
+        "clv": _clv_section(
+            state.ledger, snapshot, as_of, options.clv_horizon_weeks, customer_scores
+        ),
         "revenue_share": _revenue_section(state, credits, done, options.crm_channels),
         "assisted": {
             channel: {
@@ -378,6 +380,24 @@ def _cut_points(snapshot: Snapshot) -> dict[str, dict[str, list[float]]]:
 
 
 def _clv_section(
+    ledger: PurchaseLedger,
+    snapshot: Snapshot,
+    as_of: int,
+    horizon_weeks: float,
+    customer_values: bool = False,
+) -> dict[str, Any]:
+    """CLV per segment; with ``customer_values``, each customer's historical and forecast CLV."""
+    out = _clv_fit(ledger, snapshot, as_of, horizon_weeks)
+    forecast = out.pop("_forecast")
+    if customer_values:
+        out["per_customer"] = {
+            customer: {"historical": value, "forecast": forecast.get(customer)}
+            for customer, value in sorted(historical_clv(ledger, as_of).items())
+        }
+    return out
+
+
+def _clv_fit(
     ledger: PurchaseLedger, snapshot: Snapshot, as_of: int, horizon_weeks: float
 ) -> dict[str, Any]:
     historical = clv_by_segment(historical_clv(ledger, as_of), snapshot)
@@ -402,6 +422,7 @@ def _clv_section(
         "gamma_gamma": None,
         "forecast_status": "fitted",
         "segments": segments,
+        "_forecast": {},
     }
     if repeat < MIN_REPEAT_CUSTOMERS:
         out["forecast_status"] = (
@@ -431,6 +452,7 @@ def _clv_section(
     if problem is not None:
         out["forecast_status"] = f"not identified: {problem}; no forecast"
         return out
+    out["_forecast"] = forecast
     for name, v in clv_by_segment(forecast, snapshot).items():
         row = segments.setdefault(
             name, {"customers": v.customers, "historical_revenue": 0.0, "historical_mean": 0.0}

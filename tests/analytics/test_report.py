@@ -314,3 +314,14 @@ def test_clv_forecast_on_cdnow_through_the_report() -> None:
     assert sum(row["customers"] for row in segments) == clv["customers"]
     assert all(row["forecast_revenue"] > 0 for row in segments)
     assert clv["customers"] == 2357  # every CDNOW sample customer bought in the first quarter
+    assert "per_customer" not in clv
+    # Asked for, every customer's historical and forecast value, adding up to the segments'.
+    detail = analytics_report(state, {}, [], OPTIONS, as_of_ms=as_of, customer_scores=True)
+    per = detail["clv"]["per_customer"]
+    assert len(per) == 2357
+    assert math.fsum(v["historical"] for v in per.values()) == pytest.approx(
+        math.fsum(row["historical_revenue"] for row in segments), rel=1e-12
+    )
+    assert math.fsum(v["forecast"] for v in per.values()) == pytest.approx(
+        math.fsum(row["forecast_revenue"] for row in segments), rel=1e-12
+    )
