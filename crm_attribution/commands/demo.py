@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.table import Table
 from rich.text import Text
 
 from crm_attribution.cli import UserError
@@ -68,15 +69,41 @@ class Feeder(threading.Thread):
             self.error = str(error)
 
 
-def _fetch(url: str) -> dict[str, Any] | None:
+def _fetch(url: str, timeout: float = 5.0) -> dict[str, Any] | None:
     import json
     import urllib.request
 
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return dict(json.loads(response.read()))
     except Exception:  # noqa: BLE001 - worker still starting or rebalancing
         return None
+
+
+def analytics_table(report: dict[str, Any]) -> Table:
+    """The live customer analytics in one table: segments, holdout lift, CRM revenue share."""
+    table = Table(title=f"Live: customers as of {report.get('as_of')}", title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for segment, count in (report["rfm"].get("segments") or {}).items():
+        if count:
+            table.add_row(f"RFM {segment}", f"{count:,}")
+    overall = (report.get("holdout") or {}).get("overall") or {}
+    if overall.get("incremental_revenue") is not None:
+        low, high = overall.get("ci95") or (None, None)
+        interval = "" if low is None else f" [{low:,.0f}, {high:,.0f}]"
+        table.add_row(
+            "holdout incremental revenue", f"{overall['incremental_revenue']:,.0f}{interval}"
+        )
+        table.add_row(
+            "treated / control",
+            f"{overall.get('n_treated', 0):,} / {overall.get('n_control', 0):,}",
+        )
+    share = report.get("revenue_share") or {}
+    for model, value in (share.get("crm_share") or {}).items():
+        if value is not None:
+            table.add_row(f"CRM revenue share, {model}", f"{value:.1%}")
+    return table
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,15 +169,24 @@ def run(args: argparse.Namespace) -> int:
                     )
                 time.sleep(0.5)
             feeder.start()
+            analytics: dict[str, Any] | None = None
+            analytics_at = 0.0
             while deadline is None or time.monotonic() < deadline:
                 data = _fetch(f"{url}/attribution")
+                if time.monotonic() - analytics_at > 10.0:
+                    # The whole report (RFM, CLV fit, holdout): every 10 s is plenty.
+                    analytics = _fetch(f"{url}/analytics", timeout=30) or analytics
+                    analytics_at = time.monotonic()
                 status = Text(
                     f"produced {feeder.sent:,}/{len(lines):,} events at ~{args.rate:,.0f}/s · "
                     f"worker {url} · Ctrl-C to stop"
                     + (f" · producer error: {feeder.error}" if feeder.error else "")
                 )
                 if data is not None:
-                    live.update(Group(status, attribution_tables(data, title="Live")))
+                    parts: list[Any] = [status, attribution_tables(data, title="Live")]
+                    if analytics is not None and "rfm" in analytics:
+                        parts.append(analytics_table(analytics))
+                    live.update(Group(*parts))
                 else:
                     live.update(Group(status, Text("waiting for the worker (rebalancing)...")))
                 time.sleep(2.0)

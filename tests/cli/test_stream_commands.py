@@ -66,3 +66,35 @@ def test_invalid_setting_is_named(
     monkeypatch.setenv("CRM_TOPICS__PARTITIONS", "many")
     code, _, err = run(["query", "totals", "--url", "http://127.0.0.1:1"], capsys)
     assert code == 2 and "topics.partitions" in err
+
+
+def test_demo_analytics_panel_shows_segments_lift_and_crm_share() -> None:
+    """The demo's live customer panel renders a real report's headline numbers."""
+    import argparse
+    import json
+
+    from rich.console import Console
+
+    from attribution.events import InvalidRecord, parse_event
+    from config.settings import load_settings
+    from crm_attribution.commands.demo import analytics_table
+    from crm_attribution.commands.report import build_report
+    from crm_attribution.generator import GeneratorConfig, generate
+
+    events = []
+    for line in generate(GeneratorConfig(customers=300, days=30, seed=2)):
+        try:
+            events.append(parse_event(json.loads(line)))
+        except InvalidRecord:
+            continue
+    settings = load_settings(environ={})
+    args = argparse.Namespace(lookback_days=None, compare_days=30.0, customers=False)
+    report = build_report(events, settings, ["last_touch", "linear"], args, None)
+    console = Console(record=True, width=120)
+    console.print(analytics_table(report))
+    text = console.export_text()
+    top = max(report["rfm"]["segments"], key=report["rfm"]["segments"].get)
+    assert f"RFM {top}" in text
+    assert "holdout incremental revenue" in text
+    assert "CRM revenue share, linear" in text
+    assert f"{report['revenue_share']['crm_share']['linear']:.1%}" in text
