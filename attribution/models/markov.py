@@ -8,10 +8,7 @@ channel credits, the transition matrix and graph, and per-journey credit. See do
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import networkx as nx
-from networkx.readwrite import json_graph
+from typing import TYPE_CHECKING, Any
 
 from attribution.models.markov_counts import (
     CONVERSION,
@@ -28,6 +25,9 @@ from attribution.models.markov_solve import MarkovSolution, solve_markov
 from attribution.models.options import ModelOptions
 from attribution.paths import PathTable
 from attribution.results import ChannelCredit, ModelResult
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = [
     "CONVERSION",
@@ -59,6 +59,8 @@ def _shares(effects: Sequence[float], total: float) -> list[float]:
 
 def transition_graph(solution: MarkovSolution) -> nx.DiGraph:
     """The chain as a DiGraph: edges carry ``weight``/``probability`` and ``count``."""
+    import networkx as nx
+
     graph = nx.DiGraph()
     graph.add_node(START, kind="start", channels=[])
     for state in solution.states[1:]:
@@ -72,6 +74,8 @@ def transition_graph(solution: MarkovSolution) -> nx.DiGraph:
 
 def graph_to_json(graph: nx.DiGraph) -> dict[str, Any]:
     """Node-link JSON of a transition graph (json.dumps-ready)."""
+    from networkx.readwrite import json_graph
+
     data: dict[str, Any] = json_graph.node_link_data(graph, edges="links")
     return data
 
@@ -91,14 +95,33 @@ def markov_from_counts(counts: TransitionCounts, options: ModelOptions) -> Model
         {"from": src, "to": dst, "probability": p, "count": w}
         for src, dst, p, w in solution.transitions
     ]
-    extras = {
-        "transition_matrix": matrix,
-        "graph": transition_graph(solution),
-        "removal_effects": dict(solution.removal_effects),
-        "removal_effects_value": dict(solution.removal_effects_value),
-        "states": list(solution.states),
-    }
+    extras = _Extras(solution)
+    extras.update(
+        {
+            "transition_matrix": matrix,
+            "removal_effects": dict(solution.removal_effects),
+            "removal_effects_value": dict(solution.removal_effects_value),
+            "states": list(solution.states),
+        }
+    )
     return ModelResult("markov", channels, solution.conversion_probability, extras)
+
+
+class _Extras(dict[str, Any]):
+    """The Markov extras; ``graph`` (a networkx DiGraph) is built on first access.
+
+    Building it costs seconds at a thousand channels and most callers never look at it.
+    """
+
+    def __init__(self, solution: MarkovSolution) -> None:
+        super().__init__()
+        self._solution = solution
+
+    def __missing__(self, key: str) -> Any:
+        if key != "graph":
+            raise KeyError(key)
+        graph = self["graph"] = transition_graph(self._solution)
+        return graph
 
 
 def markov(table: PathTable, options: ModelOptions) -> ModelResult:

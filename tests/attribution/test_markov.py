@@ -260,6 +260,7 @@ def test_order_must_be_positive() -> None:
 def test_graph_probabilities_sum_to_one_and_json_round_trips(order: int) -> None:
     t = random_table(random.Random(order), 60, 4)
     result = markov(t, ModelOptions(order=order))
+    assert "graph" not in result.extras  # built on first access only
     graph: nx.DiGraph = result.extras["graph"]
     for state in result.extras["states"]:
         out = [d["probability"] for _, _, d in graph.out_edges(state, data=True)]
