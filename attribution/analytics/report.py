@@ -41,7 +41,12 @@ from attribution.analytics.holdout import (
 from attribution.analytics.holdout_stats import HoldoutResult, holdout_report
 from attribution.analytics.ledger import PurchaseLedger
 from attribution.analytics.movement import movement
-from attribution.analytics.revenue_share import DailyRevenue, record_purchase, revenue_share
+from attribution.analytics.revenue_share import (
+    DailyRevenue,
+    record_purchase,
+    revenue_share,
+    revenue_share_by_period,
+)
 from attribution.analytics.rfm import (
     DEFAULT_WINDOW_DAYS,
     Snapshot,
@@ -49,7 +54,13 @@ from attribution.analytics.rfm import (
     snapshot_to_json,
 )
 from attribution.analytics.rfm_segments import GRADES, SEGMENTS
-from attribution.analytics.touch_credit import CreditLike, credit_value
+from attribution.analytics.touch_credit import (
+    Credit,
+    CreditLike,
+    allocate,
+    by_channel,
+    credit_value,
+)
 from attribution.events import MS_PER_DAY, AnyEvent, Purchase
 from attribution.journeys import Journey
 from attribution.models.options import ModelOptions
@@ -313,7 +324,9 @@ def analytics_report(
         "clv": _clv_section(
             state.ledger, snapshot, as_of, options.clv_horizon_weeks, customer_scores
         ),
-        "revenue_share": _revenue_section(state, credits, done, options.crm_channels),
+        "revenue_share": _revenue_section(
+            state, credits, done, options.crm_channels, options.model_options
+        ),
         "assisted": {
             channel: {
                 "assisted": row.assisted,
@@ -475,8 +488,67 @@ def _implausible(params: Mapping[str, float], model: str) -> str | None:
     return None
 
 
+REVENUE_PERIOD: Granularity = "month"
+
+
+def _period_credits(
+    credits: Credits, done: Sequence[Any], options: ModelOptions
+) -> dict[str, dict[str, dict[str, tuple[float, float]]]]:
+    """period -> model -> channel -> (conversions, value), by purchase month.
+
+    Each journey's credit is spread by the model's per-touch weights (campaign_credit.py): the
+    rule-based models and Shapley add up to their all-time channel credits; Markov splits each
+    journey by the removal effects, so its months add up to the same total value but not
+    channel by channel.
+    """
+    out: dict[str, dict[str, dict[str, tuple[float, float]]]] = {}
+    for model, channels in credits.items():
+        weights = model_weights(model, options, channels)
+        if weights is None:
+            continue
+        by_conv = allocate(done, weights.conversions, by_channel, REVENUE_PERIOD)
+        by_value = (
+            by_conv
+            if weights.value is weights.conversions
+            else allocate(done, weights.value, by_channel, REVENUE_PERIOD)
+        )
+        for period in sorted(set(by_conv) | set(by_value)):
+            if period == ALL_TIME:
+                continue
+            conv, value = by_conv.get(period, {}), by_value.get(period, {})
+            out.setdefault(period, {})[model] = {
+                ch: (conv.get(ch, Credit()).conversions, value.get(ch, Credit()).value)
+                for ch in sorted(set(conv) | set(value))
+            }
+    return out
+
+
+def _revenue_periods(
+    state: AnalyticsState,
+    credits: Credits,
+    done: Sequence[Any],
+    crm_channels: Sequence[str],
+    options: ModelOptions,
+) -> dict[str, Any]:
+    revenue = {p: v for p, v in state.revenue.by_period(REVENUE_PERIOD).items() if p != ALL_TIME}
+    shares = revenue_share_by_period(_period_credits(credits, done, options), revenue, crm_channels)
+    return {
+        period: {
+            "total_revenue": revenue[period],
+            "crm_share": {model: share.crm_share for model, share in models.items()},
+            "attributed_share": {model: share.attributed_share for model, share in models.items()},
+            "channels": {model: dict(share.channels) for model, share in models.items()},
+        }
+        for period, models in shares.items()
+    }
+
+
 def _revenue_section(
-    state: AnalyticsState, credits: Credits, done: Sequence[Any], crm_channels: Sequence[str]
+    state: AnalyticsState,
+    credits: Credits,
+    done: Sequence[Any],
+    crm_channels: Sequence[str],
+    options: ModelOptions,
 ) -> dict[str, Any]:
     total = sum(state.revenue.days.values()) / MICROS
     shares = revenue_share(credits, total, crm_channels)
@@ -497,6 +569,8 @@ def _revenue_section(
         "crm_channels": sorted(crm_channels),
         "crm_share": {model: m["crm_share"] for model, m in models.items()},
         "models": models,
+        "period_granularity": REVENUE_PERIOD,
+        "periods": _revenue_periods(state, credits, done, crm_channels, options),
     }
 
 

@@ -325,3 +325,38 @@ def test_clv_forecast_on_cdnow_through_the_report() -> None:
     assert math.fsum(v["forecast"] for v in per.values()) == pytest.approx(
         math.fsum(row["forecast_revenue"] for row in segments), rel=1e-12
     )
+
+
+def test_revenue_share_per_month_adds_up_to_all_time() -> None:
+    """Monthly shares: revenue and each rule-based model's channel value sum to all time."""
+    events = list(_generated(300, 40))
+    report = _report(events, list(MODELS))
+    shares = report["revenue_share"]
+    periods = shares["periods"]
+    assert shares["period_granularity"] == "month" and len(periods) >= 2
+    assert math.fsum(p["total_revenue"] for p in periods.values()) == pytest.approx(
+        shares["total_revenue"], rel=1e-12
+    )
+    for model in (
+        "first_touch",
+        "last_touch",
+        "last_non_direct",
+        "linear",
+        "position_based",
+        "time_decay",
+        "shapley",
+    ):
+        for channel, row in shares["models"][model]["channels"].items():
+            monthly = math.fsum(
+                (p["channels"][model].get(channel) or 0.0) * p["total_revenue"]
+                for p in periods.values()
+                if model in p["channels"]
+            )
+            assert monthly == pytest.approx(row["value"], rel=1e-9, abs=1e-6), (model, channel)
+    # Markov splits journeys by removal effects: its months add up to the same total value.
+    markov_total = math.fsum(
+        (p["attributed_share"]["markov"] or 0.0) * p["total_revenue"] for p in periods.values()
+    )
+    assert markov_total == pytest.approx(shares["models"]["markov"]["attributed_revenue"], rel=1e-9)
+    for period in periods.values():
+        assert set(period["crm_share"]) <= set(MODELS)
