@@ -100,6 +100,7 @@ class WorkerSettings(_Section):
     data_dir: str = ""
     json_logs: bool = False
     log_level: str = "info"
+    shutdown_timeout_seconds: float = Field(30.0, gt=0)
 
     @field_validator("processing_guarantee")
     @classmethod
