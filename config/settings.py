@@ -105,8 +105,17 @@ class WorkerSettings(_Section):
     @field_validator("processing_guarantee")
     @classmethod
     def _guarantee(cls, value: str) -> str:
-        if value not in ("exactly_once", "at_least_once"):
-            raise ValueError("processing_guarantee must be exactly_once or at_least_once")
+        if value == "exactly_once":
+            # Tried on the real broker (2026-12-01): faust-streaming 0.15.3's transactional
+            # producer looks the changelog topics up in the partition assignor and crashes
+            # (KeyError in group_for_topic), so exactly_once workers die on their first write.
+            raise ValueError(
+                "exactly_once is not supported: faust-streaming 0.15's transactional producer "
+                "crashes on table changelog writes; use at_least_once (exact for restarts and "
+                "redelivery, see docs/stream.md)"
+            )
+        if value != "at_least_once":
+            raise ValueError("processing_guarantee must be at_least_once")
         return value
 
     @field_validator("store")

@@ -204,8 +204,8 @@ def attach(pipeline: Pipeline) -> None:
     tick_producer_holder: list[Any] = []
 
     async def tick_producer() -> Any:
-        # Ticks are sent from a timer, outside any partition's transaction: under exactly-once
-        # Faust has no transactional producer for that, so a plain producer sends them.
+        # Ticks are sent from a timer, outside any event: a plain producer sends them (Faust's
+        # own would route them through its buffer and the next commit).
         if not tick_producer_holder:
             from aiokafka import AIOKafkaProducer
 

@@ -25,7 +25,7 @@ from attribution.analytics.campaign_credit import (
     model_weights,
     new_customers,
 )
-from attribution.analytics.campaigns import CampaignCosts, campaign_report
+from attribution.analytics.campaigns import CampaignCosts, campaign_report, retention_rate
 from attribution.analytics.clv import clv_by_segment, forecast_clv, historical_clv
 from attribution.analytics.clv_summary import summarize_ledger
 from attribution.analytics.funnel import REACHED, FunnelCounts, FunnelTracker, funnel_rates
@@ -335,6 +335,7 @@ def analytics_report(
             }
             for channel, row in assist_report(AssistCounts().add_all(done)).items()
         },
+        "retention": _retention_section(state.ledger, snapshot, previous_snapshot, as_of),
         "holdout": _holdout_section(state.holdout),
         "campaigns": _campaign_section(state, credits, done, options.model_options),
     }
@@ -373,6 +374,34 @@ def _rfm_section(
     if customer_scores:
         out["customers"] = snapshot_to_json(snapshot)
     return out
+
+
+def _retention_section(
+    ledger: PurchaseLedger, snapshot: Snapshot, previous: DatedSnapshot | None, as_of: int
+) -> dict[str, Any] | None:
+    """Customer retention rate between the previous snapshot and now.
+
+    Customers at start and at end are the active customers of the two RFM snapshots (a
+    purchase within the rolling window); new customers made their first purchase ever in
+    between. Rate = (at end - new) / at start.
+    """
+    if previous is None:
+        return None
+    start = previous.as_of_ms
+    new = sum(
+        1
+        for _, state in ledger
+        if state.purchases and start < min(r.ts_ms for r in state.purchases.values()) <= as_of
+    )
+    at_start, at_end = len(previous.snapshot), len(snapshot)
+    return {
+        "from": _iso(start),
+        "to": _iso(as_of),
+        "customers_at_start": at_start,
+        "customers_at_end": at_end,
+        "new_customers": new,
+        "retention_rate": retention_rate(at_start, at_end, new),
+    }
 
 
 def _cut_points(snapshot: Snapshot) -> dict[str, dict[str, list[float]]]:

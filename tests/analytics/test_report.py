@@ -360,3 +360,27 @@ def test_revenue_share_per_month_adds_up_to_all_time() -> None:
     assert markov_total == pytest.approx(shares["models"]["markov"]["attributed_revenue"], rel=1e-9)
     for period in periods.values():
         assert set(period["crm_share"]) <= set(MODELS)
+
+
+def test_retention_rate_between_the_snapshots() -> None:
+    """Active at start a, b; at end a (bought again) and c (new); b lapsed: (2 - 1) / 2."""
+    events: list[AnyEvent] = [
+        purchase("a", 0, 10.0),
+        purchase("b", 0, 10.0),
+        purchase("c", 35, 10.0),
+        purchase("a", 40, 10.0),
+    ]
+    state = fold_events(events)
+    assert state.newest_ms is not None
+    options = ReportOptions(crm_channels=CRM, rfm_window_days=20)
+    before = previous_snapshot(state, state.newest_ms, compare_days=30, window_days=20)
+    report = analytics_report(state, {}, [], options, previous_snapshot=before)
+    assert report["retention"] == {
+        "from": "2024-01-11T00:00:00Z",
+        "to": "2024-02-10T00:00:00Z",
+        "customers_at_start": 2,
+        "customers_at_end": 2,
+        "new_customers": 1,
+        "retention_rate": 0.5,
+    }
+    assert analytics_report(state, {}, [], options)["retention"] is None

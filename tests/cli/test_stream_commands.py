@@ -68,6 +68,15 @@ def test_invalid_setting_is_named(
     assert code == 2 and "topics.partitions" in err
 
 
+def test_exactly_once_is_refused_with_the_reason(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_WORKER__PROCESSING_GUARANTEE", "exactly_once")
+    code, _, err = run(["worker", "--bootstrap", "127.0.0.1:1"], capsys)
+    assert code == 2 and "worker.processing_guarantee" in err
+    assert "exactly_once is not supported" in err and "at_least_once" in err
+
+
 def test_demo_analytics_panel_shows_segments_lift_and_crm_share() -> None:
     """The demo's live customer panel renders a real report's headline numbers."""
     import argparse

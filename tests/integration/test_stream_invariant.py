@@ -130,8 +130,13 @@ def run_scenario(
     workers: int,
     report: dict[str, Any],
     restart_half_way: bool = False,
+    extra_env: dict[str, str] | None = None,
 ) -> None:
-    env = {**unique_env(partitions=4), "CRM_ATTRIBUTION__LOOKBACK_DAYS": LOOKBACK_DAYS}
+    env = {
+        **unique_env(partitions=4),
+        "CRM_ATTRIBUTION__LOOKBACK_DAYS": LOOKBACK_DAYS,
+        **(extra_env or {}),
+    }
     settings = load_settings(environ=env)
     ensure_topics(bootstrap, settings)
     running = [Worker(bootstrap, env, tmp_path, f"w{i}").start() for i in range(workers)]

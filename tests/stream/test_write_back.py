@@ -57,14 +57,6 @@ def test_reads_see_held_writes_and_a_flush_sends_the_last_value_once() -> None:
     assert held.flush() == 0
 
 
-def test_without_holding_every_write_goes_straight_to_the_table() -> None:
-    table = FakeTable()
-    direct = WriteBack(table, hold=False)
-    direct["k"] = 1
-    direct["k"] = 2
-    assert table.changelog == [(0, "k", 1), (0, "k", 2)] and direct.pending == {}
-
-
 def test_flush_hooks_belong_to_their_app() -> None:
     class App:
         pass
