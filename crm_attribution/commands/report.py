@@ -195,7 +195,7 @@ def _pct(value: float | None) -> str:
 
 
 def report_tables(report: dict[str, Any]) -> Group:
-    """Segments, grades, revenue share, holdout and campaigns as rich tables."""
+    """Segments, grades, retention, revenue share (all time, monthly), holdout, campaigns."""
     from attribution.analytics.rfm_segments import SEGMENTS
 
     rfm = report["rfm"]
@@ -216,6 +216,25 @@ def report_tables(report: dict[str, Any]) -> Group:
         cells = [shares["models"][m]["channels"].get(ch, {}).get("share") for m in models]
         share.add_row(ch, *(_pct(c) for c in cells))
     share.add_row("CRM share", *(_pct(shares["crm_share"][m]) for m in models))
+    monthly = _table("CRM share of revenue per month", ["month", "revenue", *models])
+    for month, row in (shares.get("periods") or {}).items():
+        monthly.add_row(
+            month,
+            _num(row["total_revenue"]),
+            *(_pct(row["crm_share"].get(m)) for m in models),
+        )
+
+    retention = _table("Retention", ["from", "to", "at start", "at end", "new", "rate"])
+    kept = report.get("retention")
+    if kept:
+        retention.add_row(
+            kept["from"],
+            kept["to"],
+            _num(kept["customers_at_start"]),
+            _num(kept["customers_at_end"]),
+            _num(kept["new_customers"]),
+            _pct(kept["retention_rate"]),
+        )
 
     holdout = _table(
         "Holdout",
@@ -254,4 +273,4 @@ def report_tables(report: dict[str, Any]) -> Group:
             _pct(row["open_rate"]),
             _pct(row["ctr"]),
         )
-    return Group(segments, grades, share, holdout, campaigns)
+    return Group(segments, grades, retention, share, monthly, holdout, campaigns)

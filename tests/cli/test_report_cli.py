@@ -68,7 +68,8 @@ def test_as_of_and_customers(capsys: pytest.CaptureFixture[str], log: str) -> No
 def test_table_runs(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, EVENTS, "--format", "table", "--models", "last_touch,linear")
     assert code == 0
-    for title in ("RFM segments", "RFM grades", "Revenue share", "Holdout", "Campaigns"):
+    titles = ("RFM segments", "RFM grades", "Retention", "Revenue share", "per month", "Holdout")
+    for title in (*titles, "Campaigns"):
         assert title in out
 
 
