@@ -172,6 +172,48 @@ def _load_parquet(path: Path, cols: PathColumns) -> tuple[pa.Table, list[Invalid
     return data, [], 1
 
 
+def _bools(array: pa.Array) -> NDArray[np.bool_]:
+    """A null-free boolean Arrow array as numpy (bits unpacked from its buffer)."""
+    bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
+    return np.unpackbits(bits, bitorder="little")[array.offset : array.offset + len(array)].astype(
+        bool
+    )
+
+
+_NUMPY_OF = {
+    pa.int8(): np.int8,
+    pa.int16(): np.int16,
+    pa.int32(): np.int32,
+    pa.int64(): np.int64,
+    pa.uint8(): np.uint8,
+    pa.uint16(): np.uint16,
+    pa.uint32(): np.uint32,
+    pa.uint64(): np.uint64,
+    pa.float64(): np.float64,
+}
+
+
+def _values(array: pa.Array, null_as: float | None = None) -> NDArray[Any]:
+    """A numeric Arrow array as numpy, read from its buffer; nulls become ``null_as``.
+
+    pyarrow's own ``to_numpy`` and ``fill_null`` import pandas on first use (about 0.3 s of
+    every command), so the buffer is read directly.
+    """
+    values = np.frombuffer(array.buffers()[1], dtype=_NUMPY_OF[array.type])
+    values = values[array.offset : array.offset + len(array)]
+    if array.null_count:
+        if null_as is None:
+            raise ValueError("the array has nulls and no value was given for them")
+        values = values.copy()
+        values[_bools(array.is_null())] = null_as
+    return values
+
+
+def _floats(array: pa.Array) -> NDArray[np.float64]:
+    """A null-free float64 Arrow array as a writable numpy copy."""
+    return _values(array).astype(np.float64, copy=True)
+
+
 def _numbers(
     column: pa.ChunkedArray,
     name: str,
@@ -183,14 +225,14 @@ def _numbers(
     array = column.combine_chunks()
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         text = pc.utf8_trim_whitespace(array.fill_null(""))
-        empty = pc.equal(text, "").to_numpy(zero_copy_only=False)
-        numeric = pc.match_substring_regex(text, _NUMBER).to_numpy(zero_copy_only=False)
+        empty = _bools(pc.equal(text, ""))
+        numeric = _bools(pc.match_substring_regex(text, _NUMBER))
         parsed = pc.if_else(pa.array(numeric), text, "0")
-        values = parsed.cast(pa.float64()).to_numpy(zero_copy_only=False).copy()
+        values = _floats(parsed.cast(pa.float64()))
         not_number = ~numeric & ~empty
     elif pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
-        empty = array.is_null().to_numpy(zero_copy_only=False)
-        values = array.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False).copy()
+        empty = _bools(array.is_null())
+        values = _values(array.cast(pa.float64()), null_as=0.0).astype(np.float64, copy=True)
         not_number = ~np.isfinite(values)
         text = array
     else:
@@ -225,11 +267,11 @@ def _split_chunk(
     lists = pc.split_pattern(chunk, pattern=sep)
     encoded = pc.dictionary_encode(pc.list_flatten(lists))
     dictionary = [name.strip() for name in encoded.dictionary.to_pylist()]
-    indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    lengths = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
+    indices = _values(encoded.indices).astype(np.int64)
+    lengths = _values(pc.list_value_length(lists), null_as=0)
     parents = None
     if "" in dictionary:
-        parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+        parents = _values(pc.list_parent_indices(lists))
     return dictionary, indices, lengths.astype(np.int64), parents
 
 
