@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.linalg
-import scipy.sparse
 from numpy.typing import NDArray
 
 from attribution.models.markov_counts import (
@@ -47,7 +45,11 @@ class MarkovSolution:
 class _Chain:
     states: list[str]
     channels: list[str]
-    q: scipy.sparse.csr_matrix
+    # Transitions among transient states as coordinates: dense for the exact solve, sparse
+    # (scipy, imported only then) for the step-limited one.
+    q_rows: NDArray[np.int64]
+    q_cols: NDArray[np.int64]
+    q_probs: NDArray[np.float64]
     r: NDArray[np.float64]
     r_value: NDArray[np.float64]
     members: list[NDArray[np.int64]]
@@ -76,7 +78,6 @@ def _chain(counts: TransitionCounts) -> _Chain:
     # A state without outgoing weight ends its walks: they neither convert nor continue.
     prob = np.divide(weight, out[src], out=np.zeros_like(weight), where=out[src] > 0)
     inner = dst < n
-    q = scipy.sparse.csr_matrix((prob[inner], (src[inner], dst[inner])), shape=(n, n))
     r = np.zeros(n)
     into_conv = dst == n
     r[src[into_conv]] = prob[into_conv]
@@ -98,7 +99,16 @@ def _chain(counts: TransitionCounts) -> _Chain:
             src.tolist(), dst.tolist(), prob.tolist(), weight.tolist(), strict=True
         )
     ]
-    return _Chain(states, channels, q, r, r_value, members, transitions)
+    return _Chain(
+        states, channels, src[inner], dst[inner], prob[inner], r, r_value, members, transitions
+    )
+
+
+def _dense_q(chain: _Chain) -> NDArray[np.float64]:
+    n = len(chain.states)
+    q = np.zeros((n, n))
+    np.add.at(q, (chain.q_rows, chain.q_cols), chain.q_probs)
+    return q
 
 
 def _exact_losses(chain: _Chain) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -109,14 +119,15 @@ def _exact_losses(chain: _Chain) -> tuple[NDArray[np.float64], NDArray[np.float6
             f"the Markov chain has {n} states, more than the {MAX_DENSE_STATES} the exact "
             "solver handles densely; lower the order (attribution.markov_order / --order)"
         )
-    lu = scipy.linalg.lu_factor(np.eye(n) - chain.q.toarray())
-    fundamental = scipy.linalg.lu_solve(lu, np.eye(n))
-    h = scipy.linalg.lu_solve(lu, np.column_stack([chain.r, chain.r_value]))
+    # One factorisation: N = (I - Q)^-1 (numpy's LU-based inverse; scipy is not needed here and
+    # costs a quarter of a second to import), then h = N r.
+    fundamental = np.linalg.inv(np.eye(n) - _dense_q(chain))
+    h = fundamental @ np.column_stack([chain.r, chain.r_value])
     losses = np.zeros((len(chain.channels), 2))
     for c, members in enumerate(chain.members):
         # First-entry probabilities into A are N[s,A] N_AA^-1; each then converts with h_A.
         block = fundamental[np.ix_(members, members)]
-        entry_then_convert = scipy.linalg.solve(block, h[members])
+        entry_then_convert = np.linalg.solve(block, h[members])
         losses[c] = fundamental[0, members] @ entry_then_convert
     return h[0], losses
 
@@ -125,7 +136,10 @@ def _truncated_losses(
     chain: _Chain, max_steps: int
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Like :func:`_exact_losses` for walks that convert within ``max_steps`` transitions."""
+    import scipy.sparse
+
     n, k = len(chain.states), len(chain.channels)
+    q = scipy.sparse.csr_matrix((chain.q_probs, (chain.q_rows, chain.q_cols)), shape=(n, n))
     keep = np.ones((n, k + 1))
     for c, members in enumerate(chain.members):
         keep[members, c + 1] = 0.0
@@ -136,7 +150,7 @@ def _truncated_losses(
     reward *= keep
     h = np.zeros_like(reward)
     for _ in range(max_steps):
-        nxt = keep * (reward + chain.q @ h)
+        nxt = keep * (reward + q @ h)
         if np.array_equal(nxt, h):
             break  # a fixed point: every later step gives the same numbers
         h = nxt
