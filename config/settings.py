@@ -101,6 +101,7 @@ class WorkerSettings(_Section):
     json_logs: bool = False
     log_level: str = "info"
     shutdown_timeout_seconds: float = Field(30.0, gt=0)
+    hold_table_writes: bool = False
 
     @field_validator("processing_guarantee")
     @classmethod

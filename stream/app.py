@@ -120,8 +120,8 @@ class Pipeline:
             "aggregates", default=None, partitions=self.partitions, key_type=str
         )
         # Processing reads and writes through per-key write buffers, sent at each flush.
-        self.customers = WriteBack(self.customers_table)
-        self.aggregates = WriteBack(self.aggregates_table)
+        self.customers = WriteBack(self.customers_table, worker.hold_table_writes)
+        self.aggregates = WriteBack(self.aggregates_table, worker.hold_table_writes)
         on_flush(self.app, self.flush_tables)
         # customer id -> start of its open journey, per partition (rebuilt after recovery).
         self.open_index: dict[int, dict[str, int]] = {}

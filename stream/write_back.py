@@ -34,8 +34,10 @@ def run_flush_hooks(app: Any) -> None:
 class WriteBack(MutableMapping[Any, Any]):
     """A Faust table seen through a per-key write buffer (partition = the message's)."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, hold: bool = True) -> None:
         self.table = table
+        # Off (the default, worker.hold_table_writes): every write goes straight to the table.
+        self.hold = hold
         self.partition = 0  # set by the agent before it processes each message
         self.pending: dict[Any, tuple[Any, int]] = {}
         self.sent = 0
@@ -55,6 +57,10 @@ class WriteBack(MutableMapping[Any, Any]):
         return self.table.get(key, default)
 
     def __setitem__(self, key: Any, value: Any) -> None:
+        if not self.hold:
+            self.table[key] = value
+            self.sent += 1
+            return
         if key in self.pending:
             self.coalesced += 1
         self.pending[key] = (value, self.partition)

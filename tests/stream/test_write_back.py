@@ -72,3 +72,12 @@ def test_flush_hooks_belong_to_their_app() -> None:
 def test_keys_cannot_be_deleted() -> None:
     with pytest.raises(TypeError):
         del WriteBack(FakeTable())["k"]
+
+
+def test_without_holding_every_write_goes_straight_to_the_table() -> None:
+    table = FakeTable()
+    direct = WriteBack(table, hold=False)
+    direct["k"] = 1
+    direct["k"] = 2
+    assert table.changelog == [(0, "k", 1), (0, "k", 2)] and direct.pending == {}
+    assert direct["k"] == 2 and direct.flush() == 0
