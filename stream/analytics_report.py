@@ -16,7 +16,7 @@ from attribution.journeys import ConvertedJourney
 from stream.agents import partition_of
 from stream.aggregates import split_key
 from stream.customer_state import row_to_journey
-from stream.fanout import ANALYTICS_PATH, FanoutError, gather
+from stream.fanout import ANALYTICS_PATH, gather, merge_shares
 
 if TYPE_CHECKING:
     from attribution.models.options import ModelOptions
@@ -67,16 +67,6 @@ def partition_shares(
     return out
 
 
-def _merge(shares: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    merged: dict[str, dict[str, Any]] = {}
-    for share in shares:
-        for partition, items in share.get("partitions", {}).items():
-            if partition in merged:
-                raise FanoutError(f"partition {partition} reported by two workers (rebalancing)")
-            merged[partition] = items
-    return merged
-
-
 def converted_journeys(rows: Iterable[list[Any]]) -> list[ConvertedJourney]:
     """Journeys from ``[customer_id, row]`` pairs, in the batch engine's order."""
     journeys = []
@@ -94,7 +84,9 @@ async def analytics_json(
     """The whole stream's analytics report (the ``report --format json`` object)."""
     from stream.report import merged_view
 
-    shares = _merge(await gather(pipeline, ANALYTICS_PATH, {}, lambda: local_analytics(pipeline)))
+    shares = merge_shares(
+        await gather(pipeline, ANALYTICS_PATH, {}, lambda: local_analytics(pipeline))
+    )
     merged = await merged_view(pipeline, "totals,credits,markov")
     return report_from_shares(
         shares,

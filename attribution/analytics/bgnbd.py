@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
 from attribution.analytics.clv_summary import CustomerSummary
-
-# Parameters are searched in log space within [1e-8, 1e8]: an unidentified model (too little
-# history) stops at an edge instead of running off to 1e-300, and the report flags it.
-LOG_BOUNDS = (math.log(1e-8), math.log(1e8))
+from attribution.analytics.mle import fit_log_parameters
 
 
 @dataclass(frozen=True)
@@ -70,24 +65,9 @@ def fit_bgnbd(summaries: Iterable[CustomerSummary]) -> BgNbdParams:
         value = -float(np.dot(weights, log_likelihood(r, alpha, a, b, ux, ut, uT)))
         return value if np.isfinite(value) else 1e300
 
-    start = np.zeros(4)
-    coarse = minimize(
-        objective,
-        start,
-        method="Nelder-Mead",
-        bounds=[LOG_BOUNDS] * 4,
-        options={"maxiter": 20_000, "xatol": 1e-10, "fatol": 1e-10},
-    )
-    fine = minimize(
-        objective,
-        coarse.x,
-        method="L-BFGS-B",
-        bounds=[LOG_BOUNDS] * 4,
-        options={"gtol": 1e-10},
-    )
-    best = fine if fine.fun <= coarse.fun else coarse
-    r, alpha, a, b = (float(v) for v in np.exp(best.x))
-    return BgNbdParams(r, alpha, a, b, -float(best.fun))
+    params, log_likelihood_max = fit_log_parameters(objective, 4)
+    r, alpha, a, b = (float(v) for v in params)
+    return BgNbdParams(r, alpha, a, b, log_likelihood_max)
 
 
 def expected_purchases(

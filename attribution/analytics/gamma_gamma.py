@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import minimize
 from scipy.special import gammaln
 
 from attribution.analytics.clv_summary import CustomerSummary
-
-# Parameters are searched in log space within [1e-8, 1e8]: an unidentified model (too little
-# history) stops at an edge instead of running off to 1e-300, and the report flags it.
-LOG_BOUNDS = (math.log(1e-8), math.log(1e8))
+from attribution.analytics.mle import fit_log_parameters
 
 
 @dataclass(frozen=True)
@@ -60,23 +55,9 @@ def fit_gamma_gamma(summaries: Iterable[CustomerSummary]) -> GammaGammaParams:
         value = -float(np.sum(log_likelihood(p, q, gamma, x, m)))
         return value if np.isfinite(value) else 1e300
 
-    coarse = minimize(
-        objective,
-        np.zeros(3),
-        method="Nelder-Mead",
-        bounds=[LOG_BOUNDS] * 3,
-        options={"maxiter": 20_000, "xatol": 1e-10, "fatol": 1e-10},
-    )
-    fine = minimize(
-        objective,
-        coarse.x,
-        method="L-BFGS-B",
-        bounds=[LOG_BOUNDS] * 3,
-        options={"gtol": 1e-10},
-    )
-    best = fine if fine.fun <= coarse.fun else coarse
-    p, q, gamma = (float(v) for v in np.exp(best.x))
-    return GammaGammaParams(p, q, gamma, -float(best.fun))
+    params, log_likelihood_max = fit_log_parameters(objective, 3)
+    p, q, gamma = (float(v) for v in params)
+    return GammaGammaParams(p, q, gamma, log_likelihood_max)
 
 
 def expected_average_spend(

@@ -209,9 +209,9 @@ def _values(array: pa.Array, null_as: float | None = None) -> NDArray[Any]:
     return values
 
 
-def _floats(array: pa.Array) -> NDArray[np.float64]:
-    """A null-free float64 Arrow array as a writable numpy copy."""
-    return _values(array).astype(np.float64, copy=True)
+def _floats(array: pa.Array, null_as: float | None = None) -> NDArray[np.float64]:
+    """A float64 Arrow array as a writable numpy copy (nulls as ``null_as``)."""
+    return _values(array, null_as).astype(np.float64, copy=True)
 
 
 def _numbers(
@@ -232,7 +232,7 @@ def _numbers(
         not_number = ~numeric & ~empty
     elif pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
         empty = _bools(array.is_null())
-        values = _values(array.cast(pa.float64()), null_as=0.0).astype(np.float64, copy=True)
+        values = _floats(array.cast(pa.float64()), null_as=0.0)
         not_number = ~np.isfinite(values)
         text = array
     else:

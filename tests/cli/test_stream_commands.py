@@ -107,3 +107,13 @@ def test_demo_analytics_panel_shows_segments_lift_and_crm_share() -> None:
     assert "holdout incremental revenue" in text
     assert "CRM revenue share, linear" in text
     assert f"{report['revenue_share']['crm_share']['linear']:.1%}" in text
+
+
+@pytest.mark.parametrize("raw", ["soon", "-3", "0", "nan"])
+def test_analytics_compare_days_must_be_a_positive_number(raw: str) -> None:
+    from stream.views import BadRequest, parse_positive
+
+    with pytest.raises(BadRequest, match="compare_days"):
+        parse_positive("compare_days", raw, 30.0)
+    assert parse_positive("compare_days", None, 30.0) == 30.0
+    assert parse_positive("compare_days", "7.5", 30.0) == 7.5

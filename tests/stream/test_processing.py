@@ -196,3 +196,26 @@ def test_stream_analytics_equal_the_batch_report() -> None:
     assert expected["holdout"]["overall"]["n_control"] > 0
     assert any(c["cost"] > 0 for c in expected["campaigns"].values())
     assert_same(stream, expected)
+
+
+def test_assignment_keyed_by_another_customer_is_dead_lettered_and_changes_nothing() -> None:
+    settings = load_settings(environ={})
+    topic = settings.topics.assignments
+    ctx = Context(RULES, OPTIONS, ["linear"], 3_600_000, {topic: "assignments"})
+    assignment = json.dumps(
+        {
+            "type": "assignment",
+            "event_id": "a1",
+            "customer_id": "c1",
+            "group": "control",
+            "ts": "2026-01-01T00:00:00Z",
+        }
+    ).encode()
+    customers: dict = {}
+    aggregates: dict = {}
+    wrong = process_record(ctx, customers, aggregates, topic, 0, 1, b"c2", assignment)
+    assert "keyed by customer_id" in wrong.dead_letter["reason"]
+    assert customers == {} and aggregates["0|totals"]["invalid"] == 1
+    right = process_record(ctx, customers, aggregates, topic, 0, 2, b"c1", assignment)
+    assert right.dead_letter is None
+    assert customers[b"c1"]["x"]["h"]["assignments"][0][3] == "control"
