@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Iterable
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -48,6 +50,28 @@ def ensure_topics(bootstrap: str, settings: Settings, timeout_s: float = 10.0) -
             # Another client may create them at the same moment.
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(topics)
+            wait_until_listed(admin, wanted, timeout_s)
         return wanted
     finally:
         admin.close()
+
+
+def wait_until_listed(admin: KafkaAdminClient, names: Iterable[str], timeout_s: float) -> None:
+    """Wait until the broker's metadata lists every topic in ``names``.
+
+    CreateTopics answers once the controller has committed the topics; the broker that serves
+    metadata learns of them a moment later, so a client that reads straight after may not see
+    them yet.
+    """
+    missing = set(names)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        missing -= set(admin.list_topics())
+        if not missing:
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"topics {sorted(missing)} were created but the broker still does not list them "
+                f"after {timeout_s:.0f} s"
+            )
+        time.sleep(0.1)

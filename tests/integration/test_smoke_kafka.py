@@ -25,6 +25,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
 from stream.broker_procs import die_with_parent
+from stream.topics_admin import wait_until_listed
 from tests.integration.stream_harness import free_port
 
 pytestmark = pytest.mark.kafka
@@ -101,7 +102,8 @@ def test_faust_worker_sums_into_a_table(kafka_bootstrap: str, tmp_path: Path) ->
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     try:
         admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
-        assert topic in admin.list_topics()
+        # Raises if the broker never lists it; a newly created topic shows up a moment later.
+        wait_until_listed(admin, [topic], timeout_s=30)
     finally:
         admin.close()
 
@@ -167,6 +169,7 @@ def test_gap_reader_reads_exactly_the_missing_range(kafka_bootstrap: str) -> Non
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     try:
         admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+        wait_until_listed(admin, [topic], timeout_s=30)
     finally:
         admin.close()
     produce(kafka_bootstrap, topic, [(f"k{i}", i) for i in range(20)])

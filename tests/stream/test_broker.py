@@ -21,6 +21,7 @@ from crm_attribution.cli import main as cli_main
 from stream import broker as launcher
 from stream.broker_jars import BrokerError, ensure_jars
 from stream.broker_procs import cmdline, is_alive
+from stream.topics_admin import wait_until_listed
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,14 +42,6 @@ def sandbox(tmp_path: Path) -> Iterator[Path]:
     for pid in our_jvms_under(tmp_path):
         os.kill(pid, signal.SIGKILL)
     assert our_jvms_under(tmp_path) == []
-
-
-def list_topics(bootstrap: str) -> list[str]:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        return list(admin.list_topics())
-    finally:
-        admin.close()
 
 
 def without_maven_path(bin_dir: Path, trap: Path) -> str:
@@ -99,7 +92,12 @@ def test_cli_start_status_stop_twice_keeps_data_and_uses_the_cache(
         again = capsys.readouterr().out.strip().splitlines()[-1]
         assert not trap.exists(), "the second start ran Maven instead of using the cached jars"
         assert again == bootstrap  # same ports: the KRaft voter set written at format time
-        assert "kept-across-restart" in list_topics(again)
+        admin = KafkaAdminClient(bootstrap_servers=again)
+        try:
+            # Raises unless the restarted broker lists the topic created before the stop.
+            wait_until_listed(admin, ["kept-across-restart"], timeout_s=30)
+        finally:
+            admin.close()
         assert cli_main(["broker", "status", *where]) == 0
 
         # A second `start` while it runs reports the running broker and starts nothing.
