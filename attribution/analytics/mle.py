@@ -14,24 +14,28 @@ from scipy.optimize import minimize
 LOG_BOUNDS = (math.log(1e-8), math.log(1e8))
 
 
+# Nelder-Mead evaluations allowed after the first gradient search. On a well-identified model
+# it converges in a few hundred; on a flat ridge (a short log) it would crawl for 100,000+
+# evaluations (8 s on 1,660 customers) without changing the verdict.
+SIMPLEX_EVALUATIONS = 5_000
+
+
 def fit_log_parameters(
     negative_log_likelihood: Callable[[NDArray[np.float64]], float], count: int
 ) -> tuple[NDArray[np.float64], float]:
-    """(parameters, maximum log-likelihood): Nelder-Mead, then L-BFGS-B from its optimum."""
+    """(parameters, maximum log-likelihood): L-BFGS-B, Nelder-Mead from there, L-BFGS-B again."""
     bounds = [LOG_BOUNDS] * count
-    coarse = minimize(
+    gradient = {"method": "L-BFGS-B", "bounds": bounds, "options": {"gtol": 1e-10}}
+    # The gradient search runs straight up a ridge to its bound; the simplex then escapes the
+    # saddles and kinks that stop it, and a last gradient search polishes the simplex's optimum.
+    first = minimize(negative_log_likelihood, np.zeros(count), **gradient)
+    simplex = minimize(
         negative_log_likelihood,
-        np.zeros(count),
+        first.x,
         method="Nelder-Mead",
         bounds=bounds,
-        options={"maxiter": 20_000, "xatol": 1e-10, "fatol": 1e-10},
+        options={"maxfev": SIMPLEX_EVALUATIONS, "xatol": 1e-10, "fatol": 1e-10},
     )
-    fine = minimize(
-        negative_log_likelihood,
-        coarse.x,
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={"gtol": 1e-10},
-    )
-    best = fine if fine.fun <= coarse.fun else coarse
+    polished = minimize(negative_log_likelihood, simplex.x, **gradient)
+    best = min((first, simplex, polished), key=lambda result: float(result.fun))
     return np.exp(best.x), -float(best.fun)

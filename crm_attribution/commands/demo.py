@@ -106,10 +106,32 @@ def analytics_table(report: dict[str, Any]) -> Table:
     return table
 
 
+def _start_worker(bootstrap: str, port: int, env: dict[str, str], log: Any) -> Any:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crm_attribution",
+            "worker",
+            "--bootstrap",
+            bootstrap,
+            "--web-port",
+            str(port),
+            "--tick-seconds",
+            "2",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run until Ctrl-C (or --duration), then stop everything that was started."""
     from crm_attribution.generator import GeneratorConfig, generate
-    from stream.broker import ensure_broker, stop_broker
+    from stream.broker import cache_dir_for, ensure_broker, stop_broker
 
     settings = settings_from(args)
     console = Console()
@@ -138,24 +160,13 @@ def run(args: argparse.Namespace) -> int:
             os.environ[name] = value
     demo_settings = settings_from(args)
     port = args.web_port or free_port()
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "crm_attribution",
-            "worker",
-            "--bootstrap",
-            bootstrap,
-            "--web-port",
-            str(port),
-            "--tick-seconds",
-            "2",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    # The worker's log, kept after the demo: the screen has no room for it, and it is where
+    # to look when the tables stay empty.
+    worker_log = cache_dir_for(settings) / "demo-worker.log"
+    worker_log.parent.mkdir(parents=True, exist_ok=True)
+    console.print(f"worker log: {worker_log}")
+    with worker_log.open("wb") as log_file:
+        worker = _start_worker(bootstrap, port, env, log_file)
     lines = list(generate(GeneratorConfig(customers=args.customers, days=args.days)))
     feeder = Feeder(lines, bootstrap, demo_settings, args.rate)
     url = f"http://127.0.0.1:{port}"
@@ -164,9 +175,7 @@ def run(args: argparse.Namespace) -> int:
         with Live(Text("starting the worker..."), console=console, refresh_per_second=1) as live:
             while _fetch(f"{url}/health") is None:
                 if worker.poll() is not None:
-                    raise UserError(
-                        "the worker exited at start; run `crm-attribution worker` to see why"
-                    )
+                    raise UserError(f"the worker exited at start; see its log: {worker_log}")
                 time.sleep(0.5)
             feeder.start()
             analytics: dict[str, Any] | None = None
