@@ -77,44 +77,43 @@ def _weighted(name: str, table: PathTable, weights: NDArray[np.float64]) -> Mode
     return _result(name, table, table.codes, conv, value)
 
 
-def first_touch(table: PathTable, options: ModelOptions) -> ModelResult:
-    """All credit to the first touch of each path."""
-    t = credited_rows(table)
-    return _single_touch("first_touch", t, t.offsets[:-1])
+# Each rule gives, for a table of credited rows, either one touch index per row that takes the
+# row's whole credit ("positions"), or a weight per touch, summing to 1 over each row
+# ("weights"). The models below and the per-row credits of the stream (row_credits.py) both
+# apply these functions, so each rule has one implementation.
 
 
-def last_touch(table: PathTable, options: ModelOptions) -> ModelResult:
-    """All credit to the last touch of each path."""
-    t = credited_rows(table)
-    return _single_touch("last_touch", t, t.offsets[1:] - 1)
+def first_touch_positions(t: PathTable, options: ModelOptions) -> NDArray[np.int64]:
+    """The first touch of each row."""
+    return t.offsets[:-1]
 
 
-def last_non_direct(table: PathTable, options: ModelOptions) -> ModelResult:
-    """All credit to the last touch that is not the direct channel (the last one if all are)."""
-    t = credited_rows(table)
+def last_touch_positions(t: PathTable, options: ModelOptions) -> NDArray[np.int64]:
+    """The last touch of each row."""
+    return t.offsets[1:] - 1
+
+
+def last_non_direct_positions(t: PathTable, options: ModelOptions) -> NDArray[np.int64]:
+    """The last touch that is not the direct channel (the last one if all are)."""
     last = t.offsets[1:] - 1
     if options.direct_channel not in t.channels or t.n_paths == 0:
-        return _single_touch("last_non_direct", t, last)
+        return last
     direct = t.channels.index(options.direct_channel)
     index = np.arange(len(t.codes), dtype=np.int64)
     candidate = np.where(t.codes != direct, index, -1)
     # Every credited row has a touch, so the row starts strictly increase: reduceat is safe.
     best = np.maximum.reduceat(candidate, t.offsets[:-1])
-    positions = np.where(best >= 0, best, last)
-    return _single_touch("last_non_direct", t, positions)
+    return np.where(best >= 0, best, last)
 
 
-def linear(table: PathTable, options: ModelOptions) -> ModelResult:
-    """Equal credit to every touch; a channel touched twice gets two shares."""
-    t = credited_rows(table)
+def linear_weights(t: PathTable, options: ModelOptions) -> NDArray[np.float64]:
+    """Equal weight to every touch; a channel touched twice gets two shares."""
     lengths = t.lengths
-    weights = np.repeat(1.0 / np.maximum(lengths, 1), lengths)
-    return _weighted("linear", t, weights)
+    return np.repeat(1.0 / np.maximum(lengths, 1), lengths)
 
 
-def position_based(table: PathTable, options: ModelOptions) -> ModelResult:
+def position_based_weights(t: PathTable, options: ModelOptions) -> NDArray[np.float64]:
     """40% first touch, 40% last, 20% shared by the middle; 100% alone, 50/50 for two."""
-    t = credited_rows(table)
     lengths = t.lengths
     middle = np.where(lengths > 2, MIDDLE_SHARE / np.maximum(lengths - 2, 1), 0.0)
     weights = np.repeat(middle, lengths)
@@ -123,11 +122,11 @@ def position_based(table: PathTable, options: ModelOptions) -> ModelResult:
     weights[t.offsets[:-1]] = edge
     last_edge = np.where(lengths == 1, 1.0, np.where(lengths == 2, 0.5, LAST_SHARE))
     weights[t.offsets[1:] - 1] = last_edge
-    return _weighted("position_based", t, weights)
+    return weights
 
 
-def time_decay(table: PathTable, options: ModelOptions) -> ModelResult:
-    """Weight ``2^(-age/half_life)`` per touch, normalised over the path."""
+def check_time_decay(table: PathTable, options: ModelOptions) -> None:
+    """Refuse a table without touch ages, or a half-life that is not positive."""
     if table.ages_days is None:
         raise ValueError(
             "time_decay needs the age of every touch, known only from raw events: "
@@ -135,15 +134,69 @@ def time_decay(table: PathTable, options: ModelOptions) -> ModelResult:
         )
     if options.half_life_days <= 0:
         raise ValueError(f"half_life_days must be positive, got {options.half_life_days}")
-    t = credited_rows(table)
+
+
+def time_decay_weights(t: PathTable, options: ModelOptions) -> NDArray[np.float64]:
+    """Weight ``2^(-age/half_life)`` per touch, normalised over the row."""
+    check_time_decay(t, options)
     assert t.ages_days is not None
     if t.n_paths == 0:
-        return ModelResult("time_decay", {})
+        return np.zeros(0)
     lengths = t.lengths
     starts = t.offsets[:-1]
     # Measure ages from the row's youngest touch: the normalised weights are the same, and the
     # youngest weight is exactly 1, so long lookbacks with short half-lives cannot underflow to 0/0.
     youngest = np.repeat(np.minimum.reduceat(t.ages_days, starts), lengths)
     raw = np.exp2(-(t.ages_days - youngest) / options.half_life_days)
-    weights = raw / np.repeat(np.add.reduceat(raw, starts), lengths)
-    return _weighted("time_decay", t, weights)
+    return np.asarray(raw / np.repeat(np.add.reduceat(raw, starts), lengths), dtype=np.float64)
+
+
+def first_touch(table: PathTable, options: ModelOptions) -> ModelResult:
+    """All credit to the first touch of each path."""
+    t = credited_rows(table)
+    return _single_touch("first_touch", t, first_touch_positions(t, options))
+
+
+def last_touch(table: PathTable, options: ModelOptions) -> ModelResult:
+    """All credit to the last touch of each path."""
+    t = credited_rows(table)
+    return _single_touch("last_touch", t, last_touch_positions(t, options))
+
+
+def last_non_direct(table: PathTable, options: ModelOptions) -> ModelResult:
+    """All credit to the last touch that is not the direct channel (the last one if all are)."""
+    t = credited_rows(table)
+    return _single_touch("last_non_direct", t, last_non_direct_positions(t, options))
+
+
+def linear(table: PathTable, options: ModelOptions) -> ModelResult:
+    """Equal credit to every touch; a channel touched twice gets two shares."""
+    t = credited_rows(table)
+    return _weighted("linear", t, linear_weights(t, options))
+
+
+def position_based(table: PathTable, options: ModelOptions) -> ModelResult:
+    """40% first touch, 40% last, 20% shared by the middle; 100% alone, 50/50 for two."""
+    t = credited_rows(table)
+    return _weighted("position_based", t, position_based_weights(t, options))
+
+
+def time_decay(table: PathTable, options: ModelOptions) -> ModelResult:
+    """Weight ``2^(-age/half_life)`` per touch, normalised over the path."""
+    check_time_decay(table, options)
+    t = credited_rows(table)
+    if t.n_paths == 0:
+        return ModelResult("time_decay", {})
+    return _weighted("time_decay", t, time_decay_weights(t, options))
+
+
+POSITION_RULES = {
+    "first_touch": first_touch_positions,
+    "last_touch": last_touch_positions,
+    "last_non_direct": last_non_direct_positions,
+}
+WEIGHT_RULES = {
+    "linear": linear_weights,
+    "position_based": position_based_weights,
+    "time_decay": time_decay_weights,
+}

@@ -62,6 +62,18 @@ def closed_form(
     return names, conv.astype(np.float64), value.astype(np.float64)
 
 
+def distinct_channel_weights(table: PathTable, options: ModelOptions) -> NDArray[np.float64]:
+    """Per touch, the closed form's split of its row: 1/k on the first touch of each of the
+    row's k distinct channels, 0 on repeated ones (the stream credits journey by journey)."""
+    rows = np.repeat(np.arange(table.n_paths, dtype=np.int64), table.lengths)
+    key = rows * len(table.channels) + table.codes
+    _, first = np.unique(key, return_index=True)
+    distinct = np.bincount(rows[first], minlength=table.n_paths)
+    weights = np.zeros(len(table.codes), dtype=np.float64)
+    weights[first] = 1.0 / distinct[rows[first]]
+    return weights
+
+
 def _closed_form_masks(
     table: PathTable, codes: NDArray[np.int64], n: int
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
