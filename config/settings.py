@@ -101,7 +101,8 @@ class WorkerSettings(_Section):
     json_logs: bool = False
     log_level: str = "info"
     shutdown_timeout_seconds: float = Field(30.0, gt=0)
-    hold_table_writes: bool = False
+    batch_events: int = Field(500, ge=1, le=100_000)
+    batch_seconds: float = Field(0.05, gt=0, le=60)
 
     @field_validator("processing_guarantee")
     @classmethod

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from stream.gaps import GapReader
 from stream.offsets import OffsetBook, missing_range
+from stream.partitioning import customer_partition
 from stream.processing import (
     Context,
     Outcome,
+    PendingChanges,
     advance_customer,
     encode_json,
     persist_watermark,
@@ -23,13 +25,6 @@ if TYPE_CHECKING:
     from stream.app import Pipeline
 
 log = logging.getLogger("crm_attribution.stream")
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """Partition Kafka's default partitioner gives a key (murmur2, as producers use)."""
-    from kafka.partitioner.default import murmur2
-
-    return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
 
 
 def attach(pipeline: Pipeline) -> None:
@@ -54,15 +49,21 @@ def attach(pipeline: Pipeline) -> None:
     pipeline.context = ctx  # type: ignore[attr-defined]
     offset_book = OffsetBook()
     gap_reader = GapReader(pipeline.bootstrap)
+    # Journey changes of the batch in hand, credited together at its end.
+    pending = PendingChanges()
 
-    async def send_outcome(outcome: Outcome, topic: str) -> None:
+    def emit(outcome: Outcome) -> None:
+        """Queue the dead letter and attribution records of one outcome for sending.
+
+        Queued in Faust's producer buffer, which is drained before any offset commit.
+        """
         if outcome.dead_letter is not None:
-            metrics.dead_lettered.labels(topic).inc()
+            metrics.dead_lettered.labels(outcome.dead_letter["topic"]).inc()
             if outcome.too_late:
                 metrics.too_late.inc()
-            await topics.dead_letter.send(value=json.dumps(outcome.dead_letter).encode())
+            topics.dead_letter.send_soon(value=json.dumps(outcome.dead_letter).encode())
         for record in outcome.attribution_records:
-            await topics.attributions.send(
+            topics.attributions.send_soon(
                 key=record["customer_id"].encode(), value=encode_json(record)
             )
 
@@ -80,7 +81,7 @@ def attach(pipeline: Pipeline) -> None:
         solution = pipeline.markov_solution
         return None if solution is None else solution["effects"]
 
-    async def handle_tick(partition: int, value: bytes) -> None:
+    def handle_tick(partition: int, value: bytes) -> list[Outcome]:
         as_of = int(json.loads(value)["as_of"])
         restore_watermark(ctx, pipeline.aggregates, partition)
         if partition not in pipeline.open_index:
@@ -91,8 +92,6 @@ def attach(pipeline: Pipeline) -> None:
             for cid, since in index.items()
             if as_of - pipeline.rules.allowed_lateness_ms - since > pipeline.rules.timeout_ms
         ]
-        # Every table write of the tick happens before the first await: a rebalance can only
-        # cut in at an await, and must find the tick either not started or fully written.
         outcomes = []
         for customer_id in due:
             outcomes.append(
@@ -103,7 +102,7 @@ def attach(pipeline: Pipeline) -> None:
                     customer_id,
                     partition,
                     as_of,
-                    markov_effects(),
+                    pending=pending,
                 )
             )
             track_open(partition, customer_id)
@@ -112,15 +111,14 @@ def attach(pipeline: Pipeline) -> None:
             pipeline.aggregates[key] = as_of
         persist_watermark(ctx, pipeline.aggregates, partition)
         offset_book.persist(pipeline.aggregates, partition)
-        for outcome in outcomes:
-            await send_outcome(outcome, ticks_name)
+        return outcomes
 
     def rebuild_open_index(partition: int) -> None:
         index: dict[str, int] = {}
         for key, data in pipeline.customers.items():
             if data and data.get("o") is not None:
                 customer_id = key.decode("utf-8")
-                if partition_of(customer_id, pipeline.partitions) == partition:
+                if customer_partition(customer_id, pipeline.partitions) == partition:
                     index[customer_id] = data["o"]
         pipeline.open_index[partition] = index
 
@@ -135,18 +133,18 @@ def attach(pipeline: Pipeline) -> None:
             offset,
             key,
             value,
-            markov_effects(),
+            pending=pending,
         )
         if outcome.customer_id is not None:
             track_open(partition, outcome.customer_id)
         offset_book.processed(topic, partition, offset)
         return outcome
 
-    async def fill_gap(topic: str, partition: int, offset: int) -> None:
+    async def fill_gap(topic: str, partition: int, offset: int) -> list[Outcome]:
         """Process the messages before ``offset`` that this partition never recorded."""
         gap = missing_range(offset_book.expected(pipeline.aggregates, topic, partition), offset)
         if gap is None:
-            return
+            return []
         start, end = gap
         log.info(
             "%s[%d]: offsets %d..%d were not recorded as processed; reading them directly",
@@ -156,28 +154,58 @@ def attach(pipeline: Pipeline) -> None:
             end - 1,
         )
         metrics.offsets_refilled.labels(topic).inc(end - start)
+        outcomes = []
         async for record in gap_reader.read(topic, partition, start, end):
-            pipeline.set_partition(partition)
-            outcome = process_message(topic, partition, record.offset, record.key, record.value)
-            await send_outcome(outcome, topic)
+            outcomes.append(
+                process_message(topic, partition, record.offset, record.key, record.value)
+            )
+        return outcomes
+
+    batch_events = pipeline.settings.worker.batch_events
+    batch_seconds = pipeline.settings.worker.batch_seconds
 
     @app.agent(topics.inputs, name="events")
     async def events(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
+        # Events come in batches; each batch's table writes are sent once per key at its end,
+        # before Faust acknowledges its offsets. A rebalance or stop waits for the batch in hand
+        # (stream_wait_empty), so it finds a batch either not started or fully written.
+        async for batch in stream.take_events(batch_events, within=batch_seconds):
             started = time.perf_counter()
-            pipeline.set_partition(message.partition)
-            if message.topic == ticks_name:
-                await handle_tick(message.partition, message.value)
-                continue
-            await fill_gap(message.topic, message.partition, message.offset)
-            outcome = process_message(
-                message.topic, message.partition, message.offset, message.key, message.value
+            log.info(
+                "DEBUG batch start n=%d gen=%s parts=%s",
+                len(batch),
+                app.consumer_generation_id,
+                sorted(
+                    {
+                        (e.message.topic[-4:], e.message.partition, e.message.generation_id)
+                        for e in batch
+                    }
+                ),
             )
-            await send_outcome(outcome, message.topic)
-            metrics.processing_latency.observe(time.perf_counter() - started)
-            if outcome.purchase and message.timestamp:
-                metrics.purchase_to_table.observe(max(0.0, time.time() - message.timestamp))
+            outcomes: list[Outcome] = []
+            purchases_at: list[float] = []
+            for event in batch:
+                message = event.message
+                if message.topic == ticks_name:
+                    outcomes += handle_tick(message.partition, message.value)
+                    continue
+                outcomes += await fill_gap(message.topic, message.partition, message.offset)
+                outcome = process_message(
+                    message.topic, message.partition, message.offset, message.key, message.value
+                )
+                outcomes.append(outcome)
+                if outcome.purchase and message.timestamp:
+                    purchases_at.append(message.timestamp)
+            pending.apply(ctx, pipeline.aggregates, markov_effects())
+            pipeline.flush_tables()
+            for outcome in outcomes:
+                emit(outcome)
+            elapsed = time.perf_counter() - started
+            for _ in batch:
+                metrics.processing_latency.observe(elapsed)
+            now = time.time()
+            for produced_at in purchases_at:
+                metrics.purchase_to_table.observe(max(0.0, now - produced_at))
 
     @app.timer(interval=pipeline.tick_seconds, on_leader=True, name="watermark-ticks")
     async def send_ticks() -> None:
@@ -255,11 +283,19 @@ def attach(pipeline: Pipeline) -> None:
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         metrics.rebalances.inc()
+        log.info(
+            "DEBUG revoked %s",
+            sorted(tp.partition for tp in revoked if tp.topic.endswith("touchpoints")),
+        )
         for tp in revoked:
             pipeline.open_index.pop(tp.partition, None)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        log.info(
+            "DEBUG assigned %s",
+            sorted(tp.partition for tp in assigned if tp.topic.endswith("touchpoints")),
+        )
         for tp in assigned:
             pipeline.open_index.pop(tp.partition, None)
             offset_book.forget(tp.partition)

@@ -130,6 +130,11 @@ def note_invalid(table: MutableMapping[str, Any], partition: int, topic: str, of
     return True
 
 
+def aggregate_partition(key: str) -> int:
+    """The partition an aggregate key belongs to (its ``P|`` prefix)."""
+    return int(key.partition("|")[0])
+
+
 def split_key(key: str) -> tuple[int, str]:
     """(partition, rest of the key)."""
     head, _, rest = key.partition("|")

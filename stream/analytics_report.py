@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from attribution.analytics.holdout import HashMembership
 from attribution.journeys import ConvertedJourney
-from stream.agents import partition_of
 from stream.aggregates import split_key
 from stream.customer_state import row_to_journey
 from stream.fanout import ANALYTICS_PATH, gather, merge_shares
+from stream.partitioning import customer_partition
 
 if TYPE_CHECKING:
     from attribution.models.options import ModelOptions
@@ -54,7 +54,7 @@ def partition_shares(
         if not parts:
             continue
         customer = raw_key.decode("utf-8")
-        partition = partition_of(customer, partition_count)
+        partition = customer_partition(customer, partition_count)
         if partition in partitions:
             out[str(partition)]["customers"][customer] = parts
     for aggregate_key, value in aggregate_items:

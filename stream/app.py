@@ -13,8 +13,10 @@ from faust.transport.producer import ProducerBuffer
 from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
 from config.settings import Settings
+from stream.aggregates import aggregate_partition
 from stream.metrics import WorkerMetrics
-from stream.write_back import WriteBack, on_flush, run_flush_hooks
+from stream.partitioning import key_partition
+from stream.write_back import WriteBack
 
 TICKS_SUFFIX = "ticks"
 
@@ -34,11 +36,7 @@ class Topics:
 
 
 async def _flush_until_empty(self: ProducerBuffer) -> None:
-    """Send the held table writes, then drain the whole buffer.
-
-    Faust's own flush gives up after a 0.1 s stall.
-    """
-    run_flush_hooks(self.app)
+    """Drain the whole buffer (Faust's own flush gives up after a 0.1 s stall)."""
     while self.size:
         await self.flush_atmost(None)
 
@@ -119,10 +117,9 @@ class Pipeline:
         self.aggregates_table = self.app.Table(
             "aggregates", default=None, partitions=self.partitions, key_type=str
         )
-        # Processing reads and writes through per-key write buffers, sent at each flush.
-        self.customers = WriteBack(self.customers_table, worker.hold_table_writes)
-        self.aggregates = WriteBack(self.aggregates_table, worker.hold_table_writes)
-        on_flush(self.app, self.flush_tables)
+        # Processing reads and writes through per-key write buffers, sent after each batch.
+        self.customers = WriteBack(self.customers_table, self.customer_partition)
+        self.aggregates = WriteBack(self.aggregates_table, aggregate_partition)
         # customer id -> start of its open journey, per partition (rebuilt after recovery).
         self.open_index: dict[int, dict[str, int]] = {}
         self.markov_solution: Any = None
@@ -156,14 +153,13 @@ class Pipeline:
         )
 
     def flush_tables(self) -> None:
-        """Send the held writes of both tables (Faust's pre-commit flush calls this)."""
+        """Send the held writes of both tables (the agent calls this after each batch)."""
         self.customers.flush()
         self.aggregates.flush()
 
-    def set_partition(self, partition: int) -> None:
-        """The partition whose message is processed next (its writes go to that changelog)."""
-        self.customers.partition = partition
-        self.aggregates.partition = partition
+    def customer_partition(self, key: bytes) -> int:
+        """Partition of a customer key: the producers' (Kafka's default murmur2 partitioner)."""
+        return key_partition(key, self.partitions)
 
     def assigned_partitions(self) -> set[int]:
         """Partitions of the customer topics this worker actively owns now."""

@@ -1,12 +1,14 @@
-"""What one journey adds to (or, retracted, removes from) the stream's aggregates.
+"""What journeys add to (or, retracted, remove from) the stream's aggregates.
 
-The per-journey credit of the additive models is computed by the batch models themselves on a
-one-row path table, so the stream's sums equal the batch engine's totals. Markov is not additive:
-a journey contributes transition counts, and credits come from solving the summed counts.
+The per-journey credit of the additive models comes from the batch models' own rules applied to
+a table of the journeys changed together (``attribution.models.row_credits``), so the stream's
+sums equal the batch engine's totals. Markov is not additive: a journey contributes transition
+counts, and credits come from solving the summed counts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 from attribution.journeys import ConvertedJourney, Journey
 from attribution.models.markov import TransitionCounts, path_transitions
 from attribution.models.options import ModelOptions
-from attribution.models.registry import run_model
+from attribution.models.row_credits import RowCredit, row_credits
 from attribution.paths import PathTable
 
 MARKOV = "markov"
@@ -39,41 +41,64 @@ class Contribution:
     transitions: TransitionCounts | None = None
 
 
-def journey_credits(
-    journey: ConvertedJourney, models: list[str], options: ModelOptions
-) -> dict[str, dict[str, tuple[float, float]]]:
-    """Credits of one converting journey under every additive model (Markov excluded)."""
+def journeys_credits(
+    journeys: Sequence[ConvertedJourney], models: list[str], options: ModelOptions
+) -> list[dict[str, RowCredit]]:
+    """Per journey, its credits under every additive model (Markov excluded), in one pass."""
+    out: list[dict[str, RowCredit]] = [{} for _ in journeys]
+    if not journeys:
+        return out
     table = PathTable.from_paths(
-        [journey.channels], [1.0], [journey.value], [0.0], [journey.ages_days()]
+        [j.channels for j in journeys],
+        [1.0] * len(journeys),
+        [j.value for j in journeys],
+        [0.0] * len(journeys),
+        [j.ages_days() for j in journeys],
     )
-    out: dict[str, dict[str, tuple[float, float]]] = {}
     for model in models:
         if model == MARKOV:
             continue
-        result = run_model(model, table, options)
-        out[model] = {ch: (c.conversions, c.value) for ch, c in result.channels.items()}
+        for credits, row in zip(out, row_credits(model, table, options), strict=True):
+            credits[model] = row
+    return out
+
+
+def contributions(
+    changes: Sequence[tuple[int, Journey]], models: list[str], options: ModelOptions
+) -> list[Contribution]:
+    """The signed contribution of each (sign, journey) change to every aggregate."""
+    credited = [
+        journey
+        for _, journey in changes
+        if isinstance(journey, ConvertedJourney) and not journey.unattributed
+    ]
+    credits = iter(journeys_credits(credited, models, options))
+    out = []
+    for sign, journey in changes:
+        if isinstance(journey, ConvertedJourney):
+            delta = Contribution(sign, day_of(journey.ts_ms), conversions=1.0, value=journey.value)
+            if journey.unattributed:
+                delta.unattributed = 1.0
+                out.append(delta)
+                continue
+            delta.credits = next(credits)
+            if MARKOV in models:
+                delta.transitions = path_transitions(
+                    journey.channels, 1.0, journey.value, 0.0, options.order
+                )
+        else:
+            delta = Contribution(sign, day_of(journey.ts_ms), nulls=1.0)
+            if MARKOV in models:
+                delta.transitions = path_transitions(journey.channels, 0.0, 0.0, 1.0, options.order)
+        out.append(delta)
     return out
 
 
 def contribution(
     sign: int, journey: Journey, models: list[str], options: ModelOptions
 ) -> Contribution:
-    """The signed contribution of a journey to every aggregate."""
-    if isinstance(journey, ConvertedJourney):
-        delta = Contribution(sign, day_of(journey.ts_ms), conversions=1.0, value=journey.value)
-        if journey.unattributed:
-            delta.unattributed = 1.0
-            return delta
-        delta.credits = journey_credits(journey, models, options)
-        if MARKOV in models:
-            delta.transitions = path_transitions(
-                journey.channels, 1.0, journey.value, 0.0, options.order
-            )
-        return delta
-    delta = Contribution(sign, day_of(journey.ts_ms), nulls=1.0)
-    if MARKOV in models:
-        delta.transitions = path_transitions(journey.channels, 0.0, 0.0, 1.0, options.order)
-    return delta
+    """The signed contribution of one journey to every aggregate."""
+    return contributions([(sign, journey)], models, options)[0]
 
 
 def contribution_summary(delta: Contribution) -> dict[str, Any]:

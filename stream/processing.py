@@ -21,7 +21,7 @@ from attribution.events import (
 from attribution.journeys import ConvertedJourney, JourneyRules
 from attribution.models.options import ModelOptions
 from stream.aggregates import apply_contribution, note_event, note_invalid
-from stream.contributions import MARKOV, Contribution, contribution, day_of
+from stream.contributions import MARKOV, Contribution, contributions, day_of
 from stream.customer_analytics import apply_cost, apply_to_parts
 from stream.customer_state import CustomerState, JourneyChange, TooLateError, journey_to_row
 from stream.deadletter import dead_letter_record
@@ -71,6 +71,44 @@ class Context:
         return min(m for m in marks if m is not None) - self.retention_ms
 
 
+@dataclass
+class PendingChanges:
+    """Journey changes of a batch of events, credited together when the batch is done.
+
+    Crediting a journey runs every model's rule on a path table; one table for the whole batch
+    costs little more than one for a single journey.
+    """
+
+    items: list[tuple[int, JourneyChange, Outcome]] = field(default_factory=list)
+
+    def add(self, partition: int, changes: list[JourneyChange], outcome: Outcome) -> None:
+        """Keep the changes one event (or expiry) made, for :meth:`apply`."""
+        self.items += [(partition, change, outcome) for change in changes]
+
+    def apply(
+        self,
+        ctx: Context,
+        aggregates: MutableMapping[str, Any],
+        markov_effects: Mapping[str, Any] | None,
+    ) -> None:
+        """Add every kept change to the aggregates and its outcome's attribution records."""
+        items, self.items = self.items, []
+        if not items:
+            return
+        deltas = contributions([(c.sign, c.journey) for _, c, _ in items], ctx.models, ctx.options)
+        for partition in sorted({partition for partition, _, _ in items}):
+            persist_watermark(ctx, aggregates, partition)
+        for (partition, change, outcome), delta in zip(items, deltas, strict=True):
+            apply_contribution(aggregates, partition, delta)
+            if not isinstance(change.journey, ConvertedJourney):
+                continue
+            record_conversion(aggregates, partition, change.sign, change.journey)
+            if not change.journey.unattributed:
+                outcome.attribution_records += attribution_records(
+                    change.sign, change.journey, delta, ctx.models, markov_effects
+                )
+
+
 def process_record(
     ctx: Context,
     customers: MutableMapping[bytes, Any],
@@ -81,8 +119,12 @@ def process_record(
     key: bytes | None,
     value: bytes | None,
     markov_effects: Mapping[str, Any] | None = None,
+    pending: PendingChanges | None = None,
 ) -> Outcome:
-    """Handle one message of an input topic; a bad one becomes a dead letter, never an error."""
+    """Handle one message of an input topic; a bad one becomes a dead letter, never an error.
+
+    Journey changes are credited at once, or kept in ``pending`` for the caller to apply.
+    """
     kind = ctx.topic_kinds[topic]
     try:
         event = parse_event_bytes(value)
@@ -124,7 +166,7 @@ def process_record(
     outcome = Outcome(
         changes=changes, purchase=isinstance(event, Purchase), customer_id=event.customer_id
     )
-    _apply_changes(ctx, aggregates, partition, changes, outcome, markov_effects)
+    _credit(ctx, aggregates, partition, changes, outcome, markov_effects, pending)
     return outcome
 
 
@@ -136,6 +178,7 @@ def advance_customer(
     partition: int,
     as_of_ms: int,
     markov_effects: Mapping[str, Any] | None = None,
+    pending: PendingChanges | None = None,
 ) -> Outcome:
     """Move a customer's expiry clock to the watermark (may turn its journey into a null path)."""
     key_bytes = customer_id.encode("utf-8")
@@ -144,29 +187,25 @@ def advance_customer(
     outcome = Outcome(changes=changes)
     if changes or state.as_of_ms == as_of_ms:
         customers[key_bytes] = state.to_json()
-    _apply_changes(ctx, aggregates, partition, changes, outcome, markov_effects)
+    _credit(ctx, aggregates, partition, changes, outcome, markov_effects, pending)
     return outcome
 
 
-def _apply_changes(
+def _credit(
     ctx: Context,
     aggregates: MutableMapping[str, Any],
     partition: int,
     changes: list[JourneyChange],
     outcome: Outcome,
     markov_effects: Mapping[str, Any] | None,
+    pending: PendingChanges | None,
 ) -> None:
-    if changes:
-        persist_watermark(ctx, aggregates, partition)
-    for change in changes:
-        delta = contribution(change.sign, change.journey, ctx.models, ctx.options)
-        apply_contribution(aggregates, partition, delta)
-        if isinstance(change.journey, ConvertedJourney):
-            record_conversion(aggregates, partition, change.sign, change.journey)
-        if isinstance(change.journey, ConvertedJourney) and not change.journey.unattributed:
-            outcome.attribution_records += attribution_records(
-                change.sign, change.journey, delta, ctx.models, markov_effects
-            )
+    if pending is not None:
+        pending.add(partition, changes, outcome)
+        return
+    now = PendingChanges()
+    now.add(partition, changes, outcome)
+    now.apply(ctx, aggregates, markov_effects)
 
 
 def _record_cost(aggregates: MutableMapping[str, Any], partition: int, event: Cost) -> None:

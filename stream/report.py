@@ -231,7 +231,7 @@ async def markov_json(pipeline: Pipeline, refresh: bool) -> dict[str, Any]:
 
 def customer_json(pipeline: Pipeline, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
     """A customer's retained events, emitted journeys and their credits."""
-    from stream.contributions import journey_credits
+    from stream.contributions import journeys_credits
     from stream.customer_state import CustomerState
 
     state = CustomerState.from_json(customer_id, data)
@@ -241,7 +241,8 @@ def customer_json(pipeline: Pipeline, customer_id: str, data: dict[str, Any]) ->
         if isinstance(journey, ConvertedJourney):
             item.update(kind="converted", order_id=journey.order_id, value=journey.value)
             if journey.touches:
-                item["credits"] = journey_credits(journey, pipeline.models, pipeline.options)
+                credits = journeys_credits([journey], pipeline.models, pipeline.options)
+                item["credits"] = credits[0]
         else:
             item["kind"] = "null"
         journeys.append(item)

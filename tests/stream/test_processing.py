@@ -13,7 +13,7 @@ from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
 from config.settings import KNOWN_MODELS, load_settings
 from crm_attribution.generator import GeneratorConfig, generate
-from stream.processing import Context, advance_customer, process_record
+from stream.processing import Context, PendingChanges, advance_customer, process_record
 from stream.producer import raw_route
 from stream.report import attribution_object, merge_partitions
 from tests.compare import assert_same
@@ -31,8 +31,14 @@ def run_stream(lines: list[str], seed: int) -> tuple[dict, list[dict]]:
     return answer, dead
 
 
-def run_stream_tables(lines: list[str], seed: int) -> tuple[dict, list[dict], dict, dict]:
-    """As :func:`run_stream`, also returning the customer and aggregate tables."""
+def run_stream_tables(
+    lines: list[str], seed: int, batch_size: int | None = None, records: list[dict] | None = None
+) -> tuple[dict, list[dict], dict, dict]:
+    """As :func:`run_stream`, also returning the customer and aggregate tables.
+
+    With ``batch_size``, journey changes are credited per batch of records as the agent does;
+    ``records`` collects the attribution records.
+    """
     settings = load_settings(environ={})
     kinds = {
         settings.topics.touchpoints: "touchpoints",
@@ -45,17 +51,30 @@ def run_stream_tables(lines: list[str], seed: int) -> tuple[dict, list[dict], di
     aggregates: dict = {}
     dead: list[dict] = []
     rng = random.Random(seed)
+    pending = None if batch_size is None else PendingChanges()
+    outcomes = []
     for offset, line in enumerate(lines):
         topic, key = raw_route(line, settings)
         partition = rng.randrange(PARTITIONS) if key is None else hash_partition(key)
         outcome = process_record(
-            ctx, customers, aggregates, topic, partition, offset, key, line.encode()
+            ctx, customers, aggregates, topic, partition, offset, key, line.encode(), None, pending
         )
+        outcomes.append(outcome)
         if outcome.dead_letter:
             dead.append(outcome.dead_letter)
+        if pending is not None and batch_size and (offset + 1) % batch_size == 0:
+            pending.apply(ctx, aggregates, None)
     newest = max(ctx.watermarks.values())
     for key in list(customers):
-        advance_customer(ctx, customers, aggregates, key.decode(), hash_partition(key), newest)
+        outcomes.append(
+            advance_customer(
+                ctx, customers, aggregates, key.decode(), hash_partition(key), newest, None, pending
+            )
+        )
+    if pending is not None:
+        pending.apply(ctx, aggregates, None)
+    if records is not None:
+        records += [record for outcome in outcomes for record in outcome.attribution_records]
     partitions: dict[str, dict] = {}
     for key, value in aggregates.items():
         p, _, rest = key.partition("|")
@@ -93,6 +112,30 @@ def test_stream_processing_equals_batch_engine(seed: int) -> None:
     assert expected["totals"]["conversions"] > 50 and expected["totals"]["null"] > 50
     assert_same(got, expected)
     assert len(dead) == expected["totals"]["invalid_records"]
+
+
+def test_batched_crediting_gives_the_same_tables_and_records() -> None:
+    """The agent credits journey changes per batch: same sums, same per-order records."""
+    lines = list(generate(GeneratorConfig(customers=200, days=20, seed=5, invalid_rate=0.02)))
+    # Hold every third touchpoint back by 40 records, as a lagging topic would: touches then
+    # arrive after the purchase they precede, which retracts and re-emits its journey.
+    delayed: list[tuple[int, str]] = []
+    for position, line in enumerate(lines):
+        late = '"touchpoint"' in line and position % 3 == 0
+        delayed.append((position + 40 if late else position, line))
+    lines = [line for _, line in sorted(delayed, key=lambda item: item[0])]
+    one_by_one: list[dict] = []
+    batched: list[dict] = []
+    answer, _, customers, _ = run_stream_tables(lines, 5, None, one_by_one)
+    answer_batched, _, customers_batched, _ = run_stream_tables(lines, 5, 37, batched)
+    assert_same(answer_batched, answer)
+    assert customers_batched == customers
+    assert len(one_by_one) > 100 and any(r["retracted"] for r in one_by_one)
+
+    def canonical(records: list[dict]) -> list[str]:
+        return sorted(json.dumps(r, sort_keys=True) for r in records)
+
+    assert canonical(batched) == canonical(one_by_one)
 
 
 def test_bad_record_becomes_dead_letter_with_reason_and_bytes() -> None:
