@@ -48,7 +48,7 @@ class WorkerMetrics:
         )
         self.processing_latency = Histogram(
             "crm_processing_latency_seconds",
-            "Time to process one record, from dequeue to tables updated",
+            "Time from the start of a record's batch to its table writes sent (once per record)",
             registry=r,
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
         )
