@@ -171,17 +171,6 @@ def attach(pipeline: Pipeline) -> None:
         # (stream_wait_empty), so it finds a batch either not started or fully written.
         async for batch in stream.take_events(batch_events, within=batch_seconds):
             started = time.perf_counter()
-            log.info(
-                "DEBUG batch start n=%d gen=%s parts=%s",
-                len(batch),
-                app.consumer_generation_id,
-                sorted(
-                    {
-                        (e.message.topic[-4:], e.message.partition, e.message.generation_id)
-                        for e in batch
-                    }
-                ),
-            )
             outcomes: list[Outcome] = []
             purchases_at: list[float] = []
             for event in batch:
@@ -283,19 +272,11 @@ def attach(pipeline: Pipeline) -> None:
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         metrics.rebalances.inc()
-        log.info(
-            "DEBUG revoked %s",
-            sorted(tp.partition for tp in revoked if tp.topic.endswith("touchpoints")),
-        )
         for tp in revoked:
             pipeline.open_index.pop(tp.partition, None)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        log.info(
-            "DEBUG assigned %s",
-            sorted(tp.partition for tp in assigned if tp.topic.endswith("touchpoints")),
-        )
         for tp in assigned:
             pipeline.open_index.pop(tp.partition, None)
             offset_book.forget(tp.partition)
