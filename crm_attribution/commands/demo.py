@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console, Group
@@ -30,6 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=float, default=3000.0, help="events per second to produce")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
     p.add_argument("--web-port", type=int, help="worker HTTP port (default: a free one)")
+    p.add_argument(
+        "--keep-topics",
+        action="store_true",
+        help="leave this run's topics on the broker (default: delete them when the demo stops)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -104,6 +110,26 @@ def analytics_table(report: dict[str, Any]) -> Table:
         if value is not None:
             table.add_row(f"CRM revenue share, {model}", f"{value:.1%}")
     return table
+
+
+def run_topics(names: Iterable[str], run_id: str) -> list[str]:
+    """The topics one demo run made: its own, and its worker's changelogs and internal ones."""
+    prefixes = (f"demo-{run_id}-", f"crm-demo-{run_id}-")
+    return sorted(name for name in names if name.startswith(prefixes))
+
+
+def delete_run_topics(bootstrap: str, run_id: str) -> int:
+    """Delete the topics of a demo run (a demo left running each time fills the broker)."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    try:
+        names = run_topics(admin.list_topics(), run_id)
+        if names:
+            admin.delete_topics(names)
+        return len(names)
+    finally:
+        admin.close()
 
 
 def _start_worker(bootstrap: str, port: int, env: dict[str, str], log: Any) -> Any:
@@ -209,6 +235,12 @@ def run(args: argparse.Namespace) -> int:
             worker.wait(timeout=30)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             worker.kill()
+        if not args.keep_topics:
+            try:
+                deleted = delete_run_topics(bootstrap, run_id)
+                console.print(f"deleted this run's {deleted} topics (--keep-topics keeps them)")
+            except Exception as error:  # noqa: BLE001 - cleanup must not hide the demo's end
+                console.print(f"could not delete this run's topics: {error}")
         if started_broker:
             console.print("stopping Kafka...")
             stop_broker(settings)

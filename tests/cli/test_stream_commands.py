@@ -117,3 +117,26 @@ def test_analytics_compare_days_must_be_a_positive_number(raw: str) -> None:
         parse_positive("compare_days", raw, 30.0)
     assert parse_positive("compare_days", None, 30.0) == 30.0
     assert parse_positive("compare_days", "7.5", 30.0) == 7.5
+
+
+def test_demo_deletes_only_its_own_run_topics() -> None:
+    from crm_attribution.commands.demo import run_topics
+
+    names = [
+        "demo-100-touchpoints",
+        "demo-100-attributions",
+        "crm-demo-100-customers-changelog",
+        "crm-demo-100-ticks",
+        "crm-demo-100-__assignor-__leader",
+        "demo-1000-touchpoints",  # another run whose id starts alike
+        "crm-demo-101-ticks",
+        "touchpoints",
+        "__consumer_offsets",
+    ]
+    assert run_topics(names, "100") == [
+        "crm-demo-100-__assignor-__leader",
+        "crm-demo-100-customers-changelog",
+        "crm-demo-100-ticks",
+        "demo-100-attributions",
+        "demo-100-touchpoints",
+    ]
