@@ -68,6 +68,23 @@ def test_invalid_setting_is_named(
     assert code == 2 and "topics.partitions" in err
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BATCH_EVENTS", "0"),
+        ("BATCH_EVENTS", "lots"),
+        ("BATCH_SECONDS", "-1"),
+        ("BATCH_SECONDS", "0"),
+    ],
+)
+def test_bad_batch_setting_is_named(
+    name: str, value: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(f"CRM_WORKER__{name}", value)
+    code, _, err = run(["worker", "--bootstrap", "127.0.0.1:1"], capsys)
+    assert code == 2 and f"worker.{name.lower()}" in err and "Traceback" not in err
+
+
 def test_exactly_once_is_refused_with_the_reason(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
