@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,9 @@ class Pipeline:
             "aggregates", default=None, partitions=self.partitions, key_type=str
         )
         # Processing reads and writes through per-key write buffers, sent after each batch.
-        self.customers = WriteBack(self.customers_table, self.customer_partition)
+        self.customers = WriteBack(
+            self.customers_table, partial(key_partition, partitions=self.partitions)
+        )
         self.aggregates = WriteBack(self.aggregates_table, aggregate_partition)
         # customer id -> start of its open journey, per partition (rebuilt after recovery).
         self.open_index: dict[int, dict[str, int]] = {}
@@ -156,10 +159,6 @@ class Pipeline:
         """Send the held writes of both tables (the agent calls this after each batch)."""
         self.customers.flush()
         self.aggregates.flush()
-
-    def customer_partition(self, key: bytes) -> int:
-        """Partition of a customer key: the producers' (Kafka's default murmur2 partitioner)."""
-        return key_partition(key, self.partitions)
 
     def assigned_partitions(self) -> set[int]:
         """Partitions of the customer topics this worker actively owns now."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from attribution.journeys import ConvertedJourney, Journey
 from attribution.models.markov import TransitionCounts, path_transitions
@@ -92,23 +91,3 @@ def contributions(
                 delta.transitions = path_transitions(journey.channels, 0.0, 0.0, 1.0, options.order)
         out.append(delta)
     return out
-
-
-def contribution(
-    sign: int, journey: Journey, models: list[str], options: ModelOptions
-) -> Contribution:
-    """The signed contribution of one journey to every aggregate."""
-    return contributions([(sign, journey)], models, options)[0]
-
-
-def contribution_summary(delta: Contribution) -> dict[str, Any]:
-    """Small JSON view of a contribution (logs, debugging)."""
-    return {
-        "sign": delta.sign,
-        "day": delta.day,
-        "conversions": delta.conversions,
-        "value": delta.value,
-        "nulls": delta.nulls,
-        "unattributed": delta.unattributed,
-        "models": sorted(delta.credits),
-    }

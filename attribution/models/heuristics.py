@@ -39,9 +39,14 @@ def select_rows(table: PathTable, keep: NDArray[np.bool_]) -> PathTable:
     )
 
 
+def credited_mask(table: PathTable) -> NDArray[np.bool_]:
+    """Which rows carry credit: at least one touch, and conversions or value."""
+    return (table.lengths > 0) & ((table.conversions > 0) | (table.value > 0))
+
+
 def credited_rows(table: PathTable) -> PathTable:
-    """Rows that carry credit: at least one touch, and conversions or value."""
-    keep = (table.lengths > 0) & ((table.conversions > 0) | (table.value > 0))
+    """Rows that carry credit (see :func:`credited_mask`)."""
+    keep = credited_mask(table)
     if keep.all():
         return table
     return select_rows(table, keep)

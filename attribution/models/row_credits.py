@@ -17,6 +17,7 @@ from attribution.models.heuristics import (
     POSITION_RULES,
     WEIGHT_RULES,
     check_time_decay,
+    credited_mask,
     select_rows,
 )
 from attribution.models.options import ModelOptions
@@ -39,7 +40,7 @@ def row_credits(name: str, table: PathTable, options: ModelOptions) -> list[RowC
     if name == "time_decay":
         check_time_decay(table, options)
     out: list[RowCredit] = [{} for _ in range(table.n_paths)]
-    keep = (table.lengths > 0) & ((table.conversions > 0) | (table.value > 0))
+    keep = credited_mask(table)
     kept = np.flatnonzero(keep)
     if kept.size == 0:
         return out
