@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -20,13 +21,19 @@ from tests.analytics._events import ms, purchase
 
 
 def _data_dir() -> Path:
+    """The shared test data: $CRM_TEST_DATA_DIR, else a shared/data beside the checkout."""
     here = Path(__file__).resolve()
-    candidates = [here.parents[2] / ".." / "shared" / "data"]
+    configured = os.environ.get("CRM_TEST_DATA_DIR")
+    candidates = [Path(configured)] if configured else []
+    candidates += [here.parents[2] / ".." / "shared" / "data"]
     candidates += [p / "shared" / "data" for p in here.parents]
     for candidate in candidates:
         if (candidate / "CDNOW_sample.txt").is_file():
             return candidate.resolve()
-    raise AssertionError(f"CDNOW test data not found; looked in: {', '.join(map(str, candidates))}")
+    raise AssertionError(
+        f"CDNOW test data not found; looked in: {', '.join(map(str, candidates))}. "
+        "Check out the repository beside shared/data, or set CRM_TEST_DATA_DIR to that folder."
+    )
 
 
 def _epoch_ms(day: datetime) -> int:
