@@ -7,6 +7,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from stream.codecs import record_json
 from stream.gaps import GapReader
 from stream.offsets import OffsetBook, missing_range
 from stream.partitioning import customer_partition
@@ -15,7 +16,6 @@ from stream.processing import (
     Outcome,
     PendingChanges,
     advance_customer,
-    encode_json,
     persist_watermark,
     process_record,
     restore_watermark,
@@ -52,19 +52,20 @@ def attach(pipeline: Pipeline) -> None:
     # Journey changes of the batch in hand, credited together at its end.
     pending = PendingChanges()
 
-    def emit(outcome: Outcome) -> None:
-        """Queue the dead letter and attribution records of one outcome for sending.
+    outgoing = pipeline.outgoing
+    dead_letter_topic = names.dead_letter
+    attributions_topic = names.attributions
 
-        Queued in Faust's producer buffer, which is drained before any offset commit.
-        """
+    def emit(outcome: Outcome) -> None:
+        """Hold the dead letter and attribution records of one outcome for sending."""
         if outcome.dead_letter is not None:
             metrics.dead_lettered.labels(outcome.dead_letter["topic"]).inc()
             if outcome.too_late:
                 metrics.too_late.inc()
-            topics.dead_letter.send_soon(value=json.dumps(outcome.dead_letter).encode())
+            outgoing.add_keyed(dead_letter_topic, None, record_json(outcome.dead_letter))
         for record in outcome.attribution_records:
-            topics.attributions.send_soon(
-                key=record["customer_id"].encode(), value=encode_json(record)
+            outgoing.add_keyed(
+                attributions_topic, record["customer_id"].encode(), record_json(record)
             )
 
     def track_open(partition: int, customer_id: str) -> None:
@@ -186,9 +187,11 @@ def attach(pipeline: Pipeline) -> None:
                 if outcome.purchase and message.timestamp:
                     purchases_at.append(message.timestamp)
             pending.apply(ctx, pipeline.aggregates, markov_effects())
-            pipeline.flush_tables()
+            pipeline.queue_table_writes()
             for outcome in outcomes:
                 emit(outcome)
+            # Delivered before the loop asks for the next batch, which acknowledges this one.
+            await outgoing.send()
             elapsed = time.perf_counter() - started
             for _ in batch:
                 metrics.processing_latency.observe(elapsed)

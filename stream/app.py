@@ -15,11 +15,16 @@ from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
 from config.settings import Settings
 from stream.aggregates import aggregate_partition
+from stream.codecs import raw_key, table_json
 from stream.metrics import WorkerMetrics
+from stream.outgoing import Outgoing
 from stream.partitioning import key_partition
 from stream.write_back import WriteBack
 
 TICKS_SUFFIX = "ticks"
+# Record batches of the worker's own sends (stream.outgoing): a few per partition and batch of
+# events, well under the broker's default message.max.bytes (1 MiB).
+RECORD_BATCH_BYTES = 512 * 1024
 
 
 @dataclass
@@ -106,6 +111,7 @@ class Pipeline:
             broker_commit_every=1000,
             broker_commit_interval=1.0,
             producer_linger=0.005,
+            producer_max_batch_size=RECORD_BATCH_BYTES,
         )
         _make_buffer_flush_complete()
         self.topics = self._topics()
@@ -123,6 +129,8 @@ class Pipeline:
             self.customers_table, partial(key_partition, partitions=self.partitions)
         )
         self.aggregates = WriteBack(self.aggregates_table, aggregate_partition)
+        # The messages of the batch in hand (changelogs, records, dead letters), sent together.
+        self.outgoing = Outgoing(self._kafka_producer)
         # customer id -> start of its open journey, per partition (rebuilt after recovery).
         self.open_index: dict[int, dict[str, int]] = {}
         self.markov_solution: Any = None
@@ -155,10 +163,26 @@ class Pipeline:
             attributions=raw(t.attributions),
         )
 
-    def flush_tables(self) -> None:
-        """Send the held writes of both tables (the agent calls this after each batch)."""
-        self.customers.flush()
-        self.aggregates.flush()
+    def _kafka_producer(self) -> Any:
+        # The aiokafka producer inside Faust's (public record-batch API; Faust has no wrapper).
+        return self.app.producer._ensure_producer()  # type: ignore[attr-defined]
+
+    def queue_table_writes(self) -> None:
+        """Put the held writes of both tables into the outgoing messages (after each batch)."""
+        self.customers.flush(self._changelog_sender(self.customers_table, raw_key))
+        self.aggregates.flush(self._changelog_sender(self.aggregates_table, table_json))
+
+    def _changelog_sender(self, table: Any, encode_key: Any) -> Any:
+        topic = table.changelog_topic.get_topic_name()
+        outgoing = self.outgoing
+        # Faust's changelog callback does this for its own writes: a RocksDB store keeps the
+        # newest changelog offset it holds, so that recovery reads only what came after.
+        persisted = table.data.set_persisted_offset
+
+        def send(partition: int, key: Any, value: Any) -> None:
+            outgoing.add(topic, partition, encode_key(key), table_json(value), persisted)
+
+        return send
 
     def assigned_partitions(self) -> set[int]:
         """Partitions of the customer topics this worker actively owns now."""

@@ -6,7 +6,6 @@ them with plain dicts. Nothing here can raise on bad input: a bad record becomes
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -286,8 +285,3 @@ def markov_path_credits(
         markov_effects.get("removal_effects_value", {}),
     )
     return {ch: {"conversions": c, "value": v} for ch, (c, v) in split.items()}
-
-
-def encode_json(record: Mapping[str, Any]) -> bytes:
-    """Compact JSON bytes for output topics."""
-    return json.dumps(record, separators=(",", ":"), sort_keys=True).encode("utf-8")

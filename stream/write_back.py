@@ -4,9 +4,9 @@ Every Faust table assignment is one changelog message, and the pipeline rewrites
 aggregate keys (``P|totals``, ``P|credits``, ...) for most journey changes, and the same customer
 for each of its events. Within a batch only the last value of a key matters, so the agent writes
 through :class:`WriteBack`: reads see the pending value, and at the end of the batch the pending
-values go to the table and its changelog, before the batch's offsets are acknowledged (so never
-committed ahead of its writes). A crash loses the customer and aggregate writes of a batch
-together, and the redelivery of its events then redoes them.
+values go to the table's store and its changelog (sent by :mod:`stream.outgoing`), before the
+batch's offsets are acknowledged (so never committed ahead of its writes). A crash loses the
+customer and aggregate writes of a batch together, and the redelivery of its events redoes them.
 """
 
 from __future__ import annotations
@@ -65,13 +65,18 @@ class WriteBack(MutableMapping[Any, Any]):
             if key not in self.pending:
                 yield key, value
 
-    def flush(self) -> int:
-        """Send every pending value to the table's store and changelog; return how many."""
+    def flush(self, send: Callable[[int, Any, Any], None]) -> int:
+        """Hand every pending value to ``send(partition, key, value)`` and the table's store.
+
+        ``send`` puts the changelog message on its way; it is not Faust's own
+        ``table[key] = value``, which takes the partition from the current event (in a batch, not
+        the one that made the write) and sends one message at a time.
+        """
         pending, self.pending = self.pending, {}
+        store = self.table.data
+        partition_of = self.partition_of
         for key, value in pending.items():
-            # Not Faust's own ``table[key] = value``: it takes the partition from the current
-            # event, which in a batch is not the one that made the write.
-            self.table.send_changelog(self.partition_of(key), key, value)
-            self.table.data[key] = value
+            send(partition_of(key), key, value)
+            store[key] = value
         self.sent += len(pending)
         return len(pending)

@@ -12,7 +12,7 @@ from stream.write_back import WriteBack
 
 
 class FakeTable(dict[Any, Any]):
-    """The slice of a Faust table WriteBack uses: a mapping, its store, send_changelog."""
+    """The slice of a Faust table WriteBack uses: a mapping and its store."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -23,6 +23,7 @@ class FakeTable(dict[Any, Any]):
         return self
 
     def send_changelog(self, partition: int, key: Any, value: Any) -> None:
+        """What the pipeline's changelog sender does with a flushed write."""
         self.changelog.append((partition, key, value))
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -48,13 +49,13 @@ def test_reads_see_held_writes_and_a_flush_sends_the_last_value_once() -> None:
     assert dict(held.items()) == {"1|totals": {"conversions": 3}, "2|credits": {"linear": {}}}
     assert len(held) == 2 and sorted(held) == ["1|totals", "2|credits"]
     assert table.changelog == []
-    assert held.flush() == 2
+    assert held.flush(table.send_changelog) == 2
     assert table.changelog == [
         (1, "1|totals", {"conversions": 3}),
         (2, "2|credits", {"linear": {}}),
     ]
     assert table["1|totals"] == {"conversions": 3} and held.coalesced == 1
-    assert held.flush() == 0
+    assert held.flush(table.send_changelog) == 0
 
 
 def test_keys_cannot_be_deleted() -> None:
@@ -72,13 +73,13 @@ def test_each_key_goes_to_its_own_changelog_partition() -> None:
     held = WriteBack(table, aggregate_partition)
     for key in ["3|totals", "0|credits", "12|markov|a", "3|totals"]:
         held[key] = key
-    held.flush()
+    held.flush(table.send_changelog)
     assert sorted(table.changelog) == [(0, "0|credits", "0|credits"), (3, "3|totals", "3|totals"),
                                        (12, "12|markov|a", "12|markov|a")]  # fmt: skip
     customers = quiet(FakeTable())
     by_customer = WriteBack(customers, lambda key: key_partition(key, 4))
     by_customer[b"c000007"] = {"e": []}
-    by_customer.flush()
+    by_customer.flush(customers.send_changelog)
     assert customers.changelog == [(key_partition(b"c000007", 4), b"c000007", {"e": []})]
 
 
