@@ -9,6 +9,7 @@ sums the partitions. Keys:
                     and ``wm``: the newest event time seen in the partition (epoch ms)
 ``P|credits``       model -> channel -> [conversions, value], all time
 ``P|daily|DAY``     ``totals`` and model -> channel -> [conversions, value] for that UTC day
+``P|conv|DAY|B``    converted journeys of that day (bucket B of 32), for the customer analytics
 ``P|markov|STATE``  out-edges of a Markov state: {"to": {state: weight}, "cv": v, "cc": c}
 ``P|tick``          the expiry clock last applied to the partition
 
@@ -21,6 +22,7 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 from stream.contributions import Contribution
+from stream.write_back import editable
 
 TOTAL_FIELDS = ("conversions", "value", "null", "unattributed_conversions")
 
@@ -49,58 +51,39 @@ def apply_contribution(
 ) -> None:
     """Add a signed journey contribution to the partition's aggregate keys."""
     p = str(partition)
-    totals = dict(table.get(f"{p}|totals") or {})
-    _add_totals(totals, delta)
-    table[f"{p}|totals"] = totals
+    _add_totals(editable(table, f"{p}|totals", dict), delta)
     if delta.conversions:
-        day_key = f"{p}|daily|{delta.day}"
-        day = {k: v for k, v in (table.get(day_key) or {}).items()}
-        day_totals = dict(day.get("totals") or {})
-        _add_totals(day_totals, delta)
-        day["totals"] = day_totals
+        day = editable(table, f"{p}|daily|{delta.day}", dict)
+        _add_totals(day.setdefault("totals", {}), delta)
         for model, credits in delta.credits.items():
-            current = {ch: list(v) for ch, v in (day.get(model) or {}).items()}
-            _add_credits(current, credits, delta.sign)
-            day[model] = current
-        table[day_key] = day
+            _add_credits(day.setdefault(model, {}), credits, delta.sign)
     if delta.credits:
-        key = f"{p}|credits"
-        all_time = {
-            m: {ch: list(v) for ch, v in c.items()} for m, c in (table.get(key) or {}).items()
-        }
+        all_time = editable(table, f"{p}|credits", dict)
         for model, credits in delta.credits.items():
             _add_credits(all_time.setdefault(model, {}), credits, delta.sign)
-        table[key] = all_time
     if delta.transitions is not None:
         _apply_transitions(table, p, delta)
+
+
+def _new_state() -> dict[str, Any]:
+    return {"to": {}, "cv": 0.0, "cc": 0.0}
 
 
 def _apply_transitions(table: MutableMapping[str, Any], p: str, delta: Contribution) -> None:
     counts = delta.transitions
     assert counts is not None
-    states: dict[str, dict[str, Any]] = {}
+    sign = delta.sign
     for (src, dst), weight in counts.edges.items():
-        node = states.setdefault(src, {"to": {}, "cv": 0.0, "cc": 0.0})
-        node["to"][dst] = node["to"].get(dst, 0.0) + weight
+        to = editable(table, f"{p}|markov|{src}", _new_state)["to"]
+        new = to.get(dst, 0.0) + sign * weight
+        if new:
+            to[dst] = new
+        else:
+            to.pop(dst, None)
     for state, value in counts.conversion_value.items():
-        states.setdefault(state, {"to": {}, "cv": 0.0, "cc": 0.0})["cv"] += value
+        editable(table, f"{p}|markov|{state}", _new_state)["cv"] += sign * value
     for state, count in counts.conversion_count.items():
-        states.setdefault(state, {"to": {}, "cv": 0.0, "cc": 0.0})["cc"] += count
-    for state, node in states.items():
-        key = f"{p}|markov|{state}"
-        current = table.get(key) or {"to": {}, "cv": 0.0, "cc": 0.0}
-        to = dict(current["to"])
-        for dst, weight in node["to"].items():
-            new = to.get(dst, 0.0) + delta.sign * weight
-            if new:
-                to[dst] = new
-            else:
-                to.pop(dst, None)
-        table[key] = {
-            "to": to,
-            "cv": current["cv"] + delta.sign * node["cv"],
-            "cc": current["cc"] + delta.sign * node["cc"],
-        }
+        editable(table, f"{p}|markov|{state}", _new_state)["cc"] += sign * count
 
 
 def note_event(table: MutableMapping[str, Any], partition: int, ts_ms: int | None) -> None:

@@ -73,6 +73,12 @@ class WorkerMetrics:
         self.markov_refresh = Histogram(
             "crm_markov_refresh_seconds", "Time to solve the Markov model", registry=r
         )
+        self.full_gc = Histogram(
+            "crm_full_gc_seconds",
+            "Time of the worker's timed full garbage collections (worker.full_gc_seconds)",
+            registry=r,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
         self.rebalances = Counter("crm_rebalances_total", "Rebalances seen", registry=r)
         self.too_late = Counter(
             "crm_too_late_total", "Events older than the retained horizon", registry=r

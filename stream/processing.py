@@ -6,6 +6,7 @@ them with plain dicts. Nothing here can raise on bad input: a bad record becomes
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from stream.contributions import MARKOV, Contribution, contributions, day_of
 from stream.customer_analytics import apply_cost, apply_to_parts
 from stream.customer_state import CustomerState, JourneyChange, TooLateError, journey_to_row
 from stream.deadletter import dead_letter_record
+from stream.write_back import editable
 
 EXPECTED_TYPE = {
     "touchpoints": "touchpoint",
@@ -32,6 +34,7 @@ EXPECTED_TYPE = {
     "assignments": "assignment",
 }
 CUSTOMER_KINDS = ("touchpoints", "purchases")
+CONVERSION_BUCKETS = 32
 
 
 @dataclass
@@ -217,14 +220,19 @@ def _record_cost(aggregates: MutableMapping[str, Any], partition: int, event: Co
 def record_conversion(
     aggregates: MutableMapping[str, Any], partition: int, sign: int, journey: ConvertedJourney
 ) -> None:
-    """Keep (or drop, on retraction) a converted journey in ``P|conv|DAY`` for the analytics."""
-    key = f"{partition}|conv|{day_of(journey.ts_ms)}"
-    day = dict(aggregates.get(key) or {})
+    """Keep (or drop, on retraction) a converted journey in ``P|conv|DAY|B`` for the analytics.
+
+    A day's journeys are spread over ``CONVERSION_BUCKETS`` keys by a stable hash of the purchase
+    event id: one key per day would grow with the day's conversions and be rewritten whole with
+    each of them (a busy day's key would outgrow Kafka's message size limit).
+    """
+    bucket = zlib.crc32(journey.event_id.encode("utf-8")) % CONVERSION_BUCKETS
+    key = f"{partition}|conv|{day_of(journey.ts_ms)}|{bucket:02d}"
+    day = editable(aggregates, key, dict)
     if sign > 0:
         day[journey.event_id] = [journey.customer_id, journey_to_row(journey)]
     else:
         day.pop(journey.event_id, None)
-    aggregates[key] = day
 
 
 def persist_watermark(ctx: Context, aggregates: MutableMapping[str, Any], partition: int) -> None:

@@ -24,6 +24,7 @@ def run_worker(
     import faust
 
     from stream.app import build_pipeline
+    from stream.gc_tuning import tune_collector
     from stream.topics_admin import ensure_topics
 
     level = settings.worker.log_level
@@ -42,6 +43,7 @@ def run_worker(
         pipeline.app.conf.canonical_url,
     )
     timeout = settings.worker.shutdown_timeout_seconds
+    tune_collector()
 
     class Worker(faust.Worker):
         def _schedule_shutdown(self, signal: Any) -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
+import orjson
+
 
 class WriteBack(MutableMapping[Any, Any]):
     """A Faust table seen through a per-key write buffer.
@@ -45,6 +47,20 @@ class WriteBack(MutableMapping[Any, Any]):
         if key in self.pending:
             self.coalesced += 1
         self.pending[key] = value
+
+    def editable(self, key: Any, default: Callable[[], Any]) -> Any:
+        """The batch's own copy of the value of ``key``, to change in place.
+
+        Copied from the table once per batch (a JSON round trip: values are what the changelog
+        holds), so a batch that fails half-way leaves the store as it was.
+        """
+        if key in self.pending:
+            self.coalesced += 1
+            return self.pending[key]
+        current = self.table.get(key)
+        value = default() if current is None else orjson.loads(orjson.dumps(current))
+        self.pending[key] = value
+        return value
 
     def __delitem__(self, key: Any) -> None:
         raise TypeError("write-back tables do not delete keys")
@@ -80,3 +96,17 @@ class WriteBack(MutableMapping[Any, Any]):
             store[key] = value
         self.sent += len(pending)
         return len(pending)
+
+
+def editable(table: MutableMapping[Any, Any], key: Any, default: Callable[[], Any]) -> Any:
+    """The value of ``key`` to change in place (``default()`` when absent).
+
+    Through a :class:`WriteBack`, the batch's own copy; a plain mapping (tests, the batch
+    replay) is changed in place.
+    """
+    if isinstance(table, WriteBack):
+        return table.editable(key, default)
+    value = table.get(key)
+    if value is None:
+        value = table[key] = default()
+    return value

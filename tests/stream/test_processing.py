@@ -262,3 +262,29 @@ def test_assignment_keyed_by_another_customer_is_dead_lettered_and_changes_nothi
     right = process_record(ctx, customers, aggregates, topic, 0, 2, b"c1", assignment)
     assert right.dead_letter is None
     assert customers[b"c1"]["x"]["h"]["assignments"][0][3] == "control"
+
+
+def test_a_days_conversions_are_spread_over_bounded_keys_and_all_come_back() -> None:
+    """One key per day grew with every conversion and was rewritten whole each time."""
+    from attribution.journeys import ConvertedJourney, Touch
+    from stream.analytics_report import partition_shares
+    from stream.processing import CONVERSION_BUCKETS, record_conversion
+
+    aggregates: dict[str, object] = {}
+    day_ms = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+    journeys = [
+        ConvertedJourney(
+            f"c{i}", f"o{i}", f"p{i}", day_ms + i, 10.0, (Touch("email", day_ms, f"t{i}"),)
+        )
+        for i in range(400)
+    ]
+    for journey in journeys:
+        record_conversion(aggregates, 0, +1, journey)
+    record_conversion(aggregates, 0, -1, journeys[0])  # a retraction finds its bucket
+    keys = [k for k in aggregates if k.startswith("0|conv|2026-01-01|")]
+    assert CONVERSION_BUCKETS // 2 < len(keys) <= CONVERSION_BUCKETS
+    assert max(len(aggregates[k]) for k in keys) < 4 * 400 / CONVERSION_BUCKETS  # type: ignore[arg-type]
+    shares = partition_shares([], aggregates.items(), {0}, 1)
+    assert sorted(row[0] for row in shares["0"]["journeys"]) == sorted(
+        f"c{i}" for i in range(1, 400)
+    )
