@@ -91,3 +91,38 @@ def test_key_partition_is_the_producers_partitioner() -> None:
     for i in range(200):
         key = f"c{i:06d}".encode()
         assert key_partition(key, 6) == DefaultPartitioner()(key, partitions, partitions)
+
+
+def test_editable_values_are_the_batchs_own_copy_until_the_flush() -> None:
+    """A batch changes aggregates in place; the store must not see it before the flush."""
+    from stream.write_back import editable
+
+    table = quiet(FakeTable())
+    table["0|credits"] = {"linear": {"email": [1.0, 10.0]}}
+    held = WriteBack(table, aggregate_partition)
+    credits = editable(held, "0|credits", dict)
+    credits["linear"]["email"][0] += 1.0
+    assert editable(held, "0|credits", dict) is credits  # copied once per batch
+    assert table["0|credits"] == {"linear": {"email": [1.0, 10.0]}}
+    assert held["0|credits"] == {"linear": {"email": [2.0, 10.0]}}
+    editable(held, "0|totals", dict)["conversions"] = 1.0
+    held.flush(table.send_changelog)
+    assert table["0|credits"] == {"linear": {"email": [2.0, 10.0]}}
+    assert sorted(table.changelog) == [(0, "0|credits", {"linear": {"email": [2.0, 10.0]}}),
+                                       (0, "0|totals", {"conversions": 1.0})]  # fmt: skip
+    plain: dict[str, object] = {}
+    editable(plain, "1|totals", dict)["null"] = 2.0  # a plain mapping is changed in place
+    assert plain == {"1|totals": {"null": 2.0}}
+
+
+def test_the_worker_leaves_full_collections_to_its_timer() -> None:
+    import gc
+
+    from stream.gc_tuning import FULL_BY_COUNT, YOUNG_THRESHOLD, tune_collector
+
+    before = gc.get_threshold()
+    try:
+        tune_collector()
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, 10, FULL_BY_COUNT)
+    finally:
+        gc.set_threshold(*before)
