@@ -2,7 +2,8 @@
 
     python bench/bench_stream.py [--customers 5000] [--days 10] [--bootstrap HOST:PORT]
 
-Reports: drain rate (events/s) of one pipeline worker, of the trivial agent and their ratio; the
+Reports: drain rate (events/s) of one pipeline worker, of the trivial agent and their ratio
+(medians of ``--repeats`` alternating rounds, default 3, and each round's ratio); the
 rate with two pipeline workers; purchase-to-output latency (p50, p99) at a steady load; worker
 memory per held customer journey. Without --bootstrap it uses (or starts) the embedded broker.
 """
@@ -169,6 +170,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=10)
     parser.add_argument("--bootstrap")
     parser.add_argument("--out", default=str(REPO / "bench" / "out"))
+    parser.add_argument("--repeats", type=int, default=3, help="trivial/pipeline rounds")
     args = parser.parse_args()
     log_dir = Path(args.out)
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -181,16 +183,29 @@ def main() -> None:
         bootstrap, _ = ensure_broker(settings)
     lines = list(generate(GeneratorConfig(customers=args.customers, days=args.days, seed=3)))
     print(f"{len(lines)} events, {args.customers} customers, broker {bootstrap}", flush=True)
-    trivial = trivial_rate(bootstrap, lines, log_dir)
-    print(f"trivial agent: {trivial:,.0f} events/s", flush=True)
-    one, workers = pipeline_rate(bootstrap, lines, log_dir, 1)
-    status, metrics = get_json(f"{workers[0].url}/metrics-json")
-    rss_kb = int(
-        Path(f"/proc/{workers[0].process.pid}/status").read_text().split("VmRSS:")[1].split()[0]
-    )
-    for w in workers:
-        w.stop()
-    print(f"pipeline, 1 worker: {one:,.0f} events/s ({one / trivial:.0%} of trivial)", flush=True)
+    # The trivial agent's own rate moves by a quarter between runs on this machine: alternate
+    # the two, and report the median of each and every pair's ratio.
+    trivials: list[float] = []
+    ones: list[float] = []
+    for round_ in range(args.repeats):
+        trivials.append(trivial_rate(bootstrap, lines, log_dir))
+        print(f"[{round_ + 1}] trivial agent: {trivials[-1]:,.0f} events/s", flush=True)
+        rate, workers = pipeline_rate(bootstrap, lines, log_dir, 1)
+        ones.append(rate)
+        status, metrics = get_json(f"{workers[0].url}/metrics-json")
+        process = workers[0].process
+        assert process is not None
+        rss_kb = int(Path(f"/proc/{process.pid}/status").read_text().split("VmRSS:")[1].split()[0])
+        for w in workers:
+            w.stop()
+        print(
+            f"[{round_ + 1}] pipeline, 1 worker: {rate:,.0f} events/s "
+            f"({rate / trivials[-1]:.0%} of that round's trivial)",
+            flush=True,
+        )
+    trivial = statistics.median(trivials)
+    one = statistics.median(ones)
+    print(f"medians: trivial {trivial:,.0f}, pipeline {one:,.0f} ({one / trivial:.0%})", flush=True)
     two, workers = pipeline_rate(bootstrap, lines, log_dir, 2)
     for w in workers:
         w.stop()
@@ -203,6 +218,9 @@ def main() -> None:
         "trivial_events_per_s": trivial,
         "pipeline_1_worker_events_per_s": one,
         "ratio": one / trivial,
+        "trivial_runs": trivials,
+        "pipeline_1_worker_runs": ones,
+        "ratio_per_round": [p / t for p, t in zip(ones, trivials, strict=True)],
         "pipeline_2_workers_events_per_s": two,
         "latency": lat,
         "worker_rss_mb": rss_kb / 1024,
