@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from attribution.journeys import ConvertedJourney, Journey
 from attribution.models.markov import TransitionCounts, path_transitions
@@ -23,7 +24,15 @@ MARKOV = "markov"
 
 def day_of(ts_ms: int) -> str:
     """UTC calendar day of an event time, the key of the daily tumbling windows."""
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+    return _day_name(ts_ms // DAY_MS)
+
+
+DAY_MS = 86_400_000
+
+
+@lru_cache(maxsize=4096)
+def _day_name(day: int) -> str:
+    return datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%d")
 
 
 @dataclass

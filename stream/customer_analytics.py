@@ -30,9 +30,11 @@ def apply_to_parts(parts: Mapping[str, Any] | None, event: AnyEvent) -> dict[str
     if not isinstance(event, Assignment | Purchase | Touchpoint):
         raise ValueError(f"{event.type} events belong to no customer")
     out = dict(parts or {})
-    holdout = CustomerHoldout.from_json(out[HOLDOUT]) if HOLDOUT in out else CustomerHoldout()
-    holdout.apply(event)
-    out[HOLDOUT] = holdout.to_json()
+    if not (isinstance(event, Touchpoint) and (out.get(HOLDOUT) or {}).get("seen")):
+        # A touchpoint only marks the customer as seen: once seen, it leaves the part as is.
+        holdout = CustomerHoldout.from_json(out[HOLDOUT]) if HOLDOUT in out else CustomerHoldout()
+        holdout.apply(event)
+        out[HOLDOUT] = holdout.to_json()
     if isinstance(event, Purchase):
         ledger = CustomerPurchases.from_json(out[LEDGER]) if LEDGER in out else CustomerPurchases()
         ledger.add_event(event)

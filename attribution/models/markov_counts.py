@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,12 @@ _PAIR_TABLE_LIMIT = 1 << 22
 
 def state_key(channels: Sequence[str]) -> str:
     """Key of the channel state made of ``channels`` (oldest first)."""
+    return _state_key(tuple(channels))
+
+
+@lru_cache(maxsize=1 << 16)
+def _state_key(channels: tuple[str, ...]) -> str:
+    # The stream keys every journey's states one by one; the same few recur.
     return json.dumps(list(channels), ensure_ascii=False, separators=(",", ":"))
 
 

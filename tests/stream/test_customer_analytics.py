@@ -50,3 +50,23 @@ def test_a_repeated_cost_changes_nothing_and_costs_belong_to_no_customer() -> No
     assert once is not None and apply_cost(once, cost) is None
     with pytest.raises(ValueError, match="no customer"):
         apply_to_parts(None, cost)
+
+
+def test_a_touchpoint_of_a_seen_customer_leaves_the_holdout_part_as_a_full_update_would() -> None:
+    """apply_to_parts skips the holdout round trip for such touchpoints: it must be a no-op."""
+    from attribution.analytics.holdout import CustomerHoldout
+    from attribution.events import Touchpoint
+    from stream.customer_analytics import HOLDOUT
+
+    parts: dict[str, dict] = {}
+    checked = 0
+    for event in events(6):
+        if isinstance(event, Cost) or event.customer_id != "c000007":
+            continue
+        before = parts.get(HOLDOUT)
+        parts = apply_to_parts(parts, event)
+        full = CustomerHoldout.from_json(before) if before else CustomerHoldout()
+        full.apply(event)
+        assert parts[HOLDOUT] == full.to_json()
+        checked += isinstance(event, Touchpoint) and bool(before and before["seen"])
+    assert checked > 3
