@@ -66,10 +66,19 @@ def raw_route(text: str, settings: Settings) -> tuple[str, bytes | None]:
     return getattr(settings.topics, kind), str(key).encode("utf-8") if key is not None else None
 
 
-class EventProducer:
-    """A kafka-python producer tuned for throughput, closed by the context manager."""
+class DeliveryError(RuntimeError):
+    """Some records were handed to the producer but never acknowledged by Kafka."""
 
-    def __init__(self, bootstrap: str) -> None:
+
+class EventProducer:
+    """A kafka-python producer tuned for throughput, closed (and checked) by the context manager.
+
+    A record Kafka does not acknowledge within ``delivery_timeout_ms`` (retrying all the while,
+    e.g. while a just-created topic gets its leader) is counted, and closing raises
+    :class:`DeliveryError`: a produce run never reports as sent what Kafka did not take.
+    """
+
+    def __init__(self, bootstrap: str, delivery_timeout_ms: int = 120_000) -> None:
         self.producer = KafkaProducer(
             bootstrap_servers=bootstrap,
             client_id="crm-attribution-producer",
@@ -77,19 +86,41 @@ class EventProducer:
             linger_ms=5,
             batch_size=256 * 1024,
             max_in_flight_requests_per_connection=1,  # keeps per-partition order under retries
-            retries=5,
+            # Retry until the delivery timeout (kafka-python's default). A fixed count of five
+            # once gave up on a just-created topic and lost 359 records without a word.
+            delivery_timeout_ms=delivery_timeout_ms,
         )
+        self.failed = 0
+        self.first_failure: str | None = None
 
     def send(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Queue one record."""
-        self.producer.send(topic, key=key, value=value)
+        future = self.producer.send(topic, key=key, value=value)
+        future.add_errback(self._on_failure, topic)
+
+    def _on_failure(self, topic: str, error: BaseException) -> None:
+        self.failed += 1
+        if self.first_failure is None:
+            self.first_failure = f"{topic}: {error!r}"
+
+    def close(self) -> None:
+        """Send what is queued, close, and raise :class:`DeliveryError` if anything was lost."""
+        self.producer.flush()
+        self.producer.close()
+        if self.failed:
+            raise DeliveryError(
+                f"Kafka did not acknowledge {self.failed} record(s) (first: {self.first_failure}); "
+                "the topics miss them: check the broker, then produce the file again"
+            )
 
     def __enter__(self) -> EventProducer:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.producer.flush()
-        self.producer.close()
+        if exc[0] is None:
+            self.close()
+        else:
+            self.producer.close()
 
 
 def produce_lines(

@@ -38,7 +38,7 @@ def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
 
 def run(args: argparse.Namespace) -> int:
     """Send the file's events."""
-    from stream.producer import EventProducer, produce_events, produce_lines
+    from stream.producer import DeliveryError, EventProducer, produce_events, produce_lines
     from stream.topics_admin import ensure_topics
 
     settings = settings_from(args)
@@ -61,28 +61,31 @@ def run(args: argparse.Namespace) -> int:
         console=err,
         disable=not err.is_terminal,
     )
-    with progress, EventProducer(bootstrap) as producer:
-        task = progress.add_task("produce", total=total)
+    try:
+        with progress, EventProducer(bootstrap) as producer:
+            task = progress.add_task("produce", total=total)
 
-        def tick() -> None:
-            progress.advance(task)
+            def tick() -> None:
+                progress.advance(task)
 
-        if is_json:
-            report = produce_lines(
-                _numbered_lines(path),
-                producer,
-                settings,
-                send_invalid=args.send_invalid,
-                on_record=tick,
-            )
-        else:
-            from attribution.io.events_reader import read_events
+            if is_json:
+                report = produce_lines(
+                    _numbered_lines(path),
+                    producer,
+                    settings,
+                    send_invalid=args.send_invalid,
+                    on_record=tick,
+                )
+            else:
+                from attribution.io.events_reader import read_events
 
-            result = read_events(path)
-            report = produce_events(result.events, producer, settings, on_record=tick)
-            from stream.producer import Rejected
+                result = read_events(path)
+                report = produce_events(result.events, producer, settings, on_record=tick)
+                from stream.producer import Rejected
 
-            report.rejected = [Rejected(r.line, r.reason) for r in result.invalid]
+                report.rejected = [Rejected(r.line, r.reason) for r in result.invalid]
+    except DeliveryError as error:
+        raise UserError(str(error)) from None
     table = Table(title=f"sent to {bootstrap}")
     table.add_column("topic")
     table.add_column("records", justify="right")
