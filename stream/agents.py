@@ -11,6 +11,7 @@ from stream.codecs import record_json
 from stream.gaps import GapReader
 from stream.gc_tuning import full_collection
 from stream.offsets import OffsetBook, missing_range
+from stream.outgoing import send_or_exit
 from stream.partitioning import customer_partition
 from stream.processing import (
     Context,
@@ -192,7 +193,7 @@ def attach(pipeline: Pipeline) -> None:
             for outcome in outcomes:
                 emit(outcome)
             # Delivered before the loop asks for the next batch, which acknowledges this one.
-            await outgoing.send()
+            await send_or_exit(outgoing)
             elapsed = time.perf_counter() - started
             for _ in batch:
                 metrics.processing_latency.observe(elapsed)

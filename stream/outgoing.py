@@ -11,11 +11,16 @@ send stops the agent instead of letting an offset commit skip the events.
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable
 from itertools import count
 from typing import Any
 
 from stream.partitioning import key_partition
+
+# Exit status of a worker whose batch could not be sent (see send_or_exit).
+SEND_FAILED_EXIT = 4
 
 # Called with (topic partition, offset of the last message delivered there).
 OnDelivered = Callable[[Any, int], None]
@@ -102,3 +107,25 @@ class Outgoing:
             if callback is not None:
                 callback(metadata.topic_partition, metadata.offset + records - 1)
         return count
+
+
+async def send_or_exit(outgoing: Outgoing, exit: Callable[[int], Any] = os._exit) -> int:
+    """Send the batch's messages; if Kafka refuses them, end the process at once.
+
+    The batch's writes are already in the table stores, and Faust acknowledges the batch's
+    events even when the agent fails (and commits them on a graceful stop). Exiting without
+    either keeps the committed offsets before the batch: a restarted worker recovers its tables
+    from the changelogs and processes the batch again.
+    """
+    try:
+        return await outgoing.send()
+    except Exception as error:  # noqa: BLE001 - any failure to deliver means the same
+        logging.getLogger("crm_attribution.stream").critical(
+            "could not send a batch's table writes and records to Kafka (%r); exiting with "
+            "status %d without committing its offsets, so that a restart processes it again",
+            error,
+            SEND_FAILED_EXIT,
+        )
+        logging.shutdown()
+        exit(SEND_FAILED_EXIT)
+        return 0

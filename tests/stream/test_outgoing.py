@@ -144,3 +144,19 @@ def test_output_records_are_compact_sorted_json() -> None:
 
 def _note(delivered: list[tuple[Any, int]]) -> Any:
     return lambda tp, offset: delivered.append((tp, offset))
+
+
+def test_a_batch_kafka_refuses_ends_the_worker_before_any_commit() -> None:
+    """Faust would acknowledge (and on stop commit) the batch: only an exit keeps it unread."""
+    from stream.outgoing import SEND_FAILED_EXIT, send_or_exit
+
+    producer = FakeProducer()
+    producer.fail = True
+    outgoing = Outgoing(lambda: producer)
+    outgoing.add("changelog", 0, b"k", b"v")
+    exits: list[int] = []
+    asyncio.run(send_or_exit(outgoing, exit=exits.append))
+    assert exits == [SEND_FAILED_EXIT]
+    healthy = Outgoing(lambda: FakeProducer())
+    healthy.add("changelog", 0, b"k", b"v")
+    assert asyncio.run(send_or_exit(healthy, exit=exits.append)) == 1 and exits == [4]
