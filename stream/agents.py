@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ from stream.codecs import record_json
 from stream.gaps import GapReader
 from stream.gc_tuning import full_collection
 from stream.offsets import OffsetBook, missing_range
-from stream.outgoing import send_or_exit
+from stream.outgoing import finish_before_cancel, send_or_exit
 from stream.partitioning import customer_partition
 from stream.processing import (
     Context,
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from stream.app import Pipeline
 
 log = logging.getLogger("crm_attribution.stream")
+# Exit status of a worker whose batch processing raised (an internal error, never bad input).
+PROCESSING_FAILED_EXIT = 5
 
 
 def attach(pipeline: Pipeline) -> None:
@@ -164,6 +167,55 @@ def attach(pipeline: Pipeline) -> None:
             )
         return outcomes
 
+    async def process_batch(batch: Any) -> tuple[list[Outcome], list[float]]:
+        """Process a batch's events in order, credit them, and queue every message they make."""
+        outcomes: list[Outcome] = []
+        purchases_at: list[float] = []
+        for event in batch:
+            message = event.message
+            if message.topic == ticks_name:
+                outcomes += handle_tick(message.partition, message.value)
+                continue
+            outcomes += await fill_gap(message.topic, message.partition, message.offset)
+            outcome = process_message(
+                message.topic, message.partition, message.offset, message.key, message.value
+            )
+            outcomes.append(outcome)
+            if outcome.purchase and message.timestamp:
+                purchases_at.append(message.timestamp)
+        pending.apply(ctx, pipeline.aggregates, markov_effects())
+        pipeline.queue_table_writes()
+        for outcome in outcomes:
+            emit(outcome)
+        return outcomes, purchases_at
+
+    async def handle_batch(batch: Any) -> None:
+        """Process, credit and send one batch; end the process rather than lose any of it."""
+        started = time.perf_counter()
+        try:
+            outcomes, purchases_at = await process_batch(batch)
+        except Exception:  # noqa: BLE001 - see below
+            # Faust would acknowledge the batch and restart the agent with its half-made writes
+            # still held: end the process before any commit instead, so that a restart reads
+            # the batch again from the last committed offsets.
+            log.critical(
+                "processing a batch failed; exiting with status %d before any offset commit, "
+                "so that the batch is read again",
+                PROCESSING_FAILED_EXIT,
+                exc_info=True,
+            )
+            logging.shutdown()
+            os._exit(PROCESSING_FAILED_EXIT)
+        # Delivered before the loop asks for the next batch, which acknowledges this one; the
+        # stores get the values only then.
+        await send_or_exit(outgoing, pipeline.store_table_writes)
+        elapsed = time.perf_counter() - started
+        for _ in batch:
+            metrics.processing_latency.observe(elapsed)
+        now = time.time()
+        for produced_at in purchases_at:
+            metrics.purchase_to_table.observe(max(0.0, now - produced_at))
+
     batch_events = pipeline.settings.worker.batch_events
     batch_seconds = pipeline.settings.worker.batch_seconds
 
@@ -173,33 +225,7 @@ def attach(pipeline: Pipeline) -> None:
         # before Faust acknowledges its offsets. A rebalance or stop waits for the batch in hand
         # (stream_wait_empty), so it finds a batch either not started or fully written.
         async for batch in stream.take_events(batch_events, within=batch_seconds):
-            started = time.perf_counter()
-            outcomes: list[Outcome] = []
-            purchases_at: list[float] = []
-            for event in batch:
-                message = event.message
-                if message.topic == ticks_name:
-                    outcomes += handle_tick(message.partition, message.value)
-                    continue
-                outcomes += await fill_gap(message.topic, message.partition, message.offset)
-                outcome = process_message(
-                    message.topic, message.partition, message.offset, message.key, message.value
-                )
-                outcomes.append(outcome)
-                if outcome.purchase and message.timestamp:
-                    purchases_at.append(message.timestamp)
-            pending.apply(ctx, pipeline.aggregates, markov_effects())
-            pipeline.queue_table_writes()
-            for outcome in outcomes:
-                emit(outcome)
-            # Delivered before the loop asks for the next batch, which acknowledges this one.
-            await send_or_exit(outgoing)
-            elapsed = time.perf_counter() - started
-            for _ in batch:
-                metrics.processing_latency.observe(elapsed)
-            now = time.time()
-            for produced_at in purchases_at:
-                metrics.purchase_to_table.observe(max(0.0, now - produced_at))
+            await finish_before_cancel(handle_batch(batch))
 
     @app.timer(interval=pipeline.tick_seconds, on_leader=True, name="watermark-ticks")
     async def send_ticks() -> None:

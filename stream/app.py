@@ -172,6 +172,11 @@ class Pipeline:
         self.customers.flush(self._changelog_sender(self.customers_table, raw_key))
         self.aggregates.flush(self._changelog_sender(self.aggregates_table, table_json))
 
+    def store_table_writes(self) -> None:
+        """Write the sent values into the table stores (once Kafka has acknowledged them)."""
+        self.customers.store_sent()
+        self.aggregates.store_sent()
+
     def _changelog_sender(self, table: Any, encode_key: Any) -> Any:
         topic = table.changelog_topic.get_topic_name()
         outgoing = self.outgoing

@@ -11,13 +11,16 @@ send stops the agent instead of letting an offset commit skip the events.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from itertools import count
-from typing import Any
+from typing import Any, TypeVar
 
 from stream.partitioning import key_partition
+
+T = TypeVar("T")
 
 # Exit status of a worker whose batch could not be sent (see send_or_exit).
 SEND_FAILED_EXIT = 4
@@ -109,23 +112,44 @@ class Outgoing:
         return count
 
 
-async def send_or_exit(outgoing: Outgoing, exit: Callable[[int], Any] = os._exit) -> int:
-    """Send the batch's messages; if Kafka refuses them, end the process at once.
+async def send_or_exit(
+    outgoing: Outgoing,
+    delivered: Callable[[], None] | None = None,
+    exit: Callable[[int], Any] = os._exit,
+) -> int:
+    """Send the batch's messages, then call ``delivered``; if Kafka refuses them, exit at once.
 
-    The batch's writes are already in the table stores, and Faust acknowledges the batch's
-    events even when the agent fails (and commits them on a graceful stop). Exiting without
-    either keeps the committed offsets before the batch: a restarted worker recovers its tables
-    from the changelogs and processes the batch again.
+    On a failure the process ends without any offset commit: Faust acknowledges a failed batch's
+    events too, so carrying on would skip them. Kafka may have taken part of the batch by then
+    (each partition's record batch succeeds or fails alone); like a crash in the middle of a
+    batch, that is the gap only Kafka transactions would close (docs/stream.md).
     """
     try:
-        return await outgoing.send()
+        count = await outgoing.send()
     except Exception as error:  # noqa: BLE001 - any failure to deliver means the same
         logging.getLogger("crm_attribution.stream").critical(
             "could not send a batch's table writes and records to Kafka (%r); exiting with "
-            "status %d without committing its offsets, so that a restart processes it again",
+            "status %d before any offset commit, so that the batch is read again",
             error,
             SEND_FAILED_EXIT,
         )
         logging.shutdown()
         exit(SEND_FAILED_EXIT)
         return 0
+    if delivered is not None:
+        delivered()
+    return count
+
+
+async def finish_before_cancel(awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` to its end even if the caller is cancelled meanwhile (then re-raise).
+
+    A graceful stop cancels the agent and Faust then acknowledges and commits the batch in hand:
+    a batch cut short there would be committed with its writes unsent.
+    """
+    task = asyncio.ensure_future(awaitable)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise

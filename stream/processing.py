@@ -227,12 +227,15 @@ def record_conversion(
     each of them (a busy day's key would outgrow Kafka's message size limit).
     """
     bucket = zlib.crc32(journey.event_id.encode("utf-8")) % CONVERSION_BUCKETS
-    key = f"{partition}|conv|{day_of(journey.ts_ms)}|{bucket:02d}"
-    day = editable(aggregates, key, dict)
+    day_key = f"{partition}|conv|{day_of(journey.ts_ms)}"
+    day = editable(aggregates, f"{day_key}|{bucket:02d}", dict)
     if sign > 0:
         day[journey.event_id] = [journey.customer_id, journey_to_row(journey)]
-    else:
-        day.pop(journey.event_id, None)
+        return
+    day.pop(journey.event_id, None)
+    # Tables written before the buckets (2026-12-02) keep a day's journeys in one key.
+    if journey.event_id in (aggregates.get(day_key) or {}):
+        editable(aggregates, day_key, dict).pop(journey.event_id)
 
 
 def persist_watermark(ctx: Context, aggregates: MutableMapping[str, Any], partition: int) -> None:

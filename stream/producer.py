@@ -78,7 +78,7 @@ class EventProducer:
     :class:`DeliveryError`: a produce run never reports as sent what Kafka did not take.
     """
 
-    def __init__(self, bootstrap: str, delivery_timeout_ms: int = 120_000) -> None:
+    def __init__(self, bootstrap: str) -> None:
         self.producer = KafkaProducer(
             bootstrap_servers=bootstrap,
             client_id="crm-attribution-producer",
@@ -88,7 +88,7 @@ class EventProducer:
             max_in_flight_requests_per_connection=1,  # keeps per-partition order under retries
             # Retry until the delivery timeout (kafka-python's default). A fixed count of five
             # once gave up on a just-created topic and lost 359 records without a word.
-            delivery_timeout_ms=delivery_timeout_ms,
+            delivery_timeout_ms=120_000,
         )
         self.failed = 0
         self.first_failure: str | None = None

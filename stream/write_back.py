@@ -29,18 +29,24 @@ class WriteBack(MutableMapping[Any, Any]):
         self.table = table
         self.partition_of = partition_of
         self.pending: dict[Any, Any] = {}
+        # Flushed values whose changelog messages are not yet acknowledged.
+        self.unstored: dict[Any, Any] = {}
         self.sent = 0
         self.coalesced = 0
 
     def __getitem__(self, key: Any) -> Any:
         if key in self.pending:
             return self.pending[key]
+        if key in self.unstored:
+            return self.unstored[key]
         return self.table[key]
 
     def get(self, key: Any, default: Any = None) -> Any:
-        """The pending value, else the table's, else ``default``."""
+        """The pending value, else one being sent, else the table's, else ``default``."""
         if key in self.pending:
             return self.pending[key]
+        if key in self.unstored:
+            return self.unstored[key]
         return self.table.get(key, default)
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -57,7 +63,7 @@ class WriteBack(MutableMapping[Any, Any]):
         if key in self.pending:
             self.coalesced += 1
             return self.pending[key]
-        current = self.table.get(key)
+        current = self.get(key)
         value = default() if current is None else orjson.loads(orjson.dumps(current))
         self.pending[key] = value
         return value
@@ -82,20 +88,28 @@ class WriteBack(MutableMapping[Any, Any]):
                 yield key, value
 
     def flush(self, send: Callable[[int, Any, Any], None]) -> int:
-        """Hand every pending value to ``send(partition, key, value)`` and the table's store.
+        """Hand every pending value to ``send(partition, key, value)``; return how many.
 
         ``send`` puts the changelog message on its way; it is not Faust's own
         ``table[key] = value``, which takes the partition from the current event (in a batch, not
-        the one that made the write) and sends one message at a time.
+        the one that made the write) and sends one message at a time. The values reach the
+        table's store only with :meth:`store_sent`, once Kafka has them: a RocksDB store must
+        never hold a write its changelog lacks.
         """
         pending, self.pending = self.pending, {}
-        store = self.table.data
         partition_of = self.partition_of
         for key, value in pending.items():
             send(partition_of(key), key, value)
-            store[key] = value
+        self.unstored.update(pending)
         self.sent += len(pending)
         return len(pending)
+
+    def store_sent(self) -> None:
+        """Write the values handed to ``send`` into the table's store (after delivery)."""
+        unstored, self.unstored = self.unstored, {}
+        store = self.table.data
+        for key, value in unstored.items():
+            store[key] = value
 
 
 def editable(table: MutableMapping[Any, Any], key: Any, default: Callable[[], Any]) -> Any:

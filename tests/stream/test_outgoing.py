@@ -155,8 +155,36 @@ def test_a_batch_kafka_refuses_ends_the_worker_before_any_commit() -> None:
     outgoing = Outgoing(lambda: producer)
     outgoing.add("changelog", 0, b"k", b"v")
     exits: list[int] = []
-    asyncio.run(send_or_exit(outgoing, exit=exits.append))
-    assert exits == [SEND_FAILED_EXIT]
+    stored: list[str] = []
+    asyncio.run(send_or_exit(outgoing, lambda: stored.append("x"), exit=exits.append))
+    assert exits == [SEND_FAILED_EXIT] and stored == []  # the stores never get the values
     healthy = Outgoing(lambda: FakeProducer())
     healthy.add("changelog", 0, b"k", b"v")
-    assert asyncio.run(send_or_exit(healthy, exit=exits.append)) == 1 and exits == [4]
+    assert asyncio.run(send_or_exit(healthy, lambda: stored.append("x"), exit=exits.append)) == 1
+    assert exits == [SEND_FAILED_EXIT] and stored == ["x"]
+
+
+def test_a_batch_cancelled_by_a_stop_is_finished_before_the_cancellation_goes_on() -> None:
+    """A graceful stop cancels the agent, then Faust commits the batch in hand."""
+    from stream.outgoing import finish_before_cancel
+
+    steps: list[str] = []
+
+    async def batch() -> None:
+        steps.append("processing")
+        await asyncio.sleep(0.05)  # e.g. waiting for Kafka to take the record batches
+        steps.append("sent")
+
+    async def agent() -> None:
+        await finish_before_cancel(batch())
+
+    async def stop() -> None:
+        task = asyncio.ensure_future(agent())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        steps.append("stopped")
+
+    asyncio.run(stop())
+    assert steps == ["processing", "sent", "stopped"]

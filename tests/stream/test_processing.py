@@ -281,6 +281,11 @@ def test_a_days_conversions_are_spread_over_bounded_keys_and_all_come_back() -> 
     for journey in journeys:
         record_conversion(aggregates, 0, +1, journey)
     record_conversion(aggregates, 0, -1, journeys[0])  # a retraction finds its bucket
+    legacy = journeys[1]  # kept, by an older worker, in the day's single key
+    aggregates["0|conv|2026-01-01"] = {legacy.event_id: ["c1", []]}
+    record_conversion(aggregates, 0, -1, legacy)
+    record_conversion(aggregates, 0, +1, legacy)
+    assert aggregates["0|conv|2026-01-01"] == {}
     keys = [k for k in aggregates if k.startswith("0|conv|2026-01-01|")]
     assert CONVERSION_BUCKETS // 2 < len(keys) <= CONVERSION_BUCKETS
     assert max(len(aggregates[k]) for k in keys) < 4 * 400 / CONVERSION_BUCKETS  # type: ignore[arg-type]

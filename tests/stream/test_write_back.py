@@ -50,6 +50,9 @@ def test_reads_see_held_writes_and_a_flush_sends_the_last_value_once() -> None:
     assert len(held) == 2 and sorted(held) == ["1|totals", "2|credits"]
     assert table.changelog == []
     assert held.flush(table.send_changelog) == 2
+    assert table["1|totals"] == {"conversions": 1}  # the store waits for the delivery
+    assert held["1|totals"] == {"conversions": 3}  # while reads see the value on its way
+    held.store_sent()
     assert table.changelog == [
         (1, "1|totals", {"conversions": 3}),
         (2, "2|credits", {"linear": {}}),
@@ -107,6 +110,7 @@ def test_editable_values_are_the_batchs_own_copy_until_the_flush() -> None:
     assert held["0|credits"] == {"linear": {"email": [2.0, 10.0]}}
     editable(held, "0|totals", dict)["conversions"] = 1.0
     held.flush(table.send_changelog)
+    held.store_sent()
     assert table["0|credits"] == {"linear": {"email": [2.0, 10.0]}}
     assert sorted(table.changelog) == [(0, "0|credits", {"linear": {"email": [2.0, 10.0]}}),
                                        (0, "0|totals", {"conversions": 1.0})]  # fmt: skip
