@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +11,7 @@ from stream.codecs import record_json
 from stream.gaps import GapReader
 from stream.gc_tuning import full_collection
 from stream.offsets import OffsetBook, missing_range
-from stream.outgoing import finish_before_cancel, send_or_exit
+from stream.outgoing import exit_before_commit, finish_before_cancel, send_or_exit
 from stream.partitioning import customer_partition
 from stream.processing import (
     Context,
@@ -196,16 +195,9 @@ def attach(pipeline: Pipeline) -> None:
             outcomes, purchases_at = await process_batch(batch)
         except Exception:  # noqa: BLE001 - see below
             # Faust would acknowledge the batch and restart the agent with its half-made writes
-            # still held: end the process before any commit instead, so that a restart reads
-            # the batch again from the last committed offsets.
-            log.critical(
-                "processing a batch failed; exiting with status %d before any offset commit, "
-                "so that the batch is read again",
-                PROCESSING_FAILED_EXIT,
-                exc_info=True,
-            )
-            logging.shutdown()
-            os._exit(PROCESSING_FAILED_EXIT)
+            # still held: end the process instead, so that a restart reads the batch again.
+            exit_before_commit(PROCESSING_FAILED_EXIT, "processing a batch failed", exc_info=True)
+            return
         # Delivered before the loop asks for the next batch, which acknowledges this one; the
         # stores get the values only then.
         await send_or_exit(outgoing, pipeline.store_table_writes)

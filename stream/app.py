@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from faust.transport.producer import ProducerBuffer
 
 from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
@@ -29,7 +28,7 @@ RECORD_BATCH_BYTES = 512 * 1024
 
 @dataclass
 class Topics:
-    """The Faust topic objects the pipeline reads and writes."""
+    """The Faust topic objects the pipeline reads (it writes through stream.outgoing)."""
 
     touchpoints: Any
     purchases: Any
@@ -37,28 +36,6 @@ class Topics:
     assignments: Any
     ticks: Any
     inputs: Any
-    dead_letter: Any
-    attributions: Any
-
-
-async def _flush_until_empty(self: ProducerBuffer) -> None:
-    """Drain the whole buffer (Faust's own flush gives up after a 0.1 s stall)."""
-    while self.size:
-        await self.flush_atmost(None)
-
-
-def _make_buffer_flush_complete() -> None:
-    """Make Faust's pre-commit flush wait for every buffered table write.
-
-    Faust commits offsets after ``producer.flush()``, but ``ProducerBuffer.flush`` returns as soon
-    as one message takes more than 0.1 s to hand over, so offsets could be committed for events
-    whose changelog writes were still buffered, and a stopped worker lost them (seen in the
-    restart test). A stalled buffer now delays the commit instead. The buffer also holds more
-    than Faust's 100 messages before pausing the stream, because one purchase writes several
-    table keys.
-    """
-    ProducerBuffer.flush = _flush_until_empty  # type: ignore[method-assign]
-    ProducerBuffer.max_messages = 1_000
 
 
 class Pipeline:
@@ -113,7 +90,6 @@ class Pipeline:
             producer_linger=0.005,
             producer_max_batch_size=RECORD_BATCH_BYTES,
         )
-        _make_buffer_flush_complete()
         self.topics = self._topics()
         # Customer keys are raw bytes, exactly as producers key the input topics, so that
         # table_route sends a customer's query to the worker that owns its partition.
@@ -159,8 +135,6 @@ class Pipeline:
             # One agent reads every input topic (and the expiry ticks) so that Faust assigns
             # partition P of all of them to the same worker: aggregates are kept per partition.
             inputs=raw(t.touchpoints, t.purchases, t.costs, t.assignments, ticks),
-            dead_letter=raw(t.dead_letter),
-            attributions=raw(t.attributions),
         )
 
     def _kafka_producer(self) -> Any:

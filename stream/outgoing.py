@@ -127,14 +127,11 @@ async def send_or_exit(
     try:
         count = await outgoing.send()
     except Exception as error:  # noqa: BLE001 - any failure to deliver means the same
-        logging.getLogger("crm_attribution.stream").critical(
-            "could not send a batch's table writes and records to Kafka (%r); exiting with "
-            "status %d before any offset commit, so that the batch is read again",
-            error,
+        exit_before_commit(
             SEND_FAILED_EXIT,
+            f"could not send a batch's table writes and records to Kafka ({error!r})",
+            exit=exit,
         )
-        logging.shutdown()
-        exit(SEND_FAILED_EXIT)
         return 0
     if delivered is not None:
         delivered()
@@ -153,3 +150,17 @@ async def finish_before_cancel(awaitable: Awaitable[T]) -> T:
     except asyncio.CancelledError:
         await task
         raise
+
+
+def exit_before_commit(
+    status: int, why: str, exit: Callable[[int], Any] = os._exit, exc_info: bool = False
+) -> None:
+    """Log ``why`` and end the process at once, so that no offset commit follows."""
+    logging.getLogger("crm_attribution.stream").critical(
+        "%s; exiting with status %d before any offset commit, so that the batch is read again",
+        why,
+        status,
+        exc_info=exc_info,
+    )
+    logging.shutdown()
+    exit(status)
