@@ -75,6 +75,8 @@ def test_invalid_setting_is_named(
         ("BATCH_EVENTS", "lots"),
         ("BATCH_SECONDS", "-1"),
         ("BATCH_SECONDS", "0"),
+        ("FULL_GC_SECONDS", "0"),
+        ("FULL_GC_SECONDS", "soon"),
     ],
 )
 def test_bad_batch_setting_is_named(
@@ -157,3 +159,25 @@ def test_demo_deletes_only_its_own_run_topics() -> None:
         "demo-100-attributions",
         "demo-100-touchpoints",
     ]
+
+
+def test_records_kafka_never_acknowledged_fail_produce_with_the_count(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once, records refused while a new topic settled were reported as sent."""
+    import stream.producer
+    import stream.topics_admin
+    from tests.stream.test_producer import FlakyKafka
+
+    monkeypatch.setattr(stream.topics_admin, "ensure_topics", lambda *args, **kwargs: None)
+    monkeypatch.setattr(stream.producer, "KafkaProducer", lambda **kw: FlakyKafka(3, **kw))
+    events = tmp_path / "events.jsonl"
+    touch = {"type": "touchpoint", "customer_id": "c1", "channel": "email"}
+    events.write_text(
+        "".join(
+            json.dumps({**touch, "event_id": f"e{i}", "ts": "2026-01-01T00:00:00Z"}) + "\n"
+            for i in range(9)
+        )
+    )
+    code, _, err = run(["produce", str(events), "--bootstrap", "127.0.0.1:1"], capsys)
+    assert code == 2 and "did not acknowledge 3 record" in err and "Traceback" not in err
