@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,9 +40,25 @@ def main() -> None:
         os.environ["CRM_WORKER__BATCH_EVENTS"] = events
         os.environ["CRM_WORKER__BATCH_SECONDS"] = seconds
         rate, workers = pipeline_rate(args.bootstrap, lines, out, 1)
+        changes = journey_changes(workers[0].url)
         for worker in workers:
             worker.stop()
-        print(f"batch_events={events} batch_seconds={seconds}: {rate:,.0f} events/s", flush=True)
+        print(
+            f"batch_events={events} batch_seconds={seconds}: {rate:,.0f} events/s, "
+            f"journey changes {changes}",
+            flush=True,
+        )
+
+
+def journey_changes(url: str) -> dict[str, float]:
+    """The worker's ``crm_journey_changes_total`` by change (emitted, retracted)."""
+    text = urllib.request.urlopen(f"{url}/metrics", timeout=30).read().decode()
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("crm_journey_changes_total{"):
+            labels, _, value = line.rpartition(" ")
+            found[labels.split('"')[1]] = float(value)
+    return found
 
 
 if __name__ == "__main__":

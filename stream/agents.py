@@ -7,6 +7,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from faust.types import TP
+
 from stream.codecs import record_json
 from stream.gaps import GapReader
 from stream.gc_tuning import full_collection
@@ -20,6 +22,7 @@ from stream.processing import (
     advance_customer,
     persist_watermark,
     process_record,
+    release_customer,
     restore_watermark,
 )
 
@@ -56,6 +59,9 @@ def attach(pipeline: Pipeline) -> None:
     # Journey changes of the batch in hand, credited together at its end.
     pending = PendingChanges()
 
+    held = pipeline.held
+    customer_topics = {"touchpoints": names.touchpoints, "purchases": names.purchases}
+
     outgoing = pipeline.outgoing
     dead_letter_topic = names.dead_letter
     attributions_topic = names.attributions
@@ -72,12 +78,17 @@ def attach(pipeline: Pipeline) -> None:
                 attributions_topic, record["customer_id"].encode(), record_json(record)
             )
 
-    def track_open(partition: int, customer_id: str) -> None:
+    def track_customer(partition: int, customer_id: str) -> None:
+        """Keep the partition's open-journey and held-journey indexes in step with a customer."""
+        if not held.known(partition):
+            rebuild_indexes(partition)  # the scan sees this customer's new state too
+            return
+        data = pipeline.customers.get(customer_id.encode("utf-8")) or {}
+        held.update(partition, customer_id, data.get("h"))
         index = pipeline.open_index.get(partition)
         if index is None:
-            return  # not indexed since assignment: the next tick rebuilds it from the table
-        data = pipeline.customers.get(customer_id.encode("utf-8"))
-        if data and data.get("o") is not None:
+            return
+        if data.get("o") is not None:
             index[customer_id] = data["o"]
         else:
             index.pop(customer_id, None)
@@ -89,8 +100,8 @@ def attach(pipeline: Pipeline) -> None:
     def handle_tick(partition: int, value: bytes) -> list[Outcome]:
         as_of = int(json.loads(value)["as_of"])
         restore_watermark(ctx, pipeline.aggregates, partition)
-        if partition not in pipeline.open_index:
-            rebuild_open_index(partition)
+        if partition not in pipeline.open_index or not held.known(partition):
+            rebuild_indexes(partition)
         index = pipeline.open_index.get(partition, {})
         due = [
             cid
@@ -110,7 +121,7 @@ def attach(pipeline: Pipeline) -> None:
                     pending=pending,
                 )
             )
-            track_open(partition, customer_id)
+            track_customer(partition, customer_id)
         key = f"{partition}|tick"
         if (pipeline.aggregates.get(key) or 0) < as_of:
             pipeline.aggregates[key] = as_of
@@ -118,14 +129,52 @@ def attach(pipeline: Pipeline) -> None:
         offset_book.persist(pipeline.aggregates, partition)
         return outcomes
 
-    def rebuild_open_index(partition: int) -> None:
+    def rebuild_indexes(partition: int) -> None:
+        """Index the partition's open and held journeys from the customers table."""
         index: dict[str, int] = {}
+        holding: list[tuple[str, int]] = []
         for key, data in pipeline.customers.items():
-            if data and data.get("o") is not None:
-                customer_id = key.decode("utf-8")
-                if customer_partition(customer_id, pipeline.partitions) == partition:
-                    index[customer_id] = data["o"]
+            if not data or (data.get("o") is None and data.get("h") is None):
+                continue
+            customer_id = key.decode("utf-8")
+            if customer_partition(customer_id, pipeline.partitions) != partition:
+                continue
+            if data.get("o") is not None:
+                index[customer_id] = data["o"]
+            if data.get("h") is not None:
+                holding.append((customer_id, data["h"]))
         pipeline.open_index[partition] = index
+        held.rebuild(partition, holding)
+
+    def update_lagging(partitions: set[int]) -> None:
+        """Mark the customer topic partitions that still have unread events (consumer's view)."""
+        consumer = app.consumer
+        for partition in partitions | {p for _, p in ctx.lagging}:
+            for kind, topic in customer_topics.items():
+                next_offset = offset_book.next_offsets.get((topic, partition))
+                highwater = consumer.highwater(TP(topic, partition))
+                if next_offset is not None and highwater is not None and highwater > next_offset:
+                    ctx.lagging.add((kind, partition))
+                else:
+                    ctx.lagging.discard((kind, partition))
+
+    def release_held() -> list[Outcome]:
+        """Credit the held journeys that their partition's credit horizon reaches now."""
+        outcomes = []
+        for partition in held.partitions():
+            for customer_id in held.due(partition, ctx.credit_through(partition)):
+                outcomes.append(
+                    release_customer(
+                        ctx,
+                        pipeline.customers,
+                        pipeline.aggregates,
+                        customer_id,
+                        partition,
+                        pending=pending,
+                    )
+                )
+                track_customer(partition, customer_id)
+        return outcomes
 
     def process_message(topic: str, partition: int, offset: int, key: Any, value: Any) -> Outcome:
         metrics.events_in.labels(topic).inc()
@@ -141,7 +190,7 @@ def attach(pipeline: Pipeline) -> None:
             pending=pending,
         )
         if outcome.customer_id is not None:
-            track_open(partition, outcome.customer_id)
+            track_customer(partition, outcome.customer_id)
         offset_book.processed(topic, partition, offset)
         return outcome
 
@@ -170,18 +219,25 @@ def attach(pipeline: Pipeline) -> None:
         """Process a batch's events in order, credit them, and queue every message they make."""
         outcomes: list[Outcome] = []
         purchases_at: list[float] = []
+        partitions: set[int] = set()
         for event in batch:
             message = event.message
             if message.topic == ticks_name:
                 outcomes += handle_tick(message.partition, message.value)
                 continue
+            partitions.add(message.partition)
             outcomes += await fill_gap(message.topic, message.partition, message.offset)
             outcome = process_message(
                 message.topic, message.partition, message.offset, message.key, message.value
             )
             outcomes.append(outcome)
-            if outcome.purchase and message.timestamp:
+            if outcome.purchase and not outcome.held and message.timestamp:
                 purchases_at.append(message.timestamp)
+        update_lagging(partitions)
+        outcomes += release_held()
+        emitted, retracted = pending.counts()
+        metrics.journey_changes.labels("emitted").inc(emitted)
+        metrics.journey_changes.labels("retracted").inc(retracted)
         pending.apply(ctx, pipeline.aggregates, markov_effects())
         pipeline.queue_table_writes()
         for outcome in outcomes:
@@ -306,11 +362,15 @@ def attach(pipeline: Pipeline) -> None:
         metrics.rebalances.inc()
         for tp in revoked:
             pipeline.open_index.pop(tp.partition, None)
+            held.forget(tp.partition)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         for tp in assigned:
             pipeline.open_index.pop(tp.partition, None)
+            held.forget(tp.partition)
             offset_book.forget(tp.partition)
+            for kind in customer_topics:
+                ctx.lagging.discard((kind, tp.partition))
 
     pipeline.agents = (events, send_ticks, refresh_markov, analytics_snapshot, collect_garbage)  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ from attribution.models.options import ModelOptions
 from config.settings import Settings
 from stream.aggregates import aggregate_partition
 from stream.codecs import raw_key, table_json
+from stream.held import HeldIndex
 from stream.metrics import WorkerMetrics
 from stream.outgoing import Outgoing
 from stream.partitioning import key_partition
@@ -109,6 +110,8 @@ class Pipeline:
         self.outgoing = Outgoing(self._kafka_producer)
         # customer id -> start of its open journey, per partition (rebuilt after recovery).
         self.open_index: dict[int, dict[str, int]] = {}
+        # Customers whose journeys wait for a lagging input topic (rebuilt after recovery).
+        self.held = HeldIndex()
         self.markov_solution: Any = None
         self.markov_solved_at: float | None = None
 

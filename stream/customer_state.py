@@ -101,19 +101,31 @@ class CustomerState:
     compacted_through: tuple[int, str] | None = None
     # The customer's analytics parts (see stream.customer_analytics), kept as stored JSON.
     analytics: dict[str, Any] | None = None
+    # Earliest decision time of the closed journeys held back from crediting (see :meth:`add`).
+    held_since_ms: int | None = None
 
     def knows(self, event_id: str) -> bool:
         """True when the event id was already counted."""
         return any(e.event_id == event_id for e in self.events) or event_id in self.recent_ids
 
     def add(
-        self, event: CustomerEvent, rules: JourneyRules, compact_before_ms: int | None
+        self,
+        event: CustomerEvent,
+        rules: JourneyRules,
+        compact_before_ms: int | None,
+        credit_through_ms: int | None = None,
     ) -> list[JourneyChange]:
         """Insert an event; return the journey changes. Duplicates change nothing.
 
         Journeys decided before ``compact_before_ms`` are compacted afterwards (``None``: keep
         everything). Raises :class:`TooLateError` for an event that belongs to a journey
         already compacted.
+
+        A new closed journey decided after ``credit_through_ms`` (at its purchase; a null path
+        when its timeout runs out) is held back, not emitted, until :meth:`release` is called
+        with a later time (``None``: emit every closed journey). The stream holds journeys
+        while an input topic still has unread events from before that time: emitting them
+        would only retract and re-emit them as those events arrive.
         """
         if self.knows(event.event_id):
             return []
@@ -132,10 +144,14 @@ class CustomerState:
         else:
             self.events.append(row)
         self.newest_ms = row.ts_ms if self.newest_ms is None else max(self.newest_ms, row.ts_ms)
-        return self._rebuild(rules, compact_before_ms)
+        return self._rebuild(rules, compact_before_ms, credit_through_ms)
 
     def advance(
-        self, as_of_ms: int, rules: JourneyRules, compact_before_ms: int | None
+        self,
+        as_of_ms: int,
+        rules: JourneyRules,
+        compact_before_ms: int | None,
+        credit_through_ms: int | None = None,
     ) -> list[JourneyChange]:
         """Move the expiry clock (a watermark) forward; may expire the open journey."""
         if self.as_of_ms is not None and as_of_ms <= self.as_of_ms:
@@ -145,32 +161,63 @@ class CustomerState:
             return []
         if as_of_ms - rules.allowed_lateness_ms - self.open_since_ms <= rules.timeout_ms:
             return []
-        return self._rebuild(rules, compact_before_ms)
+        return self._rebuild(rules, compact_before_ms, credit_through_ms)
 
-    def _rebuild(self, rules: JourneyRules, compact_before_ms: int | None) -> list[JourneyChange]:
+    def release(
+        self, rules: JourneyRules, compact_before_ms: int | None, credit_through_ms: int | None
+    ) -> list[JourneyChange]:
+        """Emit the held journeys decided at or before ``credit_through_ms`` (``None``: all)."""
+        if self.held_since_ms is None or (
+            credit_through_ms is not None and self.held_since_ms > credit_through_ms
+        ):
+            return []
+        return self._rebuild(rules, compact_before_ms, credit_through_ms)
+
+    def _rebuild(
+        self, rules: JourneyRules, compact_before_ms: int | None, credit_through_ms: int | None
+    ) -> list[JourneyChange]:
         closed, open_touches = journeys_from_rows(
             self.customer_id, self.events, rules, self.as_of_ms
         )
         before = {journey_identity(j): j for j in self.emitted}
-        after = {journey_identity(j): j for j in closed}
+        keys = [journey_identity(j) for j in closed]
+        # A journey already emitted stays emitted while it is unchanged: holding is about new
+        # journeys only, never a reason to retract one.
+        held = [
+            credit_through_ms is not None
+            and key not in before
+            and _decided_at(journey, rules) > credit_through_ms
+            for key, journey in zip(keys, closed, strict=True)
+        ]
+        after = set(keys)
         changes = [JourneyChange(-1, j) for key, j in before.items() if key not in after]
-        changes += [JourneyChange(+1, j) for key, j in after.items() if key not in before]
-        self.emitted = closed
+        changes += [
+            JourneyChange(+1, j)
+            for key, j, is_held in zip(keys, closed, held, strict=True)
+            if key not in before and not is_held
+        ]
+        self.emitted = [j for j, is_held in zip(closed, held, strict=True) if not is_held]
+        self.held_since_ms = min(
+            (_decided_at(j, rules) for j, is_held in zip(closed, held, strict=True) if is_held),
+            default=None,
+        )
         self.open_since_ms = open_touches[0].ts_ms if open_touches else None
         if compact_before_ms is not None:
-            self._compact(rules, compact_before_ms)
+            self._compact(rules, compact_before_ms, closed, held)
         return changes
 
-    def _compact(self, rules: JourneyRules, horizon: int) -> None:
+    def _compact(
+        self, rules: JourneyRules, horizon: int, closed: list[Journey], held: list[bool]
+    ) -> None:
         keep_from = 0
-        for journey in self.emitted:
-            if _decided_at(journey, rules) >= horizon:
+        for journey, is_held in zip(closed, held, strict=True):
+            # A held journey's events stay, and so do those of every journey after it.
+            if is_held or _decided_at(journey, rules) >= horizon:
                 break
             keep_from += 1
         if keep_from == 0:
             return
-        dropped = self.emitted[:keep_from]
-        last = dropped[-1]
+        last = closed[keep_from - 1]
         cut = (
             (last.ts_ms, last.event_id)
             if isinstance(last, ConvertedJourney)
@@ -193,6 +240,7 @@ class CustomerState:
             "o": self.open_since_ms,
             "c": list(self.compacted_through) if self.compacted_through else None,
             "x": self.analytics,
+            "h": self.held_since_ms,
         }
 
     @classmethod
@@ -210,6 +258,7 @@ class CustomerState:
             data["o"],
             tuple(data["c"]) if data.get("c") else None,
             data.get("x"),
+            data.get("h"),
         )
 
 

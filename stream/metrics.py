@@ -67,6 +67,11 @@ class WorkerMetrics:
         self.journeys_held = Gauge(
             "crm_open_journeys", "Customers with an open journey held by this worker", registry=r
         )
+        self.held_journeys = Gauge(
+            "crm_customers_with_held_journeys",
+            "Customers whose closed journeys wait for a lagging input topic before crediting",
+            registry=r,
+        )
         self.customers_held = Gauge(
             "crm_customers_held", "Customer states held by this worker", registry=r
         )
@@ -78,6 +83,12 @@ class WorkerMetrics:
             "Time of the worker's timed full garbage collections (worker.full_gc_seconds)",
             registry=r,
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.journey_changes = Counter(
+            "crm_journey_changes_total",
+            "Journeys credited (emitted) or un-credited (retracted: a late event changed them)",
+            ["change"],
+            registry=r,
         )
         self.rebalances = Counter("crm_rebalances_total", "Rebalances seen", registry=r)
         self.too_late = Counter(

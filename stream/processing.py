@@ -35,6 +35,8 @@ EXPECTED_TYPE = {
 }
 CUSTOMER_KINDS = ("touchpoints", "purchases")
 CONVERSION_BUCKETS = 32
+# Credit horizon while a lagging topic partition has shown no event yet: hold every journey.
+HOLD_ALL_MS = -(2**62)
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Outcome:
     attribution_records: list[dict[str, Any]] = field(default_factory=list)
     changes: list[JourneyChange] = field(default_factory=list)
     purchase: bool = False
+    held: bool = False  # the purchase's journey waits for a lagging input topic
     too_late: bool = False
     customer_id: str | None = None  # set when a customer's state was updated
 
@@ -64,6 +67,27 @@ class Context:
     # Newest event time per (customer topic kind, partition): history older than the slowest
     # of them minus the retention is settled and may be compacted.
     topic_watermarks: dict[tuple[str, int], int] = field(default_factory=dict)
+    # (customer topic kind, partition) known to have unread events (set by the agent from the
+    # consumer's high watermarks; empty in tests and replays: nothing is ever held then).
+    lagging: set[tuple[str, int]] = field(default_factory=set)
+
+    def credit_through(self, partition: int) -> int | None:
+        """Journeys ending after this time wait for a lagging topic (``None``: credit all).
+
+        When one customer topic of the partition is read ahead of the other (a backlog: the
+        small purchases topic drains long before the touchpoints), crediting a purchase before
+        its touches arrive would retract and re-credit the order for each of them. Holding it
+        until the lagging topic's newest event time passes it credits it once. Only topics
+        with unread events hold anything, so a stream read at the speed it is written (or one
+        drained to its end) credits at once. The final numbers do not depend on it: a held
+        journey is the same journey, credited later.
+        """
+        through: int | None = None
+        for kind in CUSTOMER_KINDS:
+            if (kind, partition) in self.lagging:
+                mark = self.topic_watermarks.get((kind, partition), HOLD_ALL_MS)
+                through = mark if through is None else min(through, mark)
+        return through
 
     def settled_before(self, partition: int) -> int | None:
         """Event time before which the partition's customer history can no longer change."""
@@ -86,6 +110,11 @@ class PendingChanges:
     def add(self, partition: int, changes: list[JourneyChange], outcome: Outcome) -> None:
         """Keep the changes one event (or expiry) made, for :meth:`apply`."""
         self.items += [(partition, change, outcome) for change in changes]
+
+    def counts(self) -> tuple[int, int]:
+        """How many kept changes emit a journey, and how many retract one."""
+        retracted = sum(1 for _, change, _ in self.items if change.sign < 0)
+        return len(self.items) - retracted, retracted
 
     def apply(
         self,
@@ -155,7 +184,9 @@ def process_record(
     if event.ts_ms > ctx.topic_watermarks.get(mark, 0):
         ctx.topic_watermarks[mark] = event.ts_ms
     try:
-        changes = state.add(event, ctx.rules, ctx.settled_before(partition))
+        changes = state.add(
+            event, ctx.rules, ctx.settled_before(partition), ctx.credit_through(partition)
+        )
     except TooLateError as error:
         reason = str(error)
         return Outcome(
@@ -165,8 +196,12 @@ def process_record(
     customers[key_bytes] = state.to_json()
     if event.ts_ms > ctx.watermarks.get(partition, 0):
         ctx.watermarks[partition] = event.ts_ms
+    purchase = isinstance(event, Purchase)
     outcome = Outcome(
-        changes=changes, purchase=isinstance(event, Purchase), customer_id=event.customer_id
+        changes=changes,
+        purchase=purchase,
+        held=purchase and state.held_since_ms is not None and state.held_since_ms <= event.ts_ms,
+        customer_id=event.customer_id,
     )
     _credit(ctx, aggregates, partition, changes, outcome, markov_effects, pending)
     return outcome
@@ -185,9 +220,31 @@ def advance_customer(
     """Move a customer's expiry clock to the watermark (may turn its journey into a null path)."""
     key_bytes = customer_id.encode("utf-8")
     state = CustomerState.from_json(customer_id, customers.get(key_bytes))
-    changes = state.advance(as_of_ms, ctx.rules, ctx.settled_before(partition))
+    changes = state.advance(
+        as_of_ms, ctx.rules, ctx.settled_before(partition), ctx.credit_through(partition)
+    )
     outcome = Outcome(changes=changes)
     if changes or state.as_of_ms == as_of_ms:
+        customers[key_bytes] = state.to_json()
+    _credit(ctx, aggregates, partition, changes, outcome, markov_effects, pending)
+    return outcome
+
+
+def release_customer(
+    ctx: Context,
+    customers: MutableMapping[bytes, Any],
+    aggregates: MutableMapping[str, Any],
+    customer_id: str,
+    partition: int,
+    markov_effects: Mapping[str, Any] | None = None,
+    pending: PendingChanges | None = None,
+) -> Outcome:
+    """Credit a customer's held journeys that the partition's credit horizon now reaches."""
+    key_bytes = customer_id.encode("utf-8")
+    state = CustomerState.from_json(customer_id, customers.get(key_bytes))
+    changes = state.release(ctx.rules, ctx.settled_before(partition), ctx.credit_through(partition))
+    outcome = Outcome(changes=changes, customer_id=customer_id)
+    if changes:
         customers[key_bytes] = state.to_json()
     _credit(ctx, aggregates, partition, changes, outcome, markov_effects, pending)
     return outcome

@@ -278,6 +278,7 @@ def update_gauges(pipeline: Pipeline) -> None:
     """Refresh the gauges computed on scrape: consumer lag, journeys and customers held."""
     metrics = pipeline.metrics
     metrics.journeys_held.set(sum(len(v) for v in pipeline.open_index.values()))
+    metrics.held_journeys.set(len(pipeline.held))
     with contextlib.suppress(Exception):  # the table is not ready during recovery
         metrics.customers_held.set(len(pipeline.customers))
     consumer = getattr(pipeline.app, "consumer", None)

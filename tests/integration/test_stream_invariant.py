@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import urllib.request
 from collections import Counter
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -131,6 +132,7 @@ def run_scenario(
     report: dict[str, Any],
     restart_half_way: bool = False,
     extra_env: dict[str, str] | None = None,
+    backlog: bool = False,
 ) -> None:
     env = {
         **unique_env(partitions=4),
@@ -139,6 +141,12 @@ def run_scenario(
     }
     settings = load_settings(environ=env)
     ensure_topics(bootstrap, settings)
+    numbered = list(enumerate(lines, start=1))
+    if backlog:
+        # The whole log waits in Kafka before any worker starts: the workers read the small
+        # purchases topic far ahead of the touchpoints.
+        with EventProducer(bootstrap) as producer:
+            produce_lines(numbered, producer, settings, send_invalid=True)
     running = [Worker(bootstrap, env, tmp_path, f"w{i}").start() for i in range(workers)]
     try:
         for worker in running:
@@ -148,8 +156,7 @@ def run_scenario(
                 f"{worker.name} ready",
                 running,
             )
-        half = len(lines) // 2
-        numbered = list(enumerate(lines, start=1))
+        half = 0 if backlog else len(lines) // 2
         with EventProducer(bootstrap) as producer:
             produce_lines(numbered[:half], producer, settings, send_invalid=True)
         if restart_half_way:
@@ -158,8 +165,9 @@ def run_scenario(
             running[-1] = Worker(bootstrap, env, tmp_path, f"{victim.name}-again")
             running[-1].data_dir = victim.data_dir
             running[-1].start()
-        with EventProducer(bootstrap) as producer:
-            produce_lines(numbered[half:], producer, settings, send_invalid=True)
+        if not backlog:
+            with EventProducer(bootstrap) as producer:
+                produce_lines(numbered[half:], producer, settings, send_invalid=True)
         expected = batch["totals"]
         url = running[0].url
 
@@ -171,6 +179,10 @@ def run_scenario(
             )
 
         wait_until(drained, DRAIN_TIMEOUT, "the stream to drain the log", running)
+        if backlog:
+            # Orders read before their touches were held, not credited and retracted per touch.
+            changes = journey_changes(url)
+            assert changes["retracted"] < 0.05 * changes["emitted"], changes
         status, stream = get_json(f"{url}/attribution", timeout=120)
         assert status == 200, stream
         assert_same(stream, batch)
@@ -223,6 +235,18 @@ def run_scenario(
                 worker.stop()
 
 
+def journey_changes(url: str) -> dict[str, float]:
+    """The worker's ``crm_journey_changes_total`` samples by change (emitted, retracted)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    found = {"emitted": 0.0, "retracted": 0.0}
+    for line in text.splitlines():
+        if line.startswith("crm_journey_changes_total{"):
+            labels, _, value = line.rpartition(" ")
+            found[labels.split('"')[1]] = float(value)
+    return found
+
+
 def test_one_worker_equals_batch(
     kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path
 ) -> None:
@@ -233,6 +257,14 @@ def test_two_workers_equal_batch(
     kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path
 ) -> None:
     run_scenario(kafka_bootstrap, event_log[1], batch_answer, tmp_path, 2, batch_report)
+
+
+def test_backlog_drained_by_one_worker_equals_batch(
+    kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path
+) -> None:
+    run_scenario(
+        kafka_bootstrap, event_log[1], batch_answer, tmp_path, 1, batch_report, backlog=True
+    )
 
 
 def test_worker_restarted_mid_stream_equals_batch(

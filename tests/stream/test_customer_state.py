@@ -122,3 +122,61 @@ def test_state_round_trips_through_json() -> None:
     assert [journey_identity(j) for j in again.emitted] == [
         journey_identity(j) for j in state.emitted
     ]
+
+
+def test_a_purchase_read_before_its_touches_is_held_then_credited_once() -> None:
+    """While the touches' topic lags, the order waits instead of being re-credited per touch."""
+    state = CustomerState("c1")
+    order = purchase(9, 10)
+    lagging_touches_at = touch(1, 0).ts_ms  # the touchpoints topic has been read up to here
+    assert state.add(order, RULES, None, credit_through_ms=lagging_touches_at) == []
+    assert state.held_since_ms == order.ts_ms
+    for i, hours in [(2, 1), (3, 4), (4, 8)]:
+        late_touch = touch(i, hours)
+        assert state.add(late_touch, RULES, None, credit_through_ms=late_touch.ts_ms) == []
+    assert state.release(RULES, None, touch(5, 9).ts_ms) == []  # still before the order
+    released = state.release(RULES, None, order.ts_ms)
+    assert [c.sign for c in released] == [+1]
+    assert released[0].journey.channels == ("email", "email", "email")
+    assert state.held_since_ms is None
+    # The same journeys as reading the events in order.
+    in_order, _ = replay("c1", [touch(2, 1), touch(3, 4), touch(4, 8), order], RULES, DAY)
+    assert [journey_identity(j) for j in state.emitted] == [
+        journey_identity(j) for j in in_order.emitted
+    ]
+
+
+def test_held_state_round_trips_and_release_without_a_limit_credits_everything() -> None:
+    state = CustomerState("c1")
+    state.add(touch(1, 0), RULES, None, credit_through_ms=0)
+    state.add(purchase(2, 5), RULES, None, credit_through_ms=0)
+    again = CustomerState.from_json("c1", state.to_json())
+    assert again.held_since_ms == purchase(2, 5).ts_ms
+    assert [c.sign for c in again.release(RULES, None, None)] == [+1]
+    assert again.held_since_ms is None and len(again.emitted) == 1
+
+
+def test_a_credited_journey_is_not_retracted_because_a_topic_lags_again() -> None:
+    state = CustomerState("c1")
+    state.add(touch(1, 0), RULES, None)
+    state.add(purchase(2, 5), RULES, None)
+    assert len(state.emitted) == 1
+    # A later touch while the purchases topic lags far behind: the credited order stays.
+    assert state.add(touch(3, 20), RULES, None, credit_through_ms=touch(1, 0).ts_ms) == []
+    assert len(state.emitted) == 1 and state.held_since_ms is None
+
+
+def test_compaction_keeps_the_events_of_a_held_journey() -> None:
+    state = CustomerState("c1")
+    for event in [touch(1, 0), purchase(2, 24), touch(3, 48), purchase(4, 72)]:
+        state.add(event, RULES, None)
+    assert len(state.emitted) == 2
+    # A late touch changes the first order while its topic lags: that order is held, the
+    # second stays credited, and compaction past both must not drop the held one's events.
+    horizon = purchase(5, 200).ts_ms
+    changes = state.add(touch(6, 12), RULES, horizon, credit_through_ms=touch(6, 12).ts_ms)
+    assert [c.sign for c in changes] == [-1]
+    assert {"t0001", "t0006", "p0002"} <= {e.event_id for e in state.events}
+    released = state.release(RULES, horizon, None)
+    assert [c.sign for c in released] == [+1]
+    assert released[0].journey.channels == ("email", "email")
