@@ -12,6 +12,7 @@ from faust.types import TP
 from stream.codecs import record_json
 from stream.gaps import GapReader
 from stream.gc_tuning import full_collection
+from stream.held import consumer_highwater, mark_lagging
 from stream.offsets import OffsetBook, missing_range
 from stream.outgoing import exit_before_commit, finish_before_cancel, send_or_exit
 from stream.partitioning import customer_partition
@@ -149,14 +150,13 @@ def attach(pipeline: Pipeline) -> None:
     def update_lagging(partitions: set[int]) -> None:
         """Mark the customer topic partitions that still have unread events (consumer's view)."""
         consumer = app.consumer
-        for partition in partitions | {p for _, p in ctx.lagging}:
-            for kind, topic in customer_topics.items():
-                next_offset = offset_book.next_offsets.get((topic, partition))
-                highwater = consumer.highwater(TP(topic, partition))
-                if next_offset is not None and highwater is not None and highwater > next_offset:
-                    ctx.lagging.add((kind, partition))
-                else:
-                    ctx.lagging.discard((kind, partition))
+        mark_lagging(
+            ctx.lagging,
+            partitions | {p for _, p in ctx.lagging},
+            customer_topics,
+            offset_book.next_offsets,
+            lambda topic, partition: consumer_highwater(consumer, TP(topic, partition)),
+        )
 
     def release_held() -> list[Outcome]:
         """Credit the held journeys that their partition's credit horizon reaches now."""
@@ -363,6 +363,8 @@ def attach(pipeline: Pipeline) -> None:
         for tp in revoked:
             pipeline.open_index.pop(tp.partition, None)
             held.forget(tp.partition)
+            for kind in customer_topics:
+                ctx.lagging.discard((kind, tp.partition))
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:

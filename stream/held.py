@@ -8,7 +8,8 @@ rebuilt from the customers table when the partition is (re)assigned.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 
 class HeldIndex:
@@ -69,3 +70,34 @@ class HeldIndex:
 
     def __len__(self) -> int:
         return sum(len(since) for since in self.since.values())
+
+
+def consumer_highwater(consumer: Any, tp: Any) -> int | None:
+    """The consumer's high watermark of ``tp``; ``None`` when unknown or no longer assigned."""
+    try:
+        return consumer.highwater(tp)
+    except AssertionError:  # aiokafka's answer for a partition not assigned (after a rebalance)
+        return None
+
+
+def mark_lagging(
+    lagging: set[tuple[str, int]],
+    partitions: Iterable[int],
+    topics: Mapping[str, str],
+    next_offsets: Mapping[tuple[str, int], int],
+    highwater: Callable[[str, int], int | None],
+) -> None:
+    """Update ``lagging`` (kind, partition) for the partitions' customer topics.
+
+    ``topics`` maps a kind to its topic name; a topic partition lags when the consumer knows of
+    records after the next offset this worker would process. Unknown means not lagging: a
+    journey is never held on a guess.
+    """
+    for partition in partitions:
+        for kind, topic in topics.items():
+            next_offset = next_offsets.get((topic, partition))
+            end = highwater(topic, partition)
+            if next_offset is not None and end is not None and end > next_offset:
+                lagging.add((kind, partition))
+            else:
+                lagging.discard((kind, partition))

@@ -181,7 +181,9 @@ def run_scenario(
         wait_until(drained, DRAIN_TIMEOUT, "the stream to drain the log", running)
         if backlog:
             # Orders read before their touches were held, not credited and retracted per touch.
-            changes = journey_changes(url)
+            changes = Counter[str]()
+            for worker in running:
+                changes.update(journey_changes(worker.url))
             assert changes["retracted"] < 0.05 * changes["emitted"], changes
         status, stream = get_json(f"{url}/attribution", timeout=120)
         assert status == 200, stream
@@ -264,6 +266,15 @@ def test_backlog_drained_by_one_worker_equals_batch(
 ) -> None:
     run_scenario(
         kafka_bootstrap, event_log[1], batch_answer, tmp_path, 1, batch_report, backlog=True
+    )
+
+
+def test_backlog_drained_by_two_workers_equals_batch(
+    kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path
+) -> None:
+    # Both workers start on a full log: the partitions move between them while they read.
+    run_scenario(
+        kafka_bootstrap, event_log[1], batch_answer, tmp_path, 2, batch_report, backlog=True
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stream.held import HeldIndex
+from stream.held import HeldIndex, consumer_highwater, mark_lagging
 from stream.processing import HOLD_ALL_MS, Context
 
 
@@ -51,3 +51,30 @@ def test_credit_horizon_is_the_slowest_lagging_topic() -> None:
     assert ctx.credit_through(0) == 900
     ctx.lagging.add(("touchpoints", 1))  # lagging, but no event of it read yet
     assert ctx.credit_through(1) == HOLD_ALL_MS
+
+
+class FakeConsumer:
+    """Answers high watermarks like aiokafka's consumer, which asserts on unassigned ones."""
+
+    def __init__(self, ends: dict[tuple[str, int], int]) -> None:
+        self.ends = ends
+
+    def highwater(self, tp: tuple[str, int]) -> int:
+        assert tp in self.ends, "Partition is not assigned"
+        return self.ends[tp]
+
+
+def test_topics_with_unread_records_lag_and_revoked_ones_stop_lagging() -> None:
+    consumer = FakeConsumer({("touch", 0): 100, ("buy", 0): 7, ("touch", 1): 50})
+    topics = {"touchpoints": "touch", "purchases": "buy"}
+    next_offsets = {("touch", 0): 40, ("buy", 0): 7, ("touch", 1): 50, ("buy", 1): 3}
+    lagging = {("purchases", 3)}  # partition 3 was revoked since
+
+    def highwater(topic: str, partition: int) -> int | None:
+        return consumer_highwater(consumer, (topic, partition))
+
+    mark_lagging(lagging, [0, 1, 3], topics, next_offsets, highwater)
+    assert lagging == {("touchpoints", 0)}  # partition 3: no answer, no longer lagging
+    next_offsets[("touch", 0)] = 100  # read to the end
+    mark_lagging(lagging, [0], topics, next_offsets, highwater)
+    assert lagging == set()
