@@ -152,9 +152,17 @@ def customer_journeys(
 
 
 def journeys_from_rows(
-    customer: str, rows: Sequence[EventRow], rules: JourneyRules, as_of_ms: int | None
+    customer: str,
+    rows: Sequence[EventRow],
+    rules: JourneyRules,
+    as_of_ms: int | None,
+    touch_cache: dict[str, Touch] | None = None,
 ) -> tuple[list[Journey], list[Touch]]:
-    """The journey rules themselves, over event rows in event order (see the module doc)."""
+    """The journey rules themselves, over event rows in event order (see the module doc).
+
+    ``touch_cache`` (event id -> touch) lets a caller that rebuilds the same customer's
+    journeys on every event reuse the touches it made before.
+    """
     closed: list[Journey] = []
     open_touches: list[Touch] = []
     for row in rows:
@@ -162,9 +170,14 @@ def journeys_from_rows(
             closed.append(NullJourney(customer, tuple(open_touches)))
             open_touches = []
         if not row.is_purchase:
-            open_touches.append(
-                Touch(row.channel_or_order, row.ts_ms, row.event_id, row.campaign, row.interaction)
-            )
+            touch = None if touch_cache is None else touch_cache.get(row.event_id)
+            if touch is None:
+                touch = Touch(
+                    row.channel_or_order, row.ts_ms, row.event_id, row.campaign, row.interaction
+                )
+                if touch_cache is not None:
+                    touch_cache[row.event_id] = touch
+            open_touches.append(touch)
             continue
         horizon = row.ts_ms - rules.lookback_ms
         stale = [t for t in open_touches if t.ts_ms < horizon]

@@ -41,13 +41,21 @@ def main() -> None:
         os.environ["CRM_WORKER__BATCH_SECONDS"] = seconds
         rate, workers = pipeline_rate(args.bootstrap, lines, out, 1)
         changes = journey_changes(workers[0].url)
+        cpu = cpu_seconds(workers[0].process.pid)
         for worker in workers:
             worker.stop()
         print(
             f"batch_events={events} batch_seconds={seconds}: {rate:,.0f} events/s, "
-            f"journey changes {changes}",
+            f"journey changes {changes}, worker CPU {1e6 * cpu / len(lines):,.0f} us/event "
+            "(whole process life, start-up included)",
             flush=True,
         )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def journey_changes(url: str) -> dict[str, float]:

@@ -103,6 +103,8 @@ class CustomerState:
     analytics: dict[str, Any] | None = None
     # Earliest decision time of the closed journeys held back from crediting (see :meth:`add`).
     held_since_ms: int | None = None
+    # The touches made from ``events`` so far (memory only: rebuilt on demand).
+    touch_cache: dict[str, Touch] = field(default_factory=dict, repr=False, compare=False)
 
     def knows(self, event_id: str) -> bool:
         """True when the event id was already counted."""
@@ -177,7 +179,7 @@ class CustomerState:
         self, rules: JourneyRules, compact_before_ms: int | None, credit_through_ms: int | None
     ) -> list[JourneyChange]:
         closed, open_touches = journeys_from_rows(
-            self.customer_id, self.events, rules, self.as_of_ms
+            self.customer_id, self.events, rules, self.as_of_ms, self.touch_cache
         )
         before = {journey_identity(j): j for j in self.emitted}
         keys = [journey_identity(j) for j in closed]
@@ -225,6 +227,8 @@ class CustomerState:
         )
         gone = [e for e in self.events if (e.ts_ms, e.event_id) <= cut]
         self.events = [e for e in self.events if (e.ts_ms, e.event_id) > cut]
+        for event in gone:
+            self.touch_cache.pop(event.event_id, None)
         self.emitted = self.emitted[keep_from:]
         self.compacted_through = cut
         self.recent_ids = (self.recent_ids + [e.event_id for e in gone])[-RECENT_IDS_KEPT:]

@@ -35,6 +35,8 @@ EXPECTED_TYPE = {
 }
 CUSTOMER_KINDS = ("touchpoints", "purchases")
 CONVERSION_BUCKETS = 32
+# Customer states kept decoded between their events (see StateCache); about 10 KB each.
+STATE_CACHE_CUSTOMERS = 20_000
 # Credit horizon while a lagging topic partition has shown no event yet: hold every journey.
 HOLD_ALL_MS = -(2**62)
 
@@ -50,6 +52,47 @@ class Outcome:
     held: bool = False  # the purchase's journey waits for a lagging input topic
     too_late: bool = False
     customer_id: str | None = None  # set when a customer's state was updated
+
+
+class StateCache:
+    """Customer states kept as objects beside the table values they were written as.
+
+    Decoding a customer's stored state (its event rows and journeys) for each of its events
+    costs more than the journey rules themselves. A cached state is used only while the table
+    still holds the very value object it was written as; anything else (a recovered or
+    re-read value, a RocksDB store, which decodes anew on each read) is decoded again. Bounded:
+    the least recently written customers go first.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.entries: dict[bytes, tuple[Any, CustomerState]] = {}
+
+    def load(self, customers: Mapping[bytes, Any], key: bytes, customer_id: str) -> CustomerState:
+        """The customer's state as the table holds it (the cached object when still current)."""
+        stored = customers.get(key)
+        cached = self.entries.get(key)
+        if stored is not None and cached is not None and cached[0] is stored:
+            return cached[1]
+        return CustomerState.from_json(customer_id, stored)
+
+    def store(
+        self, customers: MutableMapping[bytes, Any], key: bytes, state: CustomerState
+    ) -> None:
+        """Write the state to the table and keep it as the current object."""
+        value = state.to_json()
+        customers[key] = value
+        entries = self.entries
+        entries.pop(key, None)
+        if self.capacity <= 0:
+            return
+        entries[key] = (value, state)
+        if len(entries) > self.capacity:
+            del entries[next(iter(entries))]
+
+    def drop(self, key: bytes) -> None:
+        """Forget a state that was changed without being written (it no longer matches)."""
+        self.entries.pop(key, None)
 
 
 @dataclass
@@ -70,6 +113,8 @@ class Context:
     # (customer topic kind, partition) known to have unread events (set by the agent from the
     # consumer's high watermarks; empty in tests and replays: nothing is ever held then).
     lagging: set[tuple[str, int]] = field(default_factory=set)
+    # Recently used customer states, with the table value each was last written as.
+    states: StateCache = field(default_factory=lambda: StateCache(STATE_CACHE_CUSTOMERS))
 
     def credit_through(self, partition: int) -> int | None:
         """Journeys ending after this time wait for a lagging topic (``None``: credit all).
@@ -175,10 +220,10 @@ def process_record(
             return Outcome()  # redelivered after a restart: already counted and dead-lettered
         return Outcome(dead_letter_record(error.reason, topic, partition, offset, key, value))
     key_bytes = event.customer_id.encode("utf-8")
-    state = CustomerState.from_json(event.customer_id, customers.get(key_bytes))
+    state = ctx.states.load(customers, key_bytes, event.customer_id)
     if isinstance(event, Assignment):
         state.analytics = apply_to_parts(state.analytics, event)
-        customers[key_bytes] = state.to_json()
+        ctx.states.store(customers, key_bytes, state)
         return Outcome()
     mark = (kind, partition)
     if event.ts_ms > ctx.topic_watermarks.get(mark, 0):
@@ -188,12 +233,13 @@ def process_record(
             event, ctx.rules, ctx.settled_before(partition), ctx.credit_through(partition)
         )
     except TooLateError as error:
+        ctx.states.drop(key_bytes)
         reason = str(error)
         return Outcome(
             dead_letter_record(reason, topic, partition, offset, key, value), too_late=True
         )
     state.analytics = apply_to_parts(state.analytics, event)
-    customers[key_bytes] = state.to_json()
+    ctx.states.store(customers, key_bytes, state)
     if event.ts_ms > ctx.watermarks.get(partition, 0):
         ctx.watermarks[partition] = event.ts_ms
     purchase = isinstance(event, Purchase)
@@ -219,13 +265,15 @@ def advance_customer(
 ) -> Outcome:
     """Move a customer's expiry clock to the watermark (may turn its journey into a null path)."""
     key_bytes = customer_id.encode("utf-8")
-    state = CustomerState.from_json(customer_id, customers.get(key_bytes))
+    state = ctx.states.load(customers, key_bytes, customer_id)
     changes = state.advance(
         as_of_ms, ctx.rules, ctx.settled_before(partition), ctx.credit_through(partition)
     )
     outcome = Outcome(changes=changes)
     if changes or state.as_of_ms == as_of_ms:
-        customers[key_bytes] = state.to_json()
+        ctx.states.store(customers, key_bytes, state)
+    else:
+        ctx.states.drop(key_bytes)
     _credit(ctx, aggregates, partition, changes, outcome, markov_effects, pending)
     return outcome
 
@@ -241,11 +289,13 @@ def release_customer(
 ) -> Outcome:
     """Credit a customer's held journeys that the partition's credit horizon now reaches."""
     key_bytes = customer_id.encode("utf-8")
-    state = CustomerState.from_json(customer_id, customers.get(key_bytes))
+    state = ctx.states.load(customers, key_bytes, customer_id)
     changes = state.release(ctx.rules, ctx.settled_before(partition), ctx.credit_through(partition))
     outcome = Outcome(changes=changes, customer_id=customer_id)
     if changes:
-        customers[key_bytes] = state.to_json()
+        ctx.states.store(customers, key_bytes, state)
+    else:
+        ctx.states.drop(key_bytes)
     _credit(ctx, aggregates, partition, changes, outcome, markov_effects, pending)
     return outcome
 
