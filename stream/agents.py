@@ -156,6 +156,7 @@ def attach(pipeline: Pipeline) -> None:
             customer_topics,
             offset_book.next_offsets,
             lambda topic, partition: consumer_highwater(consumer, TP(topic, partition)),
+            backlog=batch_events,
         )
 
     def release_held() -> list[Outcome]:

@@ -86,18 +86,21 @@ def mark_lagging(
     topics: Mapping[str, str],
     next_offsets: Mapping[tuple[str, int], int],
     highwater: Callable[[str, int], int | None],
+    backlog: int,
 ) -> None:
     """Update ``lagging`` (kind, partition) for the partitions' customer topics.
 
     ``topics`` maps a kind to its topic name; a topic partition lags when the consumer knows of
-    records after the next offset this worker would process. Unknown means not lagging: a
-    journey is never held on a guess.
+    more than ``backlog`` records after the next offset this worker would process. A live
+    stream is always a few records behind its end, and holding its orders for them would only
+    add latency; a backlog is far behind. Unknown means not lagging: a journey is never held
+    on a guess.
     """
     for partition in partitions:
         for kind, topic in topics.items():
             next_offset = next_offsets.get((topic, partition))
             end = highwater(topic, partition)
-            if next_offset is not None and end is not None and end > next_offset:
+            if next_offset is not None and end is not None and end - next_offset > backlog:
                 lagging.add((kind, partition))
             else:
                 lagging.discard((kind, partition))

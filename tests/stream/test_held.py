@@ -73,8 +73,11 @@ def test_topics_with_unread_records_lag_and_revoked_ones_stop_lagging() -> None:
     def highwater(topic: str, partition: int) -> int | None:
         return consumer_highwater(consumer, (topic, partition))
 
-    mark_lagging(lagging, [0, 1, 3], topics, next_offsets, highwater)
+    mark_lagging(lagging, [0, 1, 3], topics, next_offsets, highwater, backlog=10)
     assert lagging == {("touchpoints", 0)}  # partition 3: no answer, no longer lagging
-    next_offsets[("touch", 0)] = 100  # read to the end
-    mark_lagging(lagging, [0], topics, next_offsets, highwater)
+    next_offsets[("touch", 0)] = 90  # ten records behind the end: a live stream, not a backlog
+    mark_lagging(lagging, [0], topics, next_offsets, highwater, backlog=10)
     assert lagging == set()
+    next_offsets[("touch", 0)] = 89
+    mark_lagging(lagging, [0], topics, next_offsets, highwater, backlog=10)
+    assert lagging == {("touchpoints", 0)}
