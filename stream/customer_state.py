@@ -105,10 +105,15 @@ class CustomerState:
     held_since_ms: int | None = None
     # The touches made from ``events`` so far (memory only: rebuilt on demand).
     touch_cache: dict[str, Touch] = field(default_factory=dict, repr=False, compare=False)
+    # Event ids of ``events`` and ``recent_ids`` (memory only: built on first use).
+    known_ids: set[str] | None = field(default=None, repr=False, compare=False)
 
     def knows(self, event_id: str) -> bool:
         """True when the event id was already counted."""
-        return any(e.event_id == event_id for e in self.events) or event_id in self.recent_ids
+        if self.known_ids is None:
+            self.known_ids = {e.event_id for e in self.events}
+            self.known_ids.update(self.recent_ids)
+        return event_id in self.known_ids
 
     def add(
         self,
@@ -140,6 +145,8 @@ class CustomerState:
                 f"already settled (up to {_iso(self.compacted_through[0])}); it arrived too "
                 "late to be placed"
             )
+        if self.known_ids is not None:
+            self.known_ids.add(row.event_id)
         if self.events and row < self.events[-1]:
             self.events.append(row)
             self.events.sort()
@@ -232,6 +239,7 @@ class CustomerState:
         self.emitted = self.emitted[keep_from:]
         self.compacted_through = cut
         self.recent_ids = (self.recent_ids + [e.event_id for e in gone])[-RECENT_IDS_KEPT:]
+        self.known_ids = None  # ids may have left the ring
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form for a Faust table value."""
