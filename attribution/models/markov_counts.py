@@ -33,6 +33,12 @@ SPECIAL_STATES = (START, CONVERSION, NULL)
 _DENSE_LIMIT = 1 << 24
 # Transition pairs are summed straight into a (from, to) table below this many cells.
 _PAIR_TABLE_LIMIT = 1 << 22
+# Below this many (from, to) cells of raw mixed-radix state ids (order 1 up to ~2,000
+# channels, order 2 up to ~45, order 3 with 12), a table is counted block by block.
+_RAW_TABLE_LIMIT = 1 << 22
+# Touches per block: a block's arrays stay in the CPU caches and are allocated again and again
+# from the same memory, where whole-table arrays (tens of MB each) are fresh pages every time.
+_BLOCK_TOUCHES = 1 << 16
 
 
 def state_key(channels: Sequence[str]) -> str:
@@ -247,6 +253,82 @@ def _sum_pairs(
 def count_transitions(table: PathTable, order: int) -> TransitionCounts:
     """Transition counts of every row of ``table``, vectorised (equal to summing per journey)."""
     _check_order(order)
+    upper = (len(table.channels) + 1) ** order
+    if upper * (upper + 2) <= _RAW_TABLE_LIMIT:
+        return _count_blocks(table, order)
+    return _count_whole(table, order)
+
+
+def _count_blocks(table: PathTable, order: int) -> TransitionCounts:
+    """:func:`count_transitions` a block of paths at a time, into a table of raw state ids.
+
+    A raw id is the mixed-radix id of :func:`_state_ids`, 0 being (start); the table has a
+    column for (conversion) and one for (null) after them. Every cell is summed in touch order
+    (``np.add.at``), as one ``np.bincount`` over the whole table would, so the counts are the
+    same to the last bit as :func:`_count_whole`'s, fractional weights included.
+    """
+    base = len(table.channels) + 1
+    upper = base**order
+    width = upper + 2
+    pair_total = np.zeros(upper * width)
+    state_value = np.zeros(upper)
+    state_conv = np.zeros(upper)
+    codes = np.asarray(table.codes, dtype=np.int64)
+    offsets = table.offsets
+    lengths = table.lengths
+    n = table.n_paths
+    step = max(1, _BLOCK_TOUCHES * n // max(1, len(codes)))  # paths per block
+    for p0 in range(0, n, step):
+        p1 = min(n, p0 + step)
+        t0 = int(offsets[p0])
+        touched = np.flatnonzero(lengths[p0:p1] > 0)
+        if not len(touched):
+            continue
+        block = codes[t0 : int(offsets[p1])]
+        path_starts = offsets[p0:p1][touched] - t0
+        first = np.zeros(len(block), dtype=np.bool_)
+        first[path_starts] = True
+        keep = first.copy()
+        keep[1:] |= block[1:] != block[:-1]
+        block, first = block[keep], first[keep]
+        new_len = np.add.reduceat(keep, path_starts, dtype=np.int64)
+        ids, _ = _state_ids(block, first, base, order)
+        src = np.empty_like(ids)
+        src[1:] = ids[:-1]
+        src[first] = 0
+        last = ids[np.cumsum(new_len) - 1]
+        rows = touched + p0
+        conv = table.conversions[rows]
+        nulls = table.nulls[rows]
+        np.add.at(pair_total, src * width + ids, np.repeat(conv + nulls, new_len))
+        np.add.at(pair_total, last * width + upper, conv)
+        np.add.at(pair_total, last * width + (upper + 1), nulls)
+        np.add.at(state_value, last, table.value[rows])
+        np.add.at(state_conv, last, conv)
+
+    names = table.channels
+    keys: dict[int, str] = {0: START, upper: CONVERSION, upper + 1: NULL}
+
+    def key(raw: int) -> str:
+        if raw not in keys:
+            digits: list[int] = []  # the newest channel first
+            while raw_left := raw // base ** len(digits):
+                digits.append(raw_left % base)
+            keys[raw] = state_key([names[d - 1] for d in reversed(digits)])
+        return keys[raw]
+
+    pairs = np.flatnonzero(pair_total)
+    edges = {
+        (key(p // width), key(p % width)): float(w)
+        for p, w in zip(pairs.tolist(), pair_total[pairs].tolist(), strict=True)
+    }
+    value = {key(int(i)): float(state_value[i]) for i in np.flatnonzero(state_value)}
+    count = {key(int(i)): float(state_conv[i]) for i in np.flatnonzero(state_conv)}
+    return TransitionCounts.from_parts(edges, value, count)
+
+
+def _count_whole(table: PathTable, order: int) -> TransitionCounts:
+    """:func:`count_transitions` over the whole table at once, with dense state ids."""
     codes = np.asarray(table.codes, dtype=np.int64)
     touched = np.flatnonzero(table.lengths > 0)
     path_starts = table.offsets[:-1][touched]
