@@ -291,12 +291,17 @@ def _count_blocks(table: PathTable, order: int) -> TransitionCounts:
         keep = first.copy()
         keep[1:] |= block[1:] != block[:-1]
         block, first = block[keep], first[keep]
-        new_len = np.add.reduceat(keep, path_starts, dtype=np.int64)
+        # Where each (collapsed) path starts and ends, and its length.
+        starts = np.flatnonzero(first)
+        ends = np.empty_like(starts)
+        ends[:-1] = starts[1:]
+        ends[-1] = len(block)
+        new_len = ends - starts
         ids, _ = _state_ids(block, first, base, order)
         src = np.empty_like(ids)
         src[1:] = ids[:-1]
-        src[first] = 0
-        last = ids[np.cumsum(new_len) - 1]
+        src[starts] = 0
+        last = ids[ends - 1]
         rows = touched + p0
         conv = table.conversions[rows]
         nulls = table.nulls[rows]
