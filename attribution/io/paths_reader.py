@@ -307,8 +307,8 @@ def _split_chunk(
     The text is not copied: separators are found with numpy in the chunk's UTF-8 bytes, and
     the segments are an Arrow string array over those same bytes, dictionary-encoded by Arrow.
     To keep the segments contiguous each one but the last of its row keeps its separator
-    (``a>b>c`` is ``a>``, ``b>``, ``c``): callers drop it from the few distinct segments.
-    A null path is an empty one.
+    (``a>b>c`` is ``a>``, ``b>``, ``c``): callers drop it from the few distinct segments, and
+    the segments without it end the rows. A null path is an empty one.
     """
     if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
         chunk = chunk.cast(pa.string())
@@ -322,23 +322,22 @@ def _split_chunk(
     lo, hi = int(offsets[0]), int(offsets[-1])
     if data is None or hi == lo:
         return [""], np.zeros(n, dtype=np.int32), np.ones(n, dtype=np.int64)
-    # Segment starts after each separator, and how many fall in each row (a row is
-    # offsets[i]..offsets[i + 1]; a start equal to its end is a trailing empty segment).
+    # Segments start at the rows' starts and after each separator: both lists are sorted, and
+    # sorting them together merges them (equal starts: an empty segment, or an empty row).
     after = _separators(np.frombuffer(data, dtype=np.uint8)[lo:hi], sep.encode())
     after += lo + len(sep.encode())
-    per_row = np.diff(np.searchsorted(after, offsets, side="right")).astype(np.int64) + 1
-    total = n + len(after)
-    starts = np.empty(total + 1, dtype=offsets.dtype)
-    row_first = np.zeros(total, dtype=bool)
-    row_first[np.cumsum(per_row) - per_row] = True
-    starts[:total][row_first] = offsets[:-1]
-    starts[:total][~row_first] = after
-    starts[total] = hi
+    starts = np.concatenate([offsets, after], dtype=offsets.dtype)
+    starts.sort(kind="stable")  # two sorted runs: a linear merge
+    total = len(starts) - 1
     kind = pa.LargeStringArray if large else pa.StringArray
     segments = kind.from_buffers(total, pa.py_buffer(starts), data)
     encoded = _call("dictionary_encode", [segments])
     indices = np.frombuffer(encoded.indices.buffers()[1], dtype=np.int32)[:total]
-    return encoded.dictionary.to_pylist(), indices, per_row
+    dictionary: list[str] = encoded.dictionary.to_pylist()
+    ends_row = np.array([not raw.endswith(sep) for raw in dictionary], dtype=bool)
+    row_ends = np.flatnonzero(ends_row[indices])
+    per_row = np.diff(row_ends, prepend=-1)
+    return dictionary, indices, per_row
 
 
 def _path_table(
@@ -350,34 +349,41 @@ def _path_table(
 ) -> PathTable:
     """Split the path strings into channel codes (no loop per row)."""
     index: dict[str, int] = {}
-    all_codes: list[NDArray[np.int32]] = []  # int32 until the one int64 copy at the end
-    all_lengths: list[NDArray[np.int64]] = []
+    # Per chunk: local code of each distinct segment, then the segments' indices among them
+    # (or, with empty segments, their codes already), and the number of codes per row.
+    parts: list[tuple[NDArray[np.int64] | None, NDArray[Any], NDArray[np.int64]]] = []
     # numpy and Arrow release the GIL: chunks are split in parallel, then merged in file order
     # so that channel codes are numbered by first appearance whatever the thread timing.
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        parts = pool.map(lambda chunk: _split_chunk(chunk, sep), paths.chunks)
-        for chunk, (dictionary, indices, per_row) in zip(paths.chunks, parts, strict=True):
+        splits = pool.map(lambda chunk: _split_chunk(chunk, sep), paths.chunks)
+        for chunk, (dictionary, indices, per_row) in zip(paths.chunks, splits, strict=True):
             # The few distinct segments, in order of first appearance: drop the separator
             # and spaces, then number new names; -1 marks an empty segment.
             local = np.array(
-                [_code(index, raw.removesuffix(sep).strip()) for raw in dictionary] or [-1],
-                dtype=np.int32,
+                [_code(index, raw.removesuffix(sep).strip()) for raw in dictionary],
+                dtype=np.int64,
             )
+            if (local >= 0).all():
+                parts.append((local, indices, per_row))
+                continue
             codes = local[indices]
-            lengths = per_row
-            if (local < 0).any():
-                kept = codes >= 0
-                rows = np.repeat(np.arange(len(chunk)), per_row)
-                lengths = np.bincount(rows[kept], minlength=len(chunk)).astype(np.int64)
-                codes = codes[kept]
-            all_codes.append(codes)
-            all_lengths.append(lengths)
+            kept = codes >= 0
+            rows = np.repeat(np.arange(len(chunk)), per_row)
+            lengths = np.bincount(rows[kept], minlength=len(chunk)).astype(np.int64)
+            parts.append((None, codes[kept], lengths))
     n = len(paths)
     offsets = np.zeros(n + 1, dtype=np.int64)
-    if all_lengths:
-        np.cumsum(np.concatenate(all_lengths), out=offsets[1:])
-    every: NDArray[np.int64] = np.concatenate(all_codes or [np.zeros(0, np.int32)], dtype=np.int64)
-    return PathTable(tuple(index), offsets, every, conversions, value, nulls)
+    if parts:
+        np.cumsum(np.concatenate([lengths for _, _, lengths in parts]), out=offsets[1:])
+    codes = np.empty(int(offsets[-1]), dtype=np.int64)
+    at = 0
+    for local_codes, indices, _ in parts:
+        if local_codes is None:
+            codes[at : at + len(indices)] = indices
+        else:
+            np.take(local_codes, indices, out=codes[at : at + len(indices)], mode="clip")
+        at += len(indices)
+    return PathTable(tuple(index), offsets, codes, conversions, value, nulls)
 
 
 def _code(index: dict[str, int], name: str) -> int:
