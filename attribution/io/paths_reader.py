@@ -8,14 +8,12 @@ file is parsed by Arrow and split with numpy and one Arrow kernel, never row by 
 
 from __future__ import annotations
 
-import csv
-import gzip
 import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +28,8 @@ PATH_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 _NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 Progress = Callable[[int, int | None], None]
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 def _call(function: str, args: list[Any], options: Any = None) -> Any:
@@ -124,7 +124,13 @@ def _require(path: Path, found: list[str], cols: PathColumns) -> list[str]:
 
 
 def _csv_header(path: Path) -> list[str]:
-    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    import csv
+
+    opener: Any = open
+    if path.name.lower().endswith(".gz"):
+        import gzip
+
+        opener = gzip.open
     try:
         with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
             return next(csv.reader(handle), [])
@@ -354,23 +360,22 @@ def _path_table(
     parts: list[tuple[NDArray[np.int64] | None, NDArray[Any], NDArray[np.int64]]] = []
     # numpy and Arrow release the GIL: chunks are split in parallel, then merged in file order
     # so that channel codes are numbered by first appearance whatever the thread timing.
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        splits = pool.map(lambda chunk: _split_chunk(chunk, sep), paths.chunks)
-        for chunk, (dictionary, indices, per_row) in zip(paths.chunks, splits, strict=True):
-            # The few distinct segments, in order of first appearance: drop the separator
-            # and spaces, then number new names; -1 marks an empty segment.
-            local = np.array(
-                [_code(index, raw.removesuffix(sep).strip()) for raw in dictionary],
-                dtype=np.int64,
-            )
-            if (local >= 0).all():
-                parts.append((local, indices, per_row))
-                continue
-            codes = local[indices]
-            kept = codes >= 0
-            rows = np.repeat(np.arange(len(chunk)), per_row)
-            lengths = np.bincount(rows[kept], minlength=len(chunk)).astype(np.int64)
-            parts.append((None, codes[kept], lengths))
+    splits = _in_threads(lambda chunk: _split_chunk(chunk, sep), paths.chunks)
+    for chunk, (dictionary, indices, per_row) in zip(paths.chunks, splits, strict=True):
+        # The few distinct segments, in order of first appearance: drop the separator
+        # and spaces, then number new names; -1 marks an empty segment.
+        local = np.array(
+            [_code(index, raw.removesuffix(sep).strip()) for raw in dictionary],
+            dtype=np.int64,
+        )
+        if (local >= 0).all():
+            parts.append((local, indices, per_row))
+            continue
+        codes = local[indices]
+        kept = codes >= 0
+        rows = np.repeat(np.arange(len(chunk)), per_row)
+        lengths = np.bincount(rows[kept], minlength=len(chunk)).astype(np.int64)
+        parts.append((None, codes[kept], lengths))
     n = len(paths)
     offsets = np.zeros(n + 1, dtype=np.int64)
     if parts:
@@ -384,6 +389,43 @@ def _path_table(
             np.take(local_codes, indices, out=codes[at : at + len(indices)], mode="clip")
         at += len(indices)
     return PathTable(tuple(index), offsets, codes, conversions, value, nulls)
+
+
+def _in_threads(function: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
+    """``[function(item) for item in items]``, computed on up to 4 threads (this one included).
+
+    concurrent.futures would do, but it imports logging: 5 ms of every command.
+    """
+    workers = min(4, os.cpu_count() or 1, len(items))
+    if workers <= 1:
+        return [function(item) for item in items]
+    results: list[Any] = [None] * len(items)
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    taken = 0
+
+    def work() -> None:
+        nonlocal taken
+        while not errors:
+            with lock:
+                i = taken
+                taken += 1
+            if i >= len(items):
+                return
+            try:
+                results[i] = function(items[i])
+            except BaseException as error:  # re-raised by the calling thread
+                errors.append(error)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers - 1)]
+    for thread in threads:
+        thread.start()
+    work()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def _code(index: dict[str, int], name: str) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -194,6 +193,8 @@ def _print(fmt: str, data: dict[str, Any]) -> None:
     if fmt == "json":
         sys.stdout.write(json.dumps(data) + "\n")
     elif fmt == "csv":
+        import csv
+
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(CSV_FIELDS)
         for model, result in data["models"].items():

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attribution.io.paths_reader import _path_table, read_paths
+from attribution.io.paths_reader import _in_threads, _path_table, read_paths
 from attribution.paths import PathTable
 
 
@@ -134,3 +134,16 @@ def test_parquet_large_strings_and_nulls(tmp_path: Path) -> None:
     table = read_paths(src).table
     assert [table.path(i) for i in range(table.n_paths)] == [("a", "b"), (), ("b", "c")]
     assert table.conversions.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_in_threads_keeps_order_and_raises() -> None:
+    assert _in_threads(lambda x: x * x, list(range(50))) == [x * x for x in range(50)]
+    assert _in_threads(lambda x: x, []) == []
+
+    def fail_at_7(x: int) -> int:
+        if x == 7:
+            raise ValueError("seven")
+        return x
+
+    with pytest.raises(ValueError, match="seven"):
+        _in_threads(fail_at_7, list(range(20)))

@@ -116,10 +116,11 @@ def test_attribute_imports_no_pydantic_rich_or_other_commands() -> None:
         "import sys\n"
         "from crm_attribution.cli import main\n"
         f"main(['attribute', {PATHS!r}, '--models', 'markov,linear', '--format', 'json'])\n"
-        "heavy = ('pydantic', 'rich', 'networkx', 'scipy', 'pandas', 'faust')\n"
+        "heavy = ('pydantic', 'rich', 'networkx', 'scipy', 'pandas', 'faust', 'concurrent')\n"
         "found = sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in heavy})\n"
         "found += [m for m in sys.modules if m.startswith('crm_attribution.commands.')\n"
         "          and m.rsplit('.', 1)[1] not in ('attribute', 'common', 'input_report')]\n"
+        "found += [m for m in ('pyarrow.compute', 'logging') if m in sys.modules]\n"
         "print('HEAVY', ','.join(found), file=sys.stderr)\n"
     )
     env = {
