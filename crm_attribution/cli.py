@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -24,6 +25,13 @@ COMMANDS = {
     "query": "query",
     "demo": "demo",
 }
+
+
+# Commands whose process ends right after their output is flushed, skipping the interpreter's
+# teardown (a last garbage collection and the unloading of numpy and pyarrow: ~30-40 ms, a
+# tenth of a whole `attribute` run). They hold nothing that needs it: their files are closed
+# by `with`, their threads are joined, they register no atexit work.
+QUICK_EXIT = frozenset({"attribute"})
 
 
 class UserError(Exception):
@@ -74,7 +82,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
+    """Run the command line; returns the process exit code.
+
+    Called without ``argv`` (as the program itself), a :data:`QUICK_EXIT` command that
+    completes ends the process once its output is flushed.
+    """
+    as_program = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(named_command(argv))
     args = parser.parse_args(argv)
@@ -82,7 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        if as_program and args.command in QUICK_EXIT:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
     except UserError as error:
         _stderr().print(f"[bold red]error:[/] {error}", highlight=False)
         return error.exit_code

@@ -176,3 +176,41 @@ def test_progress_bar_on_a_terminal_and_off_it(monkeypatch: pytest.MonkeyPatch) 
     assert err.is_terminal
     with progress_bar(err, "reading") as update:
         update(5, 10)
+
+
+def run_program(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "crm_attribution", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+
+
+def test_quick_exit_still_delivers_everything(tmp_path: Path) -> None:
+    # attribute ends its process with os._exit once its output is flushed: nothing may be lost.
+    src = tmp_path / "p.csv"
+    rows = "".join(f"c{i % 7}>c{i % 5},{i % 3},{i}.5,1\n" for i in range(3000))
+    src.write_text(
+        "path,total_conversions,total_conversion_value,total_null\n" + rows + "x,-1,0,0\n"
+    )
+    report = tmp_path / "invalid.jsonl"
+    models = ["--models", "markov,linear"]
+    done = run_program(
+        "attribute", str(src), *models, "--invalid-report", str(report), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["models"].keys() == {"markov", "linear"}
+    assert "1 invalid records skipped" in done.stderr and "line 3002" in done.stderr
+    assert [json.loads(line)["line"] for line in report.read_text().splitlines()] == [3002]
+    csv_out = run_program(
+        "attribute", str(src), "--models", "linear", "--format", "csv", cwd=tmp_path
+    )
+    assert csv_out.returncode == 0 and len(csv_out.stdout.splitlines()) == 1 + 7
+    failed = run_program("attribute", str(src), "--models", "linear", "--strict", cwd=tmp_path)
+    assert failed.returncode == 2 and "line 3002" in failed.stderr and failed.stdout == ""
