@@ -270,7 +270,8 @@ def _count_blocks(table: PathTable, order: int) -> TransitionCounts:
     base = len(table.channels) + 1
     upper = base**order
     width = upper + 2
-    pair_total = np.zeros(upper * width)
+    # One more cell at the end takes the repeated touches of order 1 (see _order1_pairs).
+    pair_total = np.zeros(upper * width + 1)
     state_value = np.zeros(upper)
     state_conv = np.zeros(upper)
     codes = np.asarray(table.codes, dtype=np.int64)
@@ -286,30 +287,20 @@ def _count_blocks(table: PathTable, order: int) -> TransitionCounts:
             continue
         block = codes[t0 : int(offsets[p1])]
         path_starts = offsets[p0:p1][touched] - t0
-        first = np.zeros(len(block), dtype=np.bool_)
-        first[path_starts] = True
-        keep = first.copy()
-        keep[1:] |= block[1:] != block[:-1]
-        block, first = block[keep], first[keep]
-        # Where each (collapsed) path starts and ends, and its length.
-        starts = np.flatnonzero(first)
-        ends = np.empty_like(starts)
-        ends[:-1] = starts[1:]
-        ends[-1] = len(block)
-        new_len = ends - starts
-        ids, _ = _state_ids(block, first, base, order)
-        src = np.empty_like(ids)
-        src[1:] = ids[:-1]
-        src[starts] = 0
-        last = ids[ends - 1]
+        path_ends = offsets[p0 + 1 : p1 + 1][touched] - t0
         rows = touched + p0
         conv = table.conversions[rows]
         nulls = table.nulls[rows]
-        np.add.at(pair_total, src * width + ids, np.repeat(conv + nulls, new_len))
+        if order == 1:
+            pairs, per_path, last = _order1_pairs(block, path_starts, path_ends, width)
+        else:
+            pairs, per_path, last = _collapsed_pairs(block, path_starts, base, order, width)
+        np.add.at(pair_total, pairs, np.repeat(conv + nulls, per_path))
         np.add.at(pair_total, last * width + upper, conv)
         np.add.at(pair_total, last * width + (upper + 1), nulls)
         np.add.at(state_value, last, table.value[rows])
         np.add.at(state_conv, last, conv)
+    pair_total = pair_total[:-1]
 
     names = table.channels
     keys: dict[int, str] = {0: START, upper: CONVERSION, upper + 1: NULL}
@@ -330,6 +321,48 @@ def _count_blocks(table: PathTable, order: int) -> TransitionCounts:
     value = {key(int(i)): float(state_value[i]) for i in np.flatnonzero(state_value)}
     count = {key(int(i)): float(state_conv[i]) for i in np.flatnonzero(state_conv)}
     return TransitionCounts.from_parts(edges, value, count)
+
+
+def _collapsed_pairs(
+    block: NDArray[np.int64], path_starts: NDArray[np.int64], base: int, order: int, width: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """(from, to) cell of every transition of a block's paths once repeats are collapsed,
+    the number of transitions of each path, and the raw id of each path's last state."""
+    first = np.zeros(len(block), dtype=np.bool_)
+    first[path_starts] = True
+    keep = first.copy()
+    keep[1:] |= block[1:] != block[:-1]
+    block, first = block[keep], first[keep]
+    starts = np.flatnonzero(first)
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:]
+    ends[-1] = len(block)
+    ids, _ = _state_ids(block, first, base, order)
+    src = np.empty_like(ids)
+    src[1:] = ids[:-1]
+    src[starts] = 0
+    return src * width + ids, ends - starts, ids[ends - 1]
+
+
+def _order1_pairs(
+    block: NDArray[np.int64],
+    path_starts: NDArray[np.int64],
+    path_ends: NDArray[np.int64],
+    width: int,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """Like :func:`_collapsed_pairs` for order 1, without collapsing the block first.
+
+    A state is a channel, so collapsing repeats only drops the transitions from a channel to
+    itself: they are sent to the spare cell after the table instead (the other cells receive
+    the same additions in the same order, hence the same sums).
+    """
+    ids = block + 1
+    pairs = np.empty_like(ids)
+    np.multiply(ids[:-1], width, out=pairs[1:])
+    pairs[1:] += ids[1:]
+    pairs[1:][ids[1:] == ids[:-1]] = (width - 2) * width  # the spare cell
+    pairs[path_starts] = ids[path_starts]  # from (start), whatever the previous path ended with
+    return pairs, path_ends - path_starts, ids[path_ends - 1]
 
 
 def _count_whole(table: PathTable, order: int) -> TransitionCounts:
