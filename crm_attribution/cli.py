@@ -119,4 +119,8 @@ def _stderr() -> Console:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m crm_attribution.cli`: run the module the subcommands import, whose UserError
+    # they raise (this copy, __main__, has a UserError class of its own).
+    from crm_attribution.cli import main as package_main
+
+    sys.exit(package_main())

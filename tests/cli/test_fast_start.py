@@ -214,3 +214,17 @@ def test_quick_exit_still_delivers_everything(tmp_path: Path) -> None:
     assert csv_out.returncode == 0 and len(csv_out.stdout.splitlines()) == 1 + 7
     failed = run_program("attribute", str(src), "--models", "linear", "--strict", cwd=tmp_path)
     assert failed.returncode == 2 and "line 3002" in failed.stderr and failed.stdout == ""
+
+
+def test_errors_stay_human_when_run_as_a_module(tmp_path: Path) -> None:
+    for module in ("crm_attribution", "crm_attribution.cli"):
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        done = subprocess.run(
+            [sys.executable, "-m", module, "attribute", str(tmp_path / "missing.csv")],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 2, (module, done.stderr)
+        assert "does not exist" in done.stderr and "Traceback" not in done.stderr
