@@ -263,9 +263,9 @@ def _numbers(
         not_number = ~numeric & ~empty
     elif pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
         empty = _nulls(array)
-        if array.type != pa.float64():  # CSV counts are read as float64 already
-            array = array.cast(pa.float64())
-        values = _floats(array, null_as=0.0)
+        # CSV counts are read as float64 already (the cast would import pyarrow.compute).
+        floats = array if array.type == pa.float64() else array.cast(pa.float64())
+        values = _floats(floats, null_as=0.0)
         not_number = ~np.isfinite(values)
         text = array
     else:

@@ -147,3 +147,14 @@ def test_in_threads_keeps_order_and_raises() -> None:
 
     with pytest.raises(ValueError, match="seven"):
         _in_threads(fail_at_7, list(range(20)))
+
+
+def test_integer_counts_are_reported_as_written(tmp_path: Path) -> None:
+    src = tmp_path / "p.parquet"
+    pq.write_table(
+        pa.table({"path": ["a", "b"], "total_conversions": pa.array([-2, 3], type=pa.int64())}),
+        src,
+    )
+    read = read_paths(src)
+    assert [row.reason for row in read.invalid] == ["total_conversions -2 is negative"]
+    assert read.table.conversions.tolist() == [3.0]
