@@ -33,9 +33,11 @@ SPECIAL_STATES = (START, CONVERSION, NULL)
 _DENSE_LIMIT = 1 << 24
 # Transition pairs are summed straight into a (from, to) table below this many cells.
 _PAIR_TABLE_LIMIT = 1 << 22
-# Below this many (from, to) cells of raw mixed-radix state ids (order 1 up to ~2,000
-# channels, order 2 up to ~45, order 3 with 12), a table is counted block by block.
-_RAW_TABLE_LIMIT = 1 << 22
+# Below this many (from, to) cells of raw mixed-radix state ids (order 1 up to 2,894
+# channels, order 2 up to 52, order 3 up to 13), a table is counted block by block. The
+# cells are one zeroed float64 array of up to 64 MB (only the pages written take memory),
+# instead of a dozen whole-table arrays.
+_RAW_TABLE_LIMIT = 1 << 23
 # Touches per block: a block's arrays stay in the CPU caches and are allocated again and again
 # from the same memory, where whole-table arrays (tens of MB each) are fresh pages every time.
 _BLOCK_TOUCHES = 1 << 16
