@@ -8,20 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from attribution.events import AnyEvent, Purchase, Touchpoint
-from attribution.journeys import (
-    ConvertedJourney,
-    JourneyRules,
-    build_journeys,
-    journeys_to_table,
-)
 from attribution.models.heuristics import credited_rows, select_rows
 from attribution.models.options import ModelOptions
 from attribution.models.registry import CONVERTING_ROWS_ONLY, run_model
 from attribution.paths import PathTable
 from attribution.results import ModelResult
+
+if TYPE_CHECKING:
+    # Events and journeys are imported where they are used: the events are pydantic models,
+    # and pydantic takes longer to import than a path file takes to attribute.
+    from attribution.events import AnyEvent, Purchase, Touchpoint
+    from attribution.journeys import JourneyRules
 
 
 def as_count(x: float) -> int | float:
@@ -105,6 +104,8 @@ def attribute_paths(
 
 
 def _customer_events(events: Iterable[AnyEvent]) -> list[Touchpoint | Purchase]:
+    from attribution.events import Purchase, Touchpoint
+
     return [e for e in events if isinstance(e, Touchpoint | Purchase)]
 
 
@@ -116,6 +117,8 @@ def attribute_events(
     as_of_ms: int | None = None,
 ) -> AttributionReport:
     """Build journeys from an event log (costs and assignments ignored) and run ``models``."""
+    from attribution.journeys import ConvertedJourney, build_journeys, journeys_to_table
+
     journeys, still_open = build_journeys(_customer_events(events), rules, as_of_ms)
     totals = Totals()
     for journey in journeys:

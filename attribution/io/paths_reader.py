@@ -2,24 +2,21 @@
 
 One row per path: ``path`` (channel names joined by a one-character separator),
 ``total_conversions``, and optionally ``total_conversion_value`` and ``total_null``. The whole
-file is parsed and split with Arrow compute kernels, never row by row in Python: a million
-rows take about a second.
+file is parsed by Arrow and split with numpy and one Arrow kernel, never row by row in Python:
+600,000 paths take about a quarter of a second.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
 import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from attribution.engine import Totals
@@ -31,6 +28,22 @@ PATH_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 _NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 Progress = Callable[[int, int | None], None]
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def _call(function: str, args: list[Any], options: Any = None) -> Any:
+    """An Arrow compute kernel by name.
+
+    ``pyarrow.compute`` generates a Python wrapper for each of its hundreds of kernels when it
+    is imported (about 30 ms of every command); the few kernels needed on the common path are
+    called through the extension module underneath it instead.
+    """
+    try:
+        from pyarrow._compute import call_function
+    except ImportError:  # pragma: no cover - the private module moved: the public API then
+        from pyarrow.compute import call_function
+    return call_function(function, args, options)
 
 
 @dataclass
@@ -111,7 +124,13 @@ def _require(path: Path, found: list[str], cols: PathColumns) -> list[str]:
 
 
 def _csv_header(path: Path) -> list[str]:
-    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    import csv
+
+    opener: Any = open
+    if path.name.lower().endswith(".gz"):
+        import gzip
+
+        opener = gzip.open
     try:
         with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
             return next(csv.reader(handle), [])
@@ -172,12 +191,22 @@ def _load_parquet(path: Path, cols: PathColumns) -> tuple[pa.Table, list[Invalid
     return data, [], 1
 
 
+def _unpack(bitmap: pa.Buffer, offset: int, n: int) -> NDArray[np.bool_]:
+    bits = np.frombuffer(bitmap, dtype=np.uint8)
+    return np.unpackbits(bits, bitorder="little")[offset : offset + n].astype(bool)
+
+
 def _bools(array: pa.Array) -> NDArray[np.bool_]:
     """A null-free boolean Arrow array as numpy (bits unpacked from its buffer)."""
-    bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
-    return np.unpackbits(bits, bitorder="little")[array.offset : array.offset + len(array)].astype(
-        bool
-    )
+    return _unpack(array.buffers()[1], array.offset, len(array))
+
+
+def _nulls(array: pa.Array) -> NDArray[np.bool_]:
+    """Which entries of an Arrow array are null (its validity bitmap, inverted)."""
+    validity = array.buffers()[0]
+    if not array.null_count or validity is None:
+        return np.zeros(len(array), dtype=bool)
+    return ~_unpack(validity, array.offset, len(array))
 
 
 _NUMPY_OF = {
@@ -205,7 +234,7 @@ def _values(array: pa.Array, null_as: float | None = None) -> NDArray[Any]:
         if null_as is None:
             raise ValueError("the array has nulls and no value was given for them")
         values = values.copy()
-        values[_bools(array.is_null())] = null_as
+        values[_nulls(array)] = null_as
     return values
 
 
@@ -224,6 +253,8 @@ def _numbers(
     """The column as non-negative floats; bad cells flag their row in ``bad`` with a reason."""
     array = column.combine_chunks()
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        import pyarrow.compute as pc  # only when a count is not a number (the rare case)
+
         text = pc.utf8_trim_whitespace(array.fill_null(""))
         empty = _bools(pc.equal(text, ""))
         numeric = _bools(pc.match_substring_regex(text, _NUMBER))
@@ -231,8 +262,10 @@ def _numbers(
         values = _floats(parsed.cast(pa.float64()))
         not_number = ~numeric & ~empty
     elif pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
-        empty = _bools(array.is_null())
-        values = _floats(array.cast(pa.float64()), null_as=0.0)
+        empty = _nulls(array)
+        # CSV counts are read as float64 already (the cast would import pyarrow.compute).
+        floats = array if array.type == pa.float64() else array.cast(pa.float64())
+        values = _floats(floats, null_as=0.0)
         not_number = ~np.isfinite(values)
         text = array
     else:
@@ -258,21 +291,59 @@ def _flag_row(row: int, reason: str, bad: NDArray[np.bool_], reasons: dict[int, 
     reasons.setdefault(row, []).append(reason)
 
 
+def _separators(text: NDArray[np.uint8], sep: bytes) -> NDArray[np.int64]:
+    """Where ``sep`` starts in UTF-8 ``text`` (never inside another character: UTF-8 is
+    self-synchronising, so a byte match of a whole character is that character)."""
+    if len(sep) == 1:
+        return np.flatnonzero(text == sep[0])
+    n = len(text) - len(sep) + 1
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    match = text[:n] == sep[0]
+    for i in range(1, len(sep)):
+        match &= text[i : n + i] == sep[i]
+    return np.flatnonzero(match)
+
+
 def _split_chunk(
     chunk: pa.Array, sep: str
-) -> tuple[list[str], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64] | None]:
-    """Segment dictionary, segment indices, path lengths and (if needed) parents of a chunk."""
+) -> tuple[list[str], NDArray[np.int32], NDArray[np.int64]]:
+    """Distinct raw segments, each segment's index among them, and segments per row.
+
+    The text is not copied: separators are found with numpy in the chunk's UTF-8 bytes, and
+    the segments are an Arrow string array over those same bytes, dictionary-encoded by Arrow.
+    To keep the segments contiguous each one but the last of its row keeps its separator
+    (``a>b>c`` is ``a>``, ``b>``, ``c``): callers drop it from the few distinct segments, and
+    the segments without it end the rows. A null path is an empty one.
+    """
     if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
         chunk = chunk.cast(pa.string())
-    lists = pc.split_pattern(chunk, pattern=sep)
-    encoded = pc.dictionary_encode(pc.list_flatten(lists))
-    dictionary = [name.strip() for name in encoded.dictionary.to_pylist()]
-    indices = _values(encoded.indices).astype(np.int64)
-    lengths = _values(pc.list_value_length(lists), null_as=0)
-    parents = None
-    if "" in dictionary:
-        parents = _values(pc.list_parent_indices(lists))
-    return dictionary, indices, lengths.astype(np.int64), parents
+    if chunk.null_count:
+        chunk = _call("coalesce", [chunk, pa.scalar("", chunk.type)])
+    large = pa.types.is_large_string(chunk.type)
+    n = len(chunk)
+    _, offsets_buffer, data = chunk.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64 if large else np.int32)
+    offsets = offsets[chunk.offset : chunk.offset + n + 1]
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    if data is None or hi == lo:
+        return [""], np.zeros(n, dtype=np.int32), np.ones(n, dtype=np.int64)
+    # Segments start at the rows' starts and after each separator: both lists are sorted, and
+    # sorting them together merges them (equal starts: an empty segment, or an empty row).
+    after = _separators(np.frombuffer(data, dtype=np.uint8)[lo:hi], sep.encode())
+    after += lo + len(sep.encode())
+    starts = np.concatenate([offsets, after], dtype=offsets.dtype)
+    starts.sort(kind="stable")  # two sorted runs: a linear merge
+    total = len(starts) - 1
+    kind = pa.LargeStringArray if large else pa.StringArray
+    segments = kind.from_buffers(total, pa.py_buffer(starts), data)
+    encoded = _call("dictionary_encode", [segments])
+    indices = np.frombuffer(encoded.indices.buffers()[1], dtype=np.int32)[:total]
+    dictionary: list[str] = encoded.dictionary.to_pylist()
+    ends_row = np.array([not raw.endswith(sep) for raw in dictionary], dtype=bool)
+    row_ends = np.flatnonzero(ends_row[indices])
+    per_row = np.diff(row_ends, prepend=-1)
+    return dictionary, indices, per_row
 
 
 def _path_table(
@@ -282,30 +353,79 @@ def _path_table(
     value: NDArray[np.float64],
     nulls: NDArray[np.float64],
 ) -> PathTable:
-    """Split the path strings into channel codes with Arrow kernels (no loop per row)."""
+    """Split the path strings into channel codes (no loop per row)."""
     index: dict[str, int] = {}
-    all_codes: list[NDArray[np.int64]] = []
-    all_lengths: list[NDArray[np.int64]] = []
-    # Arrow kernels release the GIL: chunks are split in parallel, then merged in file order
+    # Per chunk: local code of each distinct segment, then the segments' indices among them
+    # (or, with empty segments, their codes already), and the number of codes per row.
+    parts: list[tuple[NDArray[np.int64] | None, NDArray[Any], NDArray[np.int64]]] = []
+    # numpy and Arrow release the GIL: chunks are split in parallel, then merged in file order
     # so that channel codes are numbered by first appearance whatever the thread timing.
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        parts = pool.map(lambda chunk: _split_chunk(chunk, sep), paths.chunks)
-        for chunk, (dictionary, indices, lengths, parents) in zip(paths.chunks, parts, strict=True):
-            # Trimmed names of the few distinct segments; -1 marks an empty segment.
-            local = np.array([_code(index, name) for name in dictionary] or [-1], dtype=np.int64)
-            codes = local[indices]
-            if parents is not None:
-                kept = codes >= 0
-                codes = codes[kept]
-                lengths = np.bincount(parents[kept], minlength=len(chunk)).astype(np.int64)
-            all_codes.append(codes)
-            all_lengths.append(lengths)
+    splits = _in_threads(lambda chunk: _split_chunk(chunk, sep), paths.chunks)
+    for chunk, (dictionary, indices, per_row) in zip(paths.chunks, splits, strict=True):
+        # The few distinct segments, in order of first appearance: drop the separator
+        # and spaces, then number new names; -1 marks an empty segment.
+        local = np.array(
+            [_code(index, raw.removesuffix(sep).strip()) for raw in dictionary],
+            dtype=np.int64,
+        )
+        if (local >= 0).all():
+            parts.append((local, indices, per_row))
+            continue
+        codes = local[indices]
+        kept = codes >= 0
+        rows = np.repeat(np.arange(len(chunk)), per_row)
+        lengths = np.bincount(rows[kept], minlength=len(chunk)).astype(np.int64)
+        parts.append((None, codes[kept], lengths))
     n = len(paths)
     offsets = np.zeros(n + 1, dtype=np.int64)
-    if all_lengths:
-        np.cumsum(np.concatenate(all_lengths), out=offsets[1:])
-    codes = np.concatenate(all_codes) if all_codes else np.zeros(0, dtype=np.int64)
+    if parts:
+        np.cumsum(np.concatenate([lengths for _, _, lengths in parts]), out=offsets[1:])
+    codes = np.empty(int(offsets[-1]), dtype=np.int64)
+    at = 0
+    for local_codes, indices, _ in parts:
+        if local_codes is None:
+            codes[at : at + len(indices)] = indices
+        else:
+            np.take(local_codes, indices, out=codes[at : at + len(indices)], mode="clip")
+        at += len(indices)
     return PathTable(tuple(index), offsets, codes, conversions, value, nulls)
+
+
+def _in_threads(function: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
+    """``[function(item) for item in items]``, computed on up to 4 threads (this one included).
+
+    concurrent.futures would do, but it imports logging: 5 ms of every command.
+    """
+    workers = min(4, os.cpu_count() or 1, len(items))
+    if workers <= 1:
+        return [function(item) for item in items]
+    results: list[Any] = [None] * len(items)
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    taken = 0
+
+    def work() -> None:
+        nonlocal taken
+        while not errors:
+            with lock:
+                i = taken
+                taken += 1
+            if i >= len(items):
+                return
+            try:
+                results[i] = function(items[i])
+            except BaseException as error:  # re-raised by the calling thread
+                errors.append(error)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers - 1)]
+    for thread in threads:
+        thread.start()
+    work()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def _code(index: dict[str, int], name: str) -> int:

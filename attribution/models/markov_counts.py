@@ -33,6 +33,14 @@ SPECIAL_STATES = (START, CONVERSION, NULL)
 _DENSE_LIMIT = 1 << 24
 # Transition pairs are summed straight into a (from, to) table below this many cells.
 _PAIR_TABLE_LIMIT = 1 << 22
+# Below this many (from, to) cells of raw mixed-radix state ids (order 1 up to 2,894
+# channels, order 2 up to 52, order 3 up to 13), a table is counted block by block. The
+# cells are one zeroed float64 array of up to 64 MB (only the pages written take memory),
+# instead of a dozen whole-table arrays.
+_RAW_TABLE_LIMIT = 1 << 23
+# Touches per block: a block's arrays stay in the CPU caches and are allocated again and again
+# from the same memory, where whole-table arrays (tens of MB each) are fresh pages every time.
+_BLOCK_TOUCHES = 1 << 16
 
 
 def state_key(channels: Sequence[str]) -> str:
@@ -247,6 +255,120 @@ def _sum_pairs(
 def count_transitions(table: PathTable, order: int) -> TransitionCounts:
     """Transition counts of every row of ``table``, vectorised (equal to summing per journey)."""
     _check_order(order)
+    upper = (len(table.channels) + 1) ** order
+    if upper * (upper + 2) <= _RAW_TABLE_LIMIT:
+        return _count_blocks(table, order)
+    return _count_whole(table, order)
+
+
+def _count_blocks(table: PathTable, order: int) -> TransitionCounts:
+    """:func:`count_transitions` a block of paths at a time, into a table of raw state ids.
+
+    A raw id is the mixed-radix id of :func:`_state_ids`, 0 being (start); the table has a
+    column for (conversion) and one for (null) after them. Every cell is summed in touch order
+    (``np.add.at``), as one ``np.bincount`` over the whole table would, so the counts are the
+    same to the last bit as :func:`_count_whole`'s, fractional weights included.
+    """
+    base = len(table.channels) + 1
+    upper = base**order
+    width = upper + 2
+    # One more cell at the end takes the repeated touches of order 1 (see _order1_pairs).
+    pair_total = np.zeros(upper * width + 1)
+    state_value = np.zeros(upper)
+    state_conv = np.zeros(upper)
+    codes = np.asarray(table.codes, dtype=np.int64)
+    offsets = table.offsets
+    lengths = table.lengths
+    n = table.n_paths
+    step = max(1, _BLOCK_TOUCHES * n // max(1, len(codes)))  # paths per block
+    for p0 in range(0, n, step):
+        p1 = min(n, p0 + step)
+        t0 = int(offsets[p0])
+        touched = np.flatnonzero(lengths[p0:p1] > 0)
+        if not len(touched):
+            continue
+        block = codes[t0 : int(offsets[p1])]
+        path_starts = offsets[p0:p1][touched] - t0
+        path_ends = offsets[p0 + 1 : p1 + 1][touched] - t0
+        rows = touched + p0
+        conv = table.conversions[rows]
+        nulls = table.nulls[rows]
+        if order == 1:
+            pairs, per_path, last = _order1_pairs(block, path_starts, path_ends, width)
+        else:
+            pairs, per_path, last = _collapsed_pairs(block, path_starts, base, order, width)
+        np.add.at(pair_total, pairs, np.repeat(conv + nulls, per_path))
+        np.add.at(pair_total, last * width + upper, conv)
+        np.add.at(pair_total, last * width + (upper + 1), nulls)
+        np.add.at(state_value, last, table.value[rows])
+        np.add.at(state_conv, last, conv)
+    pair_total = pair_total[:-1]
+
+    names = table.channels
+    keys: dict[int, str] = {0: START, upper: CONVERSION, upper + 1: NULL}
+
+    def key(raw: int) -> str:
+        if raw not in keys:
+            digits: list[int] = []  # the newest channel first
+            while raw_left := raw // base ** len(digits):
+                digits.append(raw_left % base)
+            keys[raw] = state_key([names[d - 1] for d in reversed(digits)])
+        return keys[raw]
+
+    pairs = np.flatnonzero(pair_total)
+    edges = {
+        (key(p // width), key(p % width)): float(w)
+        for p, w in zip(pairs.tolist(), pair_total[pairs].tolist(), strict=True)
+    }
+    value = {key(int(i)): float(state_value[i]) for i in np.flatnonzero(state_value)}
+    count = {key(int(i)): float(state_conv[i]) for i in np.flatnonzero(state_conv)}
+    return TransitionCounts.from_parts(edges, value, count)
+
+
+def _collapsed_pairs(
+    block: NDArray[np.int64], path_starts: NDArray[np.int64], base: int, order: int, width: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """(from, to) cell of every transition of a block's paths once repeats are collapsed,
+    the number of transitions of each path, and the raw id of each path's last state."""
+    first = np.zeros(len(block), dtype=np.bool_)
+    first[path_starts] = True
+    keep = first.copy()
+    keep[1:] |= block[1:] != block[:-1]
+    block, first = block[keep], first[keep]
+    starts = np.flatnonzero(first)
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:]
+    ends[-1] = len(block)
+    ids, _ = _state_ids(block, first, base, order)
+    src = np.empty_like(ids)
+    src[1:] = ids[:-1]
+    src[starts] = 0
+    return src * width + ids, ends - starts, ids[ends - 1]
+
+
+def _order1_pairs(
+    block: NDArray[np.int64],
+    path_starts: NDArray[np.int64],
+    path_ends: NDArray[np.int64],
+    width: int,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """Like :func:`_collapsed_pairs` for order 1, without collapsing the block first.
+
+    A state is a channel, so collapsing repeats only drops the transitions from a channel to
+    itself: they are sent to the spare cell after the table instead (the other cells receive
+    the same additions in the same order, hence the same sums).
+    """
+    ids = block + 1
+    pairs = np.empty_like(ids)
+    np.multiply(ids[:-1], width, out=pairs[1:])
+    pairs[1:] += ids[1:]
+    pairs[1:][ids[1:] == ids[:-1]] = (width - 2) * width  # the spare cell
+    pairs[path_starts] = ids[path_starts]  # from (start), whatever the previous path ended with
+    return pairs, path_ends - path_starts, ids[path_ends - 1]
+
+
+def _count_whole(table: PathTable, order: int) -> TransitionCounts:
+    """:func:`count_transitions` over the whole table at once, with dense state ids."""
     codes = np.asarray(table.codes, dtype=np.int64)
     touched = np.flatnonzero(table.lengths > 0)
     path_starts = table.offsets[:-1][touched]

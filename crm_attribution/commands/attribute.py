@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
-from config.settings import Settings
 from crm_attribution.cli import UserError
-from crm_attribution.commands.common import settings_from
-from crm_attribution.commands.input_report import fail_if_strict, progress_bar, report_invalid
+from crm_attribution.commands.common import attribution_settings_from
+from crm_attribution.commands.input_report import (
+    StderrConsole,
+    fail_if_strict,
+    progress_bar,
+    report_invalid,
+)
+
+if TYPE_CHECKING:
+    from config.settings import AttributionSettings
+    from config.shipped import ShippedAttribution
+
+    Attribution = AttributionSettings | ShippedAttribution
 
 CSV_FIELDS = ("model", "channel", "conversions", "value", "removal_effect", "removal_effect_value")
 
@@ -64,14 +71,14 @@ def run(args: argparse.Namespace) -> int:
     from attribution.io import ReadError
     from attribution.models.registry import UnknownModel
 
-    settings = settings_from(args)
+    settings = attribution_settings_from(args)
     _check_args(args)
     path = Path(args.input)
     if not path.exists():
         raise UserError(f"input file {path} does not exist")
     if path.is_dir():
         raise UserError(f"input {path} is a directory, not a file")
-    err = Console(stderr=True)
+    err = StderrConsole()
     try:
         models = _models(args, settings)
         if args.events:
@@ -104,11 +111,11 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--half-life-days must be positive, got {args.half_life_days}")
 
 
-def _models(args: argparse.Namespace, settings: Settings) -> list[str]:
+def _models(args: argparse.Namespace, settings: Attribution) -> list[str]:
     from attribution.models.registry import NEEDS_EVENTS, resolve_models
 
     if args.models is None:
-        wanted = resolve_models(",".join(settings.attribution.models))
+        wanted = resolve_models(",".join(settings.models))
         return wanted if args.events else [m for m in wanted if m not in NEEDS_EVENTS]
     wanted = resolve_models(args.models)
     if args.events:
@@ -124,10 +131,9 @@ def _models(args: argparse.Namespace, settings: Settings) -> list[str]:
     return wanted
 
 
-def _options(args: argparse.Namespace, settings: Settings) -> Any:
+def _options(args: argparse.Namespace, s: Attribution) -> Any:
     from attribution.models.options import ModelOptions
 
-    s = settings.attribution
     return ModelOptions(
         order=args.order if args.order is not None else s.markov_order,
         max_steps=args.max_steps,
@@ -137,7 +143,11 @@ def _options(args: argparse.Namespace, settings: Settings) -> Any:
 
 
 def _from_paths(
-    args: argparse.Namespace, settings: Settings, path: Path, models: list[str], err: Console
+    args: argparse.Namespace,
+    settings: Attribution,
+    path: Path,
+    models: list[str],
+    err: StderrConsole,
 ) -> tuple[Any, list[Any]]:
     from attribution.engine import attribute_paths
     from attribution.io.paths_reader import PathColumns, read_paths
@@ -155,13 +165,16 @@ def _from_paths(
 
 
 def _from_events(
-    args: argparse.Namespace, settings: Settings, path: Path, models: list[str], err: Console
+    args: argparse.Namespace,
+    s: Attribution,
+    path: Path,
+    models: list[str],
+    err: StderrConsole,
 ) -> tuple[Any, list[Any]]:
     from attribution.engine import attribute_events
     from attribution.io.events_reader import read_events
     from attribution.journeys import JourneyRules
 
-    s = settings.attribution
     lookback = args.lookback_days or s.lookback_days
     rules = JourneyRules.from_days(
         lookback, s.journey_timeout_days or lookback, s.allowed_lateness_hours
@@ -171,7 +184,7 @@ def _from_events(
     fail_if_strict(args, read.invalid)
     with progress_bar(err, "attributing") as update:
         update(0, None)
-        report = attribute_events(read.events, rules, models, _options(args, settings))
+        report = attribute_events(read.events, rules, models, _options(args, s))
     report.totals.invalid_records = len(read.invalid)
     return report, read.invalid
 
@@ -180,6 +193,8 @@ def _print(fmt: str, data: dict[str, Any]) -> None:
     if fmt == "json":
         sys.stdout.write(json.dumps(data) + "\n")
     elif fmt == "csv":
+        import csv
+
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(CSV_FIELDS)
         for model, result in data["models"].items():
@@ -188,6 +203,8 @@ def _print(fmt: str, data: dict[str, Any]) -> None:
                     [model, channel, *(credit.get(name, "") for name in CSV_FIELDS[2:])]
                 )
     else:
+        from rich.console import Console
+
         from crm_attribution.render import render_attribution
 
         render_attribution(Console(), data)

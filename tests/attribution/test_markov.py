@@ -147,6 +147,7 @@ def test_vectorised_counts_without_lookup_tables(
     order: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Force the sorting fallbacks that huge id spaces take.
+    monkeypatch.setattr(markov_counts, "_RAW_TABLE_LIMIT", 0)
     monkeypatch.setattr(markov_counts, "_DENSE_LIMIT", 0)
     monkeypatch.setattr(markov_counts, "_PAIR_TABLE_LIMIT", 0)
     rng = random.Random(order)
@@ -156,6 +157,38 @@ def test_vectorised_counts_without_lookup_tables(
         for i in range(t.n_paths)
     )
     assert_counts_equal(count_transitions(t, order), per_journey)
+
+
+@pytest.mark.parametrize("block", [1, 3, 64, 1 << 16])
+@pytest.mark.parametrize("seed", range(4))
+def test_counts_by_blocks_equal_whole_table_bit_for_bit(
+    block: int, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fractional weights: any change in the order of the additions would show in the last bits.
+    monkeypatch.setattr(markov_counts, "_BLOCK_TOUCHES", block)
+    rng = random.Random(seed)
+    names = [f"c{i}" for i in range(rng.randint(1, 6))]
+    paths = [[rng.choice(names) for _ in range(rng.randint(0, 8))] for _ in range(80)]
+    weights = [0.0, 0.1, 1.0, 2.7, 1e-17, 3e16, 1 / 3]
+    t = PathTable.from_paths(
+        paths,
+        [rng.choice(weights) for _ in paths],
+        [rng.uniform(0, 300) for _ in paths],
+        [rng.choice(weights) for _ in paths],
+        channels=names,
+    )
+    for order in (1, 2, 3):
+        blocks = markov_counts._count_blocks(t, order)
+        whole = markov_counts._count_whole(t, order)
+        assert list(blocks.edges.items()) == list(whole.edges.items())
+        assert list(blocks.conversion_value.items()) == list(whole.conversion_value.items())
+        assert list(blocks.conversion_count.items()) == list(whole.conversion_count.items())
+
+
+def test_counts_of_a_table_without_touches() -> None:
+    t = PathTable.from_paths([[], []], [1.0, 0.0], [5.0, 0.0], [0.0, 2.0])
+    assert count_transitions(t, 1) == TransitionCounts()
+    assert markov_counts._count_whole(t, 1) == TransitionCounts()
 
 
 def test_vectorised_counts_when_state_ids_overflow_int64() -> None:
