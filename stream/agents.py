@@ -147,17 +147,66 @@ def attach(pipeline: Pipeline) -> None:
         pipeline.open_index[partition] = index
         held.rebuild(partition, holding)
 
+    # Where this worker starts reading a customer topic partition it has processed nothing of
+    # yet, and its end when the consumer has not fetched it yet (asked once per assignment).
+    start_offsets: dict[tuple[str, int], int] = {}
+    end_offsets: dict[tuple[str, int], int] = {}
+
+    async def learn_offsets(partitions: set[int]) -> None:
+        """Ask Kafka where the unread customer topic partitions of ``partitions`` start and end.
+
+        Right after an assignment, a batch may hold a partition's purchases before any of its
+        touchpoints: without knowing where the touchpoints stand, their backlog would go
+        unnoticed and every order would be credited and then re-credited per touch.
+        """
+        consumer: Any = app.consumer
+        unknown = [
+            TP(topic, partition)
+            for partition in partitions
+            for topic in customer_topics.values()
+            if (topic, partition) not in offset_book.next_offsets
+            and (topic, partition) not in start_offsets
+        ]
+        if not unknown:
+            return
+        committed = consumer._committed_offset  # noqa: SLF001 - Faust keeps it here
+        never = [tp for tp in unknown if committed.get(tp) is None]
+        unfetched = [tp for tp in unknown if consumer_highwater(consumer, tp) is None]
+        try:
+            earliest = await consumer.earliest_offsets(*never) if never else {}
+            ends = await consumer.highwaters(*unfetched) if unfetched else {}
+        except Exception as error:  # noqa: BLE001 - unknown means: hold nothing
+            log.debug("offsets of %s unknown: %s", unknown, error)
+            return
+        for tp in unknown:
+            start = committed.get(tp)
+            start = earliest.get(tp) if start is None else start
+            if start is not None:
+                start_offsets[(tp.topic, tp.partition)] = start
+            if tp in ends:
+                end_offsets[(tp.topic, tp.partition)] = ends[tp]
+
     def update_lagging(partitions: set[int]) -> None:
         """Mark the customer topic partitions that still have unread events (consumer's view)."""
         consumer = app.consumer
+
+        def highwater(topic: str, partition: int) -> int | None:
+            end = consumer_highwater(consumer, TP(topic, partition))
+            return end_offsets.get((topic, partition)) if end is None else end
+
         mark_lagging(
             ctx.lagging,
             partitions | {p for _, p in ctx.lagging},
             customer_topics,
-            offset_book.next_offsets,
-            lambda topic, partition: consumer_highwater(consumer, TP(topic, partition)),
+            {**start_offsets, **offset_book.next_offsets},
+            highwater,
             backlog=batch_events,
         )
+
+    def forget_offsets(partition: int) -> None:
+        for topic in customer_topics.values():
+            start_offsets.pop((topic, partition), None)
+            end_offsets.pop((topic, partition), None)
 
     def release_held() -> list[Outcome]:
         """Credit the held journeys that their partition's credit horizon reaches now."""
@@ -234,6 +283,7 @@ def attach(pipeline: Pipeline) -> None:
             outcomes.append(outcome)
             if outcome.purchase and not outcome.held and message.timestamp:
                 purchases_at.append(message.timestamp)
+        await learn_offsets(partitions)
         update_lagging(partitions)
         outcomes += release_held()
         emitted, retracted = pending.counts()
@@ -364,6 +414,7 @@ def attach(pipeline: Pipeline) -> None:
         for tp in revoked:
             pipeline.open_index.pop(tp.partition, None)
             held.forget(tp.partition)
+            forget_offsets(tp.partition)
             for kind in customer_topics:
                 ctx.lagging.discard((kind, tp.partition))
 
@@ -372,6 +423,7 @@ def attach(pipeline: Pipeline) -> None:
         for tp in assigned:
             pipeline.open_index.pop(tp.partition, None)
             held.forget(tp.partition)
+            forget_offsets(tp.partition)
             offset_book.forget(tp.partition)
             for kind in customer_topics:
                 ctx.lagging.discard((kind, tp.partition))
