@@ -7,7 +7,7 @@ them with plain dicts. Nothing here can raise on bad input: a bad record becomes
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,17 +264,15 @@ def advance_customer(
     pending: PendingChanges | None = None,
 ) -> Outcome:
     """Move a customer's expiry clock to the watermark (may turn its journey into a null path)."""
-    key_bytes = customer_id.encode("utf-8")
-    state = ctx.states.load(customers, key_bytes, customer_id)
-    changes = state.advance(
-        as_of_ms, ctx.rules, ctx.settled_before(partition), ctx.credit_through(partition)
-    )
-    outcome = Outcome(changes=changes)
-    if changes or state.as_of_ms == as_of_ms:
-        ctx.states.store(customers, key_bytes, state)
-    else:
-        ctx.states.drop(key_bytes)
-    _credit(ctx, aggregates, partition, changes, outcome, markov_effects, pending)
+
+    def advance(state: CustomerState) -> tuple[list[JourneyChange], bool]:
+        changes = state.advance(
+            as_of_ms, ctx.rules, ctx.settled_before(partition), ctx.credit_through(partition)
+        )
+        return changes, bool(changes) or state.as_of_ms == as_of_ms
+
+    outcome = _update_customer(ctx, customers, customer_id, advance)
+    _credit(ctx, aggregates, partition, outcome.changes, outcome, markov_effects, pending)
     return outcome
 
 
@@ -288,16 +286,33 @@ def release_customer(
     pending: PendingChanges | None = None,
 ) -> Outcome:
     """Credit a customer's held journeys that the partition's credit horizon now reaches."""
+
+    def release(state: CustomerState) -> tuple[list[JourneyChange], bool]:
+        changes = state.release(
+            ctx.rules, ctx.settled_before(partition), ctx.credit_through(partition)
+        )
+        return changes, bool(changes)
+
+    outcome = _update_customer(ctx, customers, customer_id, release)
+    _credit(ctx, aggregates, partition, outcome.changes, outcome, markov_effects, pending)
+    return outcome
+
+
+def _update_customer(
+    ctx: Context,
+    customers: MutableMapping[bytes, Any],
+    customer_id: str,
+    update: Callable[[CustomerState], tuple[list[JourneyChange], bool]],
+) -> Outcome:
+    """Apply ``update`` (journey changes, and whether the state changed) to a stored customer."""
     key_bytes = customer_id.encode("utf-8")
     state = ctx.states.load(customers, key_bytes, customer_id)
-    changes = state.release(ctx.rules, ctx.settled_before(partition), ctx.credit_through(partition))
-    outcome = Outcome(changes=changes, customer_id=customer_id)
-    if changes:
+    changes, changed = update(state)
+    if changed:
         ctx.states.store(customers, key_bytes, state)
     else:
         ctx.states.drop(key_bytes)
-    _credit(ctx, aggregates, partition, changes, outcome, markov_effects, pending)
-    return outcome
+    return Outcome(changes=changes, customer_id=customer_id)
 
 
 def _credit(
