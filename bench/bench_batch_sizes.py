@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_stream import pipeline_rate  # noqa: E402
+from bench_stream import get_json, pipeline_rate  # noqa: E402
 
 from crm_attribution.generator import GeneratorConfig, generate  # noqa: E402
 
@@ -40,7 +39,7 @@ def main() -> None:
         os.environ["CRM_WORKER__BATCH_EVENTS"] = events
         os.environ["CRM_WORKER__BATCH_SECONDS"] = seconds
         rate, workers = pipeline_rate(args.bootstrap, lines, out, 1)
-        changes = journey_changes(workers[0].url)
+        changes = get_json(f"{workers[0].url}/metrics-json")[1]["journey_changes"]
         cpu = cpu_seconds(workers[0].process.pid)
         for worker in workers:
             worker.stop()
@@ -56,17 +55,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process has used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def journey_changes(url: str) -> dict[str, float]:
-    """The worker's ``crm_journey_changes_total`` by change (emitted, retracted)."""
-    text = urllib.request.urlopen(f"{url}/metrics", timeout=30).read().decode()
-    found = {}
-    for line in text.splitlines():
-        if line.startswith("crm_journey_changes_total{"):
-            labels, _, value = line.rpartition(" ")
-            found[labels.split('"')[1]] = float(value)
-    return found
 
 
 if __name__ == "__main__":

@@ -171,6 +171,10 @@ def main() -> None:
     parser.add_argument("--bootstrap")
     parser.add_argument("--out", default=str(REPO / "bench" / "out"))
     parser.add_argument("--repeats", type=int, default=3, help="trivial/pipeline rounds")
+    parser.add_argument(
+        "--latency-rates",
+        help="only measure purchase-to-record latency, at these comma-separated events/s",
+    )
     args = parser.parse_args()
     log_dir = Path(args.out)
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -183,6 +187,10 @@ def main() -> None:
         bootstrap, _ = ensure_broker(settings)
     lines = list(generate(GeneratorConfig(customers=args.customers, days=args.days, seed=3)))
     print(f"{len(lines)} events, {args.customers} customers, broker {bootstrap}", flush=True)
+    if args.latency_rates:
+        for rate in (float(r) for r in args.latency_rates.split(",")):
+            print(f"latency at {rate:,.0f} events/s: {latency(bootstrap, lines, log_dir, rate)}")
+        return
     # The trivial agent's own rate moves by a quarter between runs on this machine: alternate
     # the two, and report the median of each and every pair's ratio.
     trivials: list[float] = []

@@ -151,6 +151,7 @@ def attach(pipeline: Pipeline) -> None:
     # yet, and its end when the consumer has not fetched it yet (asked once per assignment).
     start_offsets: dict[tuple[str, int], int] = {}
     end_offsets: dict[tuple[str, int], int] = {}
+    asked: set[tuple[str, int]] = set()  # asked once per assignment, answered or not
 
     async def learn_offsets(partitions: set[int]) -> None:
         """Ask Kafka where the unread customer topic partitions of ``partitions`` start and end.
@@ -165,10 +166,11 @@ def attach(pipeline: Pipeline) -> None:
             for partition in partitions
             for topic in customer_topics.values()
             if (topic, partition) not in offset_book.next_offsets
-            and (topic, partition) not in start_offsets
+            and (topic, partition) not in asked
         ]
         if not unknown:
             return
+        asked.update((tp.topic, tp.partition) for tp in unknown)
         committed = consumer._committed_offset  # noqa: SLF001 - Faust keeps it here
         never = [tp for tp in unknown if committed.get(tp) is None]
         unfetched = [tp for tp in unknown if consumer_highwater(consumer, tp) is None]
@@ -207,6 +209,7 @@ def attach(pipeline: Pipeline) -> None:
         for topic in customer_topics.values():
             start_offsets.pop((topic, partition), None)
             end_offsets.pop((topic, partition), None)
+            asked.discard((topic, partition))
 
     def release_held() -> list[Outcome]:
         """Credit the held journeys that their partition's credit horizon reaches now."""

@@ -311,4 +311,8 @@ def metrics_summary(pipeline: Pipeline) -> dict[str, Any]:
         "table_writes_coalesced": pipeline.customers.coalesced + pipeline.aggregates.coalesced,
         "customers_held": m.customers_held._value.get(),  # noqa: SLF001 - prometheus gauge
         "open_journeys": m.journeys_held._value.get(),  # noqa: SLF001
+        "journey_changes": {
+            change: m.journey_changes.labels(change)._value.get()  # noqa: SLF001
+            for change in ("emitted", "retracted")
+        },
     }

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import urllib.request
 from collections import Counter
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -185,7 +184,7 @@ def run_scenario(
             # in two of three runs: docs/stream.md, known limits. Their sums are checked below.)
             changes = Counter[str]()
             for worker in running:
-                changes.update(journey_changes(worker.url))
+                changes.update(get_json(f"{worker.url}/metrics-json")[1]["journey_changes"])
             assert changes["retracted"] < 0.05 * changes["emitted"], changes
         status, stream = get_json(f"{url}/attribution", timeout=120)
         assert status == 200, stream
@@ -237,18 +236,6 @@ def run_scenario(
         for worker in running:
             if worker.alive():
                 worker.stop()
-
-
-def journey_changes(url: str) -> dict[str, float]:
-    """The worker's ``crm_journey_changes_total`` samples by change (emitted, retracted)."""
-    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as response:
-        text = response.read().decode()
-    found = {"emitted": 0.0, "retracted": 0.0}
-    for line in text.splitlines():
-        if line.startswith("crm_journey_changes_total{"):
-            labels, _, value = line.rpartition(" ")
-            found[labels.split('"')[1]] = float(value)
-    return found
 
 
 def test_one_worker_equals_batch(
