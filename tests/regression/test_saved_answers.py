@@ -1,0 +1,97 @@
+"""Today's engine against the answers of the per-event engine it replaced, on saved logs.
+
+``tests/data/regression/make.py`` wrote the logs and the answers at commit 2518d3e; every case
+it ran is run again here, in process, and must agree to 1e-9 relative (counts exactly), and the
+invalid records must be the same lines with the same reasons.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crm_attribution.cli import main
+from tests.compare import assert_same
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "regression"
+MANIFEST = json.loads((DATA / "manifest.json").read_text())
+ANSWERS = DATA / "answers"
+
+
+def _log(name: str) -> Path:
+    found = sorted((DATA / "logs").glob(f"{name}.*"))
+    assert len(found) == 1, f"{name}: {found}"
+    return found[0]
+
+
+def _answer(name: str) -> Any:
+    with gzip.open(ANSWERS / f"{name}.json.gz", "rt", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _cases(kind: str) -> list[tuple[str, str, list[str], dict[str, str]]]:
+    out = []
+    for log in MANIFEST["logs"] | {"conflicts": [], "medium-csv": [], "medium-parquet": []}:
+        for case, arguments, env in MANIFEST[f"{kind}_cases"]:
+            if (ANSWERS / f"{log}.{kind}.{case}.json.gz").exists():
+                out.append((log, case, arguments, env))
+    return out
+
+
+def _run(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str],
+    env: dict[str, str],
+) -> Any:  # fmt: skip
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")
+    code = main(argv)
+    out, _ = capsys.readouterr()
+    assert code == 0
+    return json.loads(out)
+
+
+def test_every_saved_case_is_run() -> None:
+    # Guards against a renamed folder or manifest making the tests below vacuous.
+    assert len(_cases("attribute")) == 24
+    assert len(_cases("report")) == 16
+
+
+@pytest.mark.parametrize(("log", "case", "arguments", "env"), _cases("attribute"))
+def test_attribute_matches_saved_answer(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    log: str,
+    case: str,
+    arguments: list[str],
+    env: dict[str, str],
+) -> None:
+    invalid = tmp_path / "invalid.jsonl"
+    argv = ["attribute", str(_log(log)), "--events", "--models", "all", "--format", "json",
+            "--invalid-report", str(invalid), *arguments]  # fmt: skip
+    got = _run(capsys, monkeypatch, argv, env)
+    assert_same(got, _answer(f"{log}.attribute.{case}"))
+    if case == "default":
+        rows = [json.loads(line) for line in invalid.read_text().splitlines()]
+        assert rows == _answer(f"{log}.invalid")
+
+
+@pytest.mark.parametrize(("log", "case", "arguments", "env"), _cases("report"))
+def test_report_matches_saved_answer(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    log: str,
+    case: str,
+    arguments: list[str],
+    env: dict[str, str],
+) -> None:
+    if "AS_OF" in arguments:
+        saved = _answer(f"{log}.report.{case}")
+        arguments = [saved["as_of"] if a == "AS_OF" else a for a in arguments]
+    got = _run(capsys, monkeypatch, ["report", str(_log(log)), "--format", "json", *arguments], env)
+    assert_same(got, _answer(f"{log}.report.{case}"))
