@@ -19,7 +19,10 @@ from attribution.results import ModelResult
 if TYPE_CHECKING:
     # Events and journeys are imported where they are used: the events are pydantic models,
     # and pydantic takes longer to import than a path file takes to attribute.
-    from attribution.events import AnyEvent, Purchase, Touchpoint
+    import polars as pl
+
+    from attribution.events import AnyEvent
+    from attribution.journey_table import JourneyTable
     from attribution.journeys import JourneyRules
 
 
@@ -103,10 +106,45 @@ def attribute_paths(
     return AttributionReport(totals, results)
 
 
-def _customer_events(events: Iterable[AnyEvent]) -> list[Touchpoint | Purchase]:
-    from attribution.events import Purchase, Touchpoint
+def totals_of_journeys(journeys: JourneyTable, invalid_records: int = 0) -> Totals:
+    """What the journeys hold: conversions (unattributed ones too), value, null paths."""
+    import numpy as np
 
-    return [e for e in events if isinstance(e, Touchpoint | Purchase)]
+    from attribution.journey_kernel import CONVERTED, NULL, UNATTRIBUTED
+
+    kind = journeys.arrays.kind
+    converting = (kind == CONVERTED) | (kind == UNATTRIBUTED)
+    amounts = journeys.events["amount"].to_numpy()
+    value = amounts[journeys.arrays.purchase[converting]]
+    return Totals(
+        conversions=float(converting.sum()),
+        value=float(np.sum(value)) if value.size else 0.0,
+        null=float((kind == NULL).sum()),
+        unattributed_conversions=float((kind == UNATTRIBUTED).sum()),
+        invalid_records=invalid_records,
+    )
+
+
+def attribute_journeys(
+    journeys: JourneyTable, models: list[str], options: ModelOptions
+) -> AttributionReport:
+    """Run ``models`` over the journeys of an event log."""
+    report = attribute_paths(journeys.path_table(), totals_of_journeys(journeys), models, options)
+    report.open_journeys = journeys.open_customers
+    return report
+
+
+def attribute_event_table(
+    table: pl.DataFrame,
+    rules: JourneyRules,
+    models: list[str],
+    options: ModelOptions,
+    as_of_ms: int | None = None,
+) -> AttributionReport:
+    """Build journeys from an event table (costs and assignments ignored) and run ``models``."""
+    from attribution.journey_table import build_journey_table
+
+    return attribute_journeys(build_journey_table(table, rules, as_of_ms), models, options)
 
 
 def attribute_events(
@@ -116,19 +154,7 @@ def attribute_events(
     options: ModelOptions,
     as_of_ms: int | None = None,
 ) -> AttributionReport:
-    """Build journeys from an event log (costs and assignments ignored) and run ``models``."""
-    from attribution.journeys import ConvertedJourney, build_journeys, journeys_to_table
+    """:func:`attribute_event_table` over event objects."""
+    from attribution.io.event_table import from_events
 
-    journeys, still_open = build_journeys(_customer_events(events), rules, as_of_ms)
-    totals = Totals()
-    for journey in journeys:
-        if isinstance(journey, ConvertedJourney):
-            totals.conversions += 1
-            totals.value += journey.value
-            totals.unattributed_conversions += journey.unattributed
-        else:
-            totals.null += 1
-    table = journeys_to_table(journeys)
-    report = attribute_paths(table, totals, models, options)
-    report.open_journeys = still_open
-    return report
+    return attribute_event_table(from_events(events), rules, models, options, as_of_ms)

@@ -158,46 +158,52 @@ def journeys_from_rows(
     as_of_ms: int | None,
     touch_cache: dict[str, Touch] | None = None,
 ) -> tuple[list[Journey], list[Touch]]:
-    """The journey rules themselves, over event rows in event order (see the module doc).
+    """One customer's journeys from event rows in event order: the journey kernel on them.
 
     ``touch_cache`` (event id -> touch) lets a caller that rebuilds the same customer's
     journeys on every event reuse the touches it made before.
     """
+    from attribution.journey_kernel import NULL, journey_arrays
+
+    n = len(rows)
+    if n == 0:
+        return [], []
+    arrays = journey_arrays(
+        np.zeros(n, np.int64),
+        np.fromiter((r.ts_ms for r in rows), np.int64, n),
+        np.fromiter((r.is_purchase for r in rows), np.bool_, n),
+        rules.lookback_ms,
+        rules.timeout_ms,
+        rules.allowed_lateness_ms,
+        as_of_ms,
+    )
+
+    def touch(index: int) -> Touch:
+        row = rows[index]
+        made = None if touch_cache is None else touch_cache.get(row.event_id)
+        if made is None:
+            made = Touch(row.channel_or_order, row.ts_ms, row.event_id, row.campaign,
+                         row.interaction)  # fmt: skip
+            if touch_cache is not None:
+                touch_cache[row.event_id] = made
+        return made
+
     closed: list[Journey] = []
-    open_touches: list[Touch] = []
-    for row in rows:
-        if open_touches and row.ts_ms - open_touches[0].ts_ms > rules.timeout_ms:
-            closed.append(NullJourney(customer, tuple(open_touches)))
-            open_touches = []
-        if not row.is_purchase:
-            touch = None if touch_cache is None else touch_cache.get(row.event_id)
-            if touch is None:
-                touch = Touch(
-                    row.channel_or_order, row.ts_ms, row.event_id, row.campaign, row.interaction
-                )
-                if touch_cache is not None:
-                    touch_cache[row.event_id] = touch
-            open_touches.append(touch)
-            continue
-        horizon = row.ts_ms - rules.lookback_ms
-        stale = [t for t in open_touches if t.ts_ms < horizon]
-        if stale:
-            closed.append(NullJourney(customer, tuple(stale)))
-        credited = tuple(t for t in open_touches if t.ts_ms >= horizon)
-        closed.append(
-            ConvertedJourney(
-                customer, row.channel_or_order, row.event_id, row.ts_ms, row.amount, credited
+    for first, count, purchase, kind in zip(
+        arrays.first.tolist(), arrays.touches.tolist(), arrays.purchase.tolist(),
+        arrays.kind.tolist(), strict=True,
+    ):  # fmt: skip
+        touches = tuple(touch(i) for i in range(first, first + count))
+        if kind == NULL:
+            closed.append(NullJourney(customer, touches))
+        else:
+            row = rows[purchase]
+            closed.append(
+                ConvertedJourney(
+                    customer, row.channel_or_order, row.event_id, row.ts_ms, row.amount, touches
+                )  # fmt: skip
             )
-        )
-        open_touches = []
-    if (
-        open_touches
-        and as_of_ms is not None
-        and as_of_ms - rules.allowed_lateness_ms - open_touches[0].ts_ms > rules.timeout_ms
-    ):
-        closed.append(NullJourney(customer, tuple(open_touches)))
-        open_touches = []
-    return closed, open_touches
+    return closed, [touch(i) for i in arrays.open_rows.tolist()]
 
 
 def deduplicate(events: Iterable[CustomerEvent]) -> list[CustomerEvent]:
@@ -219,20 +225,11 @@ def build_journeys(
 
     ``as_of_ms`` defaults to the newest event time in the log.
     """
-    by_customer: dict[str, list[CustomerEvent]] = {}
-    newest: int | None = None
-    for event in deduplicate(events):
-        by_customer.setdefault(event.customer_id, []).append(event)
-        newest = event.ts_ms if newest is None else max(newest, event.ts_ms)
-    as_of = newest if as_of_ms is None else as_of_ms
-    journeys: list[Journey] = []
-    still_open = 0
-    for customer in sorted(by_customer):
-        ordered = sorted(by_customer[customer], key=event_order)
-        closed, open_touches = customer_journeys(ordered, rules, as_of)
-        journeys.extend(closed)
-        still_open += bool(open_touches)
-    return journeys, still_open
+    from attribution.io.event_table import from_events
+    from attribution.journey_table import build_journey_table
+
+    table = build_journey_table(from_events(events), rules, as_of_ms)
+    return table.journeys(), table.open_customers
 
 
 def journeys_to_table(journeys: Iterable[Journey]) -> PathTable:

@@ -171,8 +171,8 @@ def _from_events(
     models: list[str],
     err: StderrConsole,
 ) -> tuple[Any, list[Any]]:
-    from attribution.engine import attribute_events
-    from attribution.io.events_reader import read_events
+    from attribution.engine import attribute_event_table
+    from attribution.io.events_reader import read_event_table
     from attribution.journeys import JourneyRules
 
     lookback = args.lookback_days or s.lookback_days
@@ -180,11 +180,11 @@ def _from_events(
         lookback, s.journey_timeout_days or lookback, s.allowed_lateness_hours
     )
     with progress_bar(err, f"reading {path.name}") as update:
-        read = read_events(path, args.input_format, progress=update)
+        read = read_event_table(path, args.input_format, progress=update)
     fail_if_strict(args, read.invalid)
     with progress_bar(err, "attributing") as update:
         update(0, None)
-        report = attribute_events(read.events, rules, models, _options(args, s))
+        report = attribute_event_table(read.table, rules, models, _options(args, s))
     report.totals.invalid_records = len(read.invalid)
     return report, read.invalid
 
