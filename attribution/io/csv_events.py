@@ -69,6 +69,8 @@ def read_csv_table(data: bytes, source: str) -> EventTableRead:
 
 def _plain(rows: bytes, header: list[str]) -> EventTableRead:
     """No quotes, no lone carriage returns: Arrow splits at commas and line ends."""
+    if not rows.strip(b"\r\n"):
+        return EventTableRead(concat([]))  # a header and empty lines: no record
     odd: list[int] = []  # Arrow's numbers of the rows it set aside
 
     def keep_aside(row: Any) -> str:

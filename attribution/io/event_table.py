@@ -141,6 +141,6 @@ def concat(parts: Sequence[pl.DataFrame]) -> pl.DataFrame:
     if not kept:
         return empty()
     out = pl.concat(kept, how="vertical")
-    if len(kept) > 1 and not out["line"].is_sorted():
+    if not out["line"].is_sorted():
         out = out.sort("line")
     return out

@@ -5,9 +5,10 @@ The contract is :func:`attribution.events.parse_event` (pydantic). This module a
 only when the row's fields have a shape for which the result of ``parse_event`` is certain and
 computed here exactly: clean strings (a printable ASCII character other than space at either
 end, so nothing to strip, and at most 256 bytes), finite non-negative numbers, ISO 8601 times
-in the usual layout (``2026-01-05T15:04:05.123+01:00`` or ``...Z``) or integer epoch
-milliseconds, a known event type and group. Every other row, valid or not, is handed back to be
-validated one by one by ``parse_event``, which gives the verdict and the reason. So the
+in the usual layout (``2026-01-05T15:04:05.123+01:00``, ``...Z``, a space for the ``T``) or
+integer epoch milliseconds, a known event type and group. Every other row, valid or not, is
+handed back to be validated one by one by ``parse_event``, which gives the verdict and the
+reason. So the
 vectorised path decides nothing that the contract could decide differently; a property test
 holds the two equal on arbitrary records.
 
@@ -123,7 +124,8 @@ def _iso_times(text: _Text) -> tuple[Bools, NDArray[np.int64]]:
         rows = np.flatnonzero(candidates & (text.length == width)) if width != common or (
             lengths.min() != lengths.max()) else np.flatnonzero(candidates)  # fmt: skip
         starts = text.offsets[rows]
-        zulu = text.data[starts + width - 1] == ord("Z")
+        last = text.data[starts + width - 1]
+        zulu = (last == ord("Z")) | (last == ord("z"))
         for is_zulu in (True, False):
             part = rows[zulu == is_zulu]
             if part.size == 0:
@@ -162,8 +164,11 @@ def _decode_iso(
             value = value * 10 + digit(column)
         return value
 
-    for column, separator in ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":")):
+    for column, separator in ((4, "-"), (7, "-"), (13, ":"), (16, ":")):
         ok &= char(column) == ord(separator)
+    # fromisoformat takes any one character between date and time; these are the usual ones.
+    middle = char(10)
+    ok &= (middle == ord("T")) | (middle == ord("t")) | (middle == ord(" "))
     year, month, day = number(0, 1, 2, 3), number(5, 6), number(8, 9)
     hour, minute, second = number(11, 12), number(14, 15), number(17, 18)
     micros = np.zeros(n, np.int64)
@@ -242,7 +247,8 @@ def _amounts(table: pa.Table) -> tuple[Bools, NDArray[np.float64]]:
     column = table.column("amount")
     kind = column.type
     if pa.types.is_floating(kind) or pa.types.is_integer(kind):
-        values = column.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+        values = column.cast(pa.float64(), safe=False).fill_null(np.nan)
+        values = values.to_numpy(zero_copy_only=False)
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
         strings = pl.Series(column.cast(pa.large_string()))
         plain = strings.str.contains(DECIMAL_TEXT).fill_null(False).to_numpy()
@@ -348,14 +354,18 @@ def _canonical(
     types = schema()
     texts = [name for name in COLUMNS if name in types and types[name] == pl.String]
     present = {name: table.column(name) for name in texts if _is_text(table, name)}
-    frame = pl.from_arrow(pa.table(present)) if present else pl.DataFrame()
-    assert isinstance(frame, pl.DataFrame)
-    frame = frame.with_columns(
-        line=pl.Series(lines, dtype=pl.Int64),
-        kind=pl.Series(kinds.astype(np.uint8), dtype=pl.UInt8),
-        amount=pl.Series(amount, dtype=pl.Float64),
-        ts_ms=pl.Series(ts_ms, dtype=pl.Int64),
+    frame = pl.DataFrame(
+        {
+            "line": pl.Series(lines, dtype=pl.Int64),
+            "kind": pl.Series(kinds.astype(np.uint8), dtype=pl.UInt8),
+            "amount": pl.Series(amount, dtype=pl.Float64),
+            "ts_ms": pl.Series(ts_ms, dtype=pl.Int64),
+        }
     )
+    if present:
+        text_frame = pl.from_arrow(pa.table(present))
+        assert isinstance(text_frame, pl.DataFrame)
+        frame = frame.hstack(text_frame)
     columns: list[pl.Expr] = []
     for name in COLUMNS:
         if name in ("line", "kind", "ts_ms"):

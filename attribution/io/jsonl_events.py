@@ -155,7 +155,7 @@ def _parse_lines(result: _ChunkResult, lines: list[bytes], first_line: int, sche
         if stop - start <= 0:
             continue
         window = kept[start:stop]
-        if len(window) <= _SMALLEST_WINDOW:
+        if len(window) <= max(_SMALLEST_WINDOW, 1):
             result.slow.extend((first_line + i, lines[i]) for i in window)
             continue
         try:
