@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
 
 from attribution.events import MS_PER_DAY
 
@@ -51,3 +54,21 @@ def period_key(ts_ms: int, granularity: Granularity) -> str:
 def day_to_period(day: int, granularity: Granularity) -> str:
     """Label of the UTC period holding day number ``day``."""
     return period_key(day * MS_PER_DAY, granularity)
+
+
+def exact_group_sums(groups: NDArray[np.int64], values: NDArray[np.float64]) -> Any:
+    """Correctly rounded sum (as ``math.fsum``) of ``values`` per run of equal ``groups``.
+
+    ``groups`` is sorted, so each group is a contiguous run. A group of one value is that value;
+    only longer groups are summed in Python, one ``math.fsum`` each.
+    """
+    n = len(groups)
+    if n == 0:
+        return np.zeros(0)
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    sizes = np.diff(np.r_[starts, n])
+    sums = values[starts].astype(np.float64)
+    for index in np.flatnonzero(sizes > 1).tolist():
+        start = int(starts[index])
+        sums[index] = math.fsum(values[start : start + int(sizes[index])].tolist())
+    return sums

@@ -53,7 +53,14 @@ def log_likelihood(
 
 def fit_bgnbd(summaries: Iterable[CustomerSummary]) -> BgNbdParams:
     """Maximum-likelihood BG/NBD fit over log-parameters (Nelder-Mead, then L-BFGS-B)."""
-    x, t_x, big_t = _arrays(summaries)
+    return fit_bgnbd_arrays(*_arrays(summaries))
+
+
+def fit_bgnbd_arrays(x: ArrayLike, t_x: ArrayLike, big_t: ArrayLike) -> BgNbdParams:
+    """:func:`fit_bgnbd` over arrays of frequency, recency and age."""
+    x = np.asarray(x, dtype=np.float64)
+    t_x = np.asarray(t_x, dtype=np.float64)
+    big_t = np.asarray(big_t, dtype=np.float64)
     if x.size == 0:
         raise ValueError("BG/NBD needs at least one customer summary")
     # Identical (x, t_x, T) rows share a likelihood term: fit on unique rows with weights.

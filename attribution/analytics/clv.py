@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from attribution.analytics.bgnbd import BgNbdParams, expected_purchases
 from attribution.analytics.clv_summary import CustomerSummary
@@ -61,23 +62,46 @@ def forecast_clv(
     valued at the Gamma-Gamma expected spend and discounted by ``(1 + discount_rate) ** k``.
     With no discount this is ``margin * spend * E[purchases in horizon]``.
     """
+    customers = sorted(summaries)
+    total = forecast_clv_arrays(
+        bgnbd,
+        spend,
+        np.array([summaries[c].frequency for c in customers], dtype=np.float64),
+        np.array([summaries[c].recency for c in customers], dtype=np.float64),
+        np.array([summaries[c].T for c in customers], dtype=np.float64),
+        np.array([summaries[c].monetary for c in customers], dtype=np.float64),
+        horizon,
+        steps,
+        discount_rate,
+        margin,
+    )
+    return {c: float(v) for c, v in zip(customers, total, strict=True)}
+
+
+def forecast_clv_arrays(
+    bgnbd: BgNbdParams,
+    spend: GammaGammaParams,
+    x: NDArray[np.float64],
+    t_x: NDArray[np.float64],
+    big_t: NDArray[np.float64],
+    m: NDArray[np.float64],
+    horizon: float,
+    steps: int = 1,
+    discount_rate: float = 0.0,
+    margin: float = 1.0,
+) -> NDArray[np.float64]:
+    """:func:`forecast_clv` over arrays of frequency, recency, age and repeat spend."""
     if horizon <= 0 or steps < 1:
         raise ValueError(f"CLV horizon {horizon} must be positive and steps {steps} at least 1")
     if discount_rate <= -1:
         raise ValueError(f"CLV discount_rate {discount_rate} must be greater than -1")
-    customers = sorted(summaries)
-    x = np.array([summaries[c].frequency for c in customers], dtype=np.float64)
-    t_x = np.array([summaries[c].recency for c in customers], dtype=np.float64)
-    big_t = np.array([summaries[c].T for c in customers], dtype=np.float64)
-    m = np.array([summaries[c].monetary for c in customers], dtype=np.float64)
     # Customers without repeat purchases carry no spend observation: the population mean
     # spend p*gamma/(q-1) is the Gamma-Gamma expectation for x = 0.
     avg_spend = expected_average_spend(spend, x, np.where(x > 0, m, 0.0))
-    value = np.zeros(len(customers))
-    previous = np.zeros(len(customers))
+    value = np.zeros(len(x))
+    previous = np.zeros(len(x))
     for k in range(1, steps + 1):
         cumulative = expected_purchases(bgnbd, horizon * k / steps, x, t_x, big_t)
         value += (cumulative - previous) / (1.0 + discount_rate) ** k
         previous = cumulative
-    total = margin * avg_spend * value
-    return {c: float(v) for c, v in zip(customers, total, strict=True)}
+    return np.asarray(margin * avg_spend * value, dtype=np.float64)

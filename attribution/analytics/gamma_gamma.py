@@ -44,11 +44,22 @@ def log_likelihood(
 
 def fit_gamma_gamma(summaries: Iterable[CustomerSummary]) -> GammaGammaParams:
     """Fit on repeat buyers (frequency > 0, monetary > 0) over log-parameters."""
-    rows = [s for s in summaries if s.frequency > 0 and s.monetary > 0]
-    if not rows:
+    rows = list(summaries)
+    return fit_gamma_gamma_arrays(
+        np.array([s.frequency for s in rows], dtype=np.float64),
+        np.array([s.monetary for s in rows], dtype=np.float64),
+    )
+
+
+def fit_gamma_gamma_arrays(frequency: ArrayLike, monetary: ArrayLike) -> GammaGammaParams:
+    """:func:`fit_gamma_gamma` over arrays (customers without repeat spend are left out)."""
+    frequency = np.asarray(frequency, dtype=np.float64)
+    monetary = np.asarray(monetary, dtype=np.float64)
+    repeat = (frequency > 0) & (monetary > 0)
+    if not repeat.any():
         raise ValueError("Gamma-Gamma needs at least one repeat buyer with positive spend")
-    x = np.array([s.frequency for s in rows], dtype=np.float64)
-    m = np.array([s.monetary for s in rows], dtype=np.float64)
+    x = frequency[repeat]
+    m = monetary[repeat]
 
     def objective(theta: NDArray[np.float64]) -> float:
         p, q, gamma = np.exp(theta)

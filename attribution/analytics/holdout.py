@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
+import polars as pl
+
 from attribution.analytics._common import ALL_TIME, Granularity, period_key, to_micros
 from attribution.events import AnyEvent, Assignment, Cost, Purchase
 
@@ -234,3 +236,56 @@ class HoldoutTracker:
 
     def __iter__(self) -> Iterator[tuple[str, CustomerHoldout]]:
         return iter(sorted(self.customers.items()))
+
+
+def aggregate_of_tables(
+    assignments: pl.DataFrame,
+    seen: pl.Series,
+    purchases: pl.DataFrame,
+    granularity: Granularity,
+    hashing: HashMembership | None,
+) -> HoldoutAggregate:
+    """The sums of every customer's contribution, by group-by over the holdout tables.
+
+    ``assignments`` (customer_id, experiment, group, ts_ms) are the deciding assignments,
+    ``seen`` the customers with any event, ``purchases`` (customer_id, ts_ms, micros) the
+    holdout's purchases. Equal to adding :meth:`HoldoutTracker.contribution` of each customer.
+    """
+    from attribution.analytics.inputs import period_labels
+
+    if hashing is not None:
+        customers = seen.to_list()
+        groups = [hash_group(c, hashing.salt, hashing.control_share) for c in customers]
+        members = pl.DataFrame(
+            {
+                "customer_id": pl.Series(customers, dtype=pl.String),
+                "experiment": pl.Series([None] * len(customers), dtype=pl.String),
+                "group": pl.Series(groups, dtype=pl.String),
+                "since": pl.Series([None] * len(customers), dtype=pl.Int64),
+            }  # fmt: skip
+        )
+    else:
+        members = assignments.select("customer_id", "experiment", "group", since="ts_ms")
+    out = HoldoutAggregate()
+    for experiment, group, n in members.group_by("experiment", "group").len().iter_rows():
+        out.groups[(experiment, group)] = GroupState(int(n))
+    counted = members.join(purchases, on="customer_id", how="inner").filter(
+        pl.col("since").is_null() | (pl.col("ts_ms") >= pl.col("since"))
+    )
+    labels = [pl.lit(ALL_TIME).alias("period")]
+    if granularity != "all":
+        labels.append(period_labels(pl.col("ts_ms"), granularity).alias("period"))
+    per_customer = pl.concat(
+        [
+            counted.select("customer_id", "experiment", "group", "micros", label)
+            .group_by("experiment", "group", "period", "customer_id")
+            .agg(pl.col("micros").sum())
+            for label in labels
+        ]
+    )
+    for (experiment, group, period), rows in per_customer.group_by("experiment", "group", "period"):
+        # Squares in Python integers: a customer's squared revenue overflows 64 bits.
+        values = [int(v) for v in rows["micros"].to_list()]
+        state = out.groups.setdefault((experiment, group), GroupState())
+        state.periods[str(period)] = Moments(sum(values), sum(v * v for v in values), len(values))
+    return out

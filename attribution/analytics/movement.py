@@ -9,6 +9,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+import polars as pl
+
 from attribution.analytics.rfm import Snapshot
 
 NONE = "(none)"
@@ -42,3 +44,22 @@ def movement(before: Snapshot, after: Snapshot) -> Movement:
         segments[(old.segment if old else NONE, new.segment if new else NONE)] += 1
         grades[(old.grade if old else NONE, new.grade if new else NONE)] += 1
     return Movement(dict(segments), dict(grades))
+
+
+def movement_of_frames(before: pl.DataFrame, after: pl.DataFrame) -> Movement:
+    """:func:`movement` over scored frames (``customer_id``, ``segment``, ``grade``)."""
+    joined = before.select("customer_id", "segment", "grade").join(
+        after.select("customer_id", "segment", "grade"),
+        on="customer_id",
+        how="full",
+        suffix="_to",
+        coalesce=True,
+    )
+
+    def pairs(name: str) -> dict[tuple[str, str], int]:
+        counted = joined.group_by(
+            pl.col(name).fill_null(NONE).alias("a"), pl.col(f"{name}_to").fill_null(NONE).alias("b")
+        ).len()
+        return {(a, b): int(n) for a, b, n in counted.iter_rows()}
+
+    return Movement(pairs("segment"), pairs("grade"))

@@ -1,69 +1,64 @@
-"""The customer analytics report: one mergeable state folded from events, one JSON object out.
+"""The customer analytics report: one JSON object from the analytics inputs, the credits and
+the converted journeys, computed with group-bys over columns.
 
-:func:`fold_events` feeds events one at a time through the library's own states
-(:class:`AnalyticsState`); :func:`analytics_report` turns a state, the attribution credits and
-the journeys into the report. The batch command folds a whole log; a stream keeps the
-per-customer parts in customer-partitioned tables and merges the rest (see the state's doc).
+The batch command builds the inputs from a whole event table
+(:func:`attribution.analytics.inputs.inputs_from_events`) and the journeys with the journey
+kernel; a stream passes its merged :class:`AnalyticsState` and its converted journeys, which
+are turned into the same tables. Either way one implementation computes every section.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import polars as pl
 
-from attribution.analytics._common import ALL_TIME, MICROS, Granularity
-from attribution.analytics.assists import AssistCounts, assist_report
-from attribution.analytics.bgnbd import fit_bgnbd
-from attribution.analytics.campaign_credit import (
-    campaign_credits,
-    converted,
-    model_weights,
-    new_customers,
+from attribution.analytics._common import ALL_TIME, MICROS, Granularity, ratio
+from attribution.analytics.bgnbd import fit_bgnbd_arrays
+from attribution.analytics.campaigns import campaign_report, retention_rate
+from attribution.analytics.clv import forecast_clv_arrays
+from attribution.analytics.clv_summary import summary_frame
+from attribution.analytics.converted import (
+    ConvertedTable,
+    allocate,
+    assists,
+    converted_from_journey_table,
+    converted_from_journeys,
+    first_purchase_credit,
+    touch_weights,
 )
-from attribution.analytics.campaigns import CampaignCosts, campaign_report, retention_rate
-from attribution.analytics.clv import clv_by_segment, forecast_clv, historical_clv
-from attribution.analytics.clv_summary import summarize_ledger
-from attribution.analytics.funnel import REACHED, FunnelCounts, FunnelTracker, funnel_rates
-from attribution.analytics.gamma_gamma import fit_gamma_gamma
+from attribution.analytics.funnel import funnel_rates
+from attribution.analytics.gamma_gamma import fit_gamma_gamma_arrays
 from attribution.analytics.holdout import (
-    CustomerHoldout,
     GroupState,
-    HashMembership,
     HoldoutAggregate,
-    HoldoutTracker,
     Moments,
+    aggregate_of_tables,
 )
 from attribution.analytics.holdout_stats import HoldoutResult, holdout_report
-from attribution.analytics.ledger import PurchaseLedger
-from attribution.analytics.movement import movement
-from attribution.analytics.revenue_share import (
-    DailyRevenue,
-    record_purchase,
-    revenue_share,
-    revenue_share_by_period,
-)
-from attribution.analytics.rfm import (
-    DEFAULT_WINDOW_DAYS,
-    Snapshot,
-    rfm_snapshot,
-    snapshot_to_json,
-)
+from attribution.analytics.inputs import AnalyticsInputs, inputs_from_state, period_labels
+from attribution.analytics.movement import NONE, movement_of_frames
+from attribution.analytics.revenue_share import revenue_share, revenue_share_by_period
+from attribution.analytics.rfm import DEFAULT_WINDOW_DAYS, snapshot_frame
 from attribution.analytics.rfm_segments import GRADES, SEGMENTS
-from attribution.analytics.touch_credit import (
-    Credit,
-    CreditLike,
-    allocate,
-    by_channel,
-    credit_value,
-)
-from attribution.events import MS_PER_DAY, AnyEvent, Purchase
-from attribution.journeys import Journey
+from attribution.analytics.state import AnalyticsState, fold_events
+from attribution.analytics.touch_credit import CreditLike, credit_value
+from attribution.events import MS_PER_DAY
 from attribution.models.options import ModelOptions
+
+__all__ = [
+    "AnalyticsState",
+    "DatedSnapshot",
+    "ReportOptions",
+    "analytics_report",
+    "fold_events",
+    "previous_snapshot",
+]
 
 # Fewer repeat buyers than this leave BG/NBD and Gamma-Gamma unidentified: the report says so.
 MIN_REPEAT_CUSTOMERS = 5
@@ -72,182 +67,7 @@ MIN_REPEAT_CUSTOMERS = 5
 PLAUSIBLE_PARAMETERS = (1e-6, 1e6)
 DEFAULT_CLV_HORIZON_WEEKS = 52.0
 DEFAULT_COMPARE_DAYS = 30.0
-
-
-@dataclass
-class AnalyticsState:
-    """Every mergeable state behind the report.
-
-    Per customer (a stream keeps these in customer-partitioned tables; partitions hold
-    disjoint customers): ``ledger.customers``, ``holdout.customers``, ``funnel.customers``.
-    Sums over customers (partitions merge by addition): ``revenue`` (per UTC day),
-    ``holdout.aggregate``, ``funnel.totals``. By event id (merge by union): ``costs``.
-    ``newest_ms`` (the default ``as_of``) merges by max. :meth:`merge` is also exact when
-    both sides hold the same customer (redelivery, overlapping copies).
-    """
-
-    ledger: PurchaseLedger = field(default_factory=PurchaseLedger)
-    revenue: DailyRevenue = field(default_factory=DailyRevenue)
-    holdout: HoldoutTracker = field(default_factory=HoldoutTracker)
-    funnel: FunnelTracker = field(default_factory=FunnelTracker)
-    costs: CampaignCosts = field(default_factory=CampaignCosts)
-    newest_ms: int | None = None
-
-    def apply(self, event: AnyEvent) -> None:
-        """Fold one event into every state."""
-        if isinstance(event, Purchase):
-            record_purchase(self.ledger, self.revenue, event)
-        self.holdout.apply(event)
-        self.funnel.apply(event)
-        self.costs.apply(event)
-        self.newest_ms = event.ts_ms if self.newest_ms is None else max(self.newest_ms, event.ts_ms)
-
-    def merge(self, other: AnalyticsState) -> None:
-        """Add another partition's state (exact for shared customers too)."""
-        if (self.holdout.granularity, self.holdout.hashing) != (
-            other.holdout.granularity,
-            other.holdout.hashing,
-        ):
-            raise ValueError(
-                "cannot merge analytics states with different holdout settings: "
-                f"{self.holdout.granularity}/{self.holdout.hashing} vs "
-                f"{other.holdout.granularity}/{other.holdout.hashing}"
-            )
-        # The revenue sums equal the ledger's, so shared purchases must be taken out once.
-        shared = self.ledger.customers.keys() & other.ledger.customers.keys()
-        revenue = DailyRevenue()
-        revenue.merge(self.revenue)
-        revenue.merge(other.revenue)
-        for customer in shared:
-            for state in (self.ledger.customers[customer], other.ledger.customers[customer]):
-                for record in state.purchases.values():
-                    revenue.add(record.ts_ms, record.amount, sign=-1)
-        self.ledger.merge(other.ledger)
-        for customer in shared:
-            for record in self.ledger.customers[customer].purchases.values():
-                revenue.add(record.ts_ms, record.amount)
-        self.revenue = revenue
-        _merge_holdout(self.holdout, other.holdout)
-        _merge_funnel(self.funnel, other.funnel)
-        self.costs.merge(other.costs)
-        if other.newest_ms is not None:
-            self.newest_ms = (
-                other.newest_ms if self.newest_ms is None else max(self.newest_ms, other.newest_ms)
-            )
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON object of the whole state (deterministic key and list order)."""
-        hashing = self.holdout.hashing
-        return {
-            "ledger": self.ledger.to_json(),
-            "revenue": self.revenue.to_json(),
-            "holdout": {
-                "granularity": self.holdout.granularity,
-                "hashing": None if hashing is None else [hashing.salt, hashing.control_share],
-                "customers": {c: _sorted_assignments(s.to_json()) for c, s in sorted(self.holdout)},
-                "aggregate": {
-                    "groups": sorted(
-                        self.holdout.aggregate.to_json()["groups"],
-                        key=lambda g: (g[0] is not None, g[0] or "", g[1]),
-                    )
-                },
-            },
-            "funnel": {
-                "customers": {
-                    c: self.funnel.customer_to_json(c) for c in sorted(self.funnel.customers)
-                },
-                "totals": self.funnel.totals.to_json(),
-            },
-            "costs": self.costs.to_json(),
-            "newest_ms": self.newest_ms,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> AnalyticsState:
-        """Inverse of :meth:`to_json`."""
-        h = data["holdout"]
-        hashing = None if h["hashing"] is None else HashMembership(*h["hashing"])
-        holdout = HoldoutTracker(
-            h["granularity"],
-            hashing,
-            {c: CustomerHoldout.from_json(s) for c, s in h["customers"].items()},
-            HoldoutAggregate.from_json(h["aggregate"]),
-        )
-        funnel = FunnelTracker(
-            {
-                c: {campaign: set(names) for campaign, names in s.items()}
-                for c, s in data["funnel"]["customers"].items()
-            },
-            FunnelCounts.from_json(data["funnel"]["totals"]),
-        )
-        newest = data["newest_ms"]
-        return cls(
-            PurchaseLedger.from_json(data["ledger"]),
-            DailyRevenue.from_json(data["revenue"]),
-            holdout,
-            funnel,
-            CampaignCosts.from_json(data["costs"]),
-            None if newest is None else int(newest),
-        )
-
-
-def _sorted_assignments(data: dict[str, Any]) -> dict[str, Any]:
-    data["assignments"] = sorted(data["assignments"], key=lambda a: (a[0] is not None, a[0] or ""))
-    return data
-
-
-def _merge_holdout(mine: HoldoutTracker, other: HoldoutTracker) -> None:
-    """Add the other tracker's sums, recomputing the contribution of shared customers."""
-    shared = mine.customers.keys() & other.customers.keys()
-    for customer in shared:
-        mine.aggregate.add(mine.contribution(customer), sign=-1)
-        mine.aggregate.add(other.contribution(customer), sign=-1)
-    mine.aggregate.merge(other.aggregate)
-    for customer, state in other.customers.items():
-        known = mine.customers.get(customer)
-        if known is None:
-            mine.customers[customer] = CustomerHoldout.from_json(state.to_json())
-            continue
-        # The same rules as CustomerHoldout.apply: latest assignment, smallest purchase record.
-        for experiment, assigned in state.assignments.items():
-            old = known.assignments.get(experiment)
-            if old is None or old[:2] < assigned[:2]:
-                known.assignments[experiment] = assigned
-        for event_id, record in state.purchases.items():
-            current = known.purchases.get(event_id)
-            if current is None or record < current:
-                known.purchases[event_id] = record
-        known.seen = known.seen or state.seen
-    for customer in shared:
-        mine.aggregate.add(mine.contribution(customer))
-
-
-def _merge_funnel(mine: FunnelTracker, other: FunnelTracker) -> None:
-    """Add the other tracker's counts, counting a customer shared by both once."""
-    mine.totals.merge(other.totals)
-    for customer, campaigns in other.customers.items():
-        known = mine.customers.setdefault(customer, {})
-        for campaign, names in campaigns.items():
-            already = known.get(campaign)
-            if already is None:
-                known[campaign] = set(names)
-                continue
-            mine.totals.bump(campaign, REACHED, -1)
-            for name in names & already:
-                mine.totals.bump(campaign, name, -1)
-            already |= names
-
-
-def fold_events(
-    events: Iterable[AnyEvent],
-    hashing: HashMembership | None = None,
-    holdout_granularity: Granularity = "month",
-) -> AnalyticsState:
-    """Fold events (any order, repeats allowed) into a fresh :class:`AnalyticsState`."""
-    state = AnalyticsState(holdout=HoldoutTracker(holdout_granularity, hashing))
-    for event in events:
-        state.apply(event)
-    return state
+REVENUE_PERIOD: Granularity = "month"
 
 
 @dataclass(frozen=True)
@@ -275,14 +95,21 @@ class ReportOptions:
 
 @dataclass(frozen=True)
 class DatedSnapshot:
-    """An RFM snapshot and the time it was taken at."""
+    """A scored RFM snapshot (:func:`attribution.analytics.rfm.snapshot_frame`) and its time."""
 
     as_of_ms: int
-    snapshot: Snapshot
+    frame: pl.DataFrame
+
+
+Inputs = AnalyticsInputs | AnalyticsState
+
+
+def _inputs(state: Inputs) -> AnalyticsInputs:
+    return state if isinstance(state, AnalyticsInputs) else inputs_from_state(state)
 
 
 def previous_snapshot(
-    state: AnalyticsState,
+    state: Inputs,
     as_of_ms: int,
     compare_days: float = DEFAULT_COMPARE_DAYS,
     window_days: float = DEFAULT_WINDOW_DAYS,
@@ -291,16 +118,27 @@ def previous_snapshot(
     if compare_days <= 0:
         raise ValueError(f"compare_days {compare_days} must be positive")
     then = as_of_ms - round(compare_days * MS_PER_DAY)
-    return DatedSnapshot(then, rfm_snapshot(state.ledger, then, window_days))
+    return DatedSnapshot(then, snapshot_frame(_inputs(state).purchases, then, window_days))
 
 
 Credits = Mapping[str, Mapping[str, CreditLike]]
 
 
+def _converted(journeys: Any) -> ConvertedTable:
+    from attribution.journey_table import JourneyTable
+    from attribution.journeys import ConvertedJourney
+
+    if isinstance(journeys, ConvertedTable):
+        return journeys
+    if isinstance(journeys, JourneyTable):
+        return converted_from_journey_table(journeys)
+    return converted_from_journeys([j for j in journeys if isinstance(j, ConvertedJourney)])
+
+
 def analytics_report(
-    state: AnalyticsState,
+    state: Inputs,
     attribution: Any,
-    journeys: Sequence[Journey],
+    journeys: Any,
     options: ReportOptions,
     as_of_ms: int | None = None,
     customer_scores: bool = False,
@@ -308,36 +146,31 @@ def analytics_report(
 ) -> dict[str, Any]:
     """The report as one JSON-ready object (sorted keys, None for undefined numbers).
 
-    ``attribution`` is an ``AttributionReport`` or a mapping model -> channel -> credit;
-    ``journeys`` are the journeys it was computed from; ``as_of_ms`` defaults to the newest
-    event time of the state.
+    ``state`` is the analytics inputs (or a stream's state); ``attribution`` an
+    ``AttributionReport`` or a mapping model -> channel -> credit; ``journeys`` the journeys it
+    was computed from (a journey table, a converted table, or journey objects); ``as_of_ms``
+    defaults to the newest event time of the state.
     """
-    as_of = state.newest_ms if as_of_ms is None else as_of_ms
+    inputs = _inputs(state)
+    as_of = inputs.newest_ms if as_of_ms is None else as_of_ms
     if as_of is None:
         raise ValueError("the analytics state holds no event and no as_of time was given")
     credits = _credits(attribution)
-    done = converted(journeys)
-    snapshot = rfm_snapshot(state.ledger, as_of, options.rfm_window_days)
+    done = _converted(journeys)
+    snapshot = snapshot_frame(inputs.purchases, as_of, options.rfm_window_days)
+    weights = _model_weights(credits, done, options.model_options)
     report = {
         "as_of": _iso(as_of),
         "rfm": _rfm_section(snapshot, previous_snapshot, as_of, customer_scores),
-        "clv": _clv_section(
-            state.ledger, snapshot, as_of, options.clv_horizon_weeks, customer_scores
-        ),
-        "revenue_share": _revenue_section(
-            state, credits, done, options.crm_channels, options.model_options
-        ),
+        "clv": _clv_section(inputs, snapshot, as_of, options.clv_horizon_weeks, customer_scores),
+        "revenue_share": _revenue_section(inputs, credits, done, weights, options.crm_channels),
         "assisted": {
-            channel: {
-                "assisted": row.assisted,
-                "last_touch": row.last_touch,
-                "ratio": row.assisted_to_last_touch,
-            }
-            for channel, row in assist_report(AssistCounts().add_all(done)).items()
+            channel: {"assisted": a, "last_touch": b, "ratio": ratio(a, b)}
+            for channel, (a, b) in assists(done).items()
         },
-        "retention": _retention_section(state.ledger, snapshot, previous_snapshot, as_of),
-        "holdout": _holdout_section(state.holdout),
-        "campaigns": _campaign_section(state, credits, done, options.model_options),
+        "retention": _retention_section(inputs, snapshot, previous_snapshot, as_of),
+        "holdout": _holdout_section(inputs),
+        "campaigns": _campaign_section(inputs, credits, done, weights),
     }
     return _clean(report)
 
@@ -349,35 +182,60 @@ def _credits(attribution: Any) -> Credits:
     return dict(attribution)
 
 
+def _model_weights(credits: Credits, done: ConvertedTable, options: ModelOptions) -> dict[str, Any]:
+    out = {}
+    for model, channels in credits.items():
+        weights = touch_weights(model, done, options, channels)
+        if weights is not None:
+            out[model] = weights
+    return out
+
+
 def _iso(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
+def _counts(frame: pl.DataFrame, column: str, names: Sequence[str]) -> dict[str, int]:
+    counted = dict(frame.group_by(column).len().iter_rows())
+    return {name: int(counted.get(name, 0)) for name in names}
+
+
 def _rfm_section(
-    snapshot: Snapshot, previous: DatedSnapshot | None, as_of: int, customer_scores: bool
+    snapshot: pl.DataFrame, previous: DatedSnapshot | None, as_of: int, customer_scores: bool
 ) -> dict[str, Any]:
-    segments = dict.fromkeys(SEGMENTS, 0)
-    grades = dict.fromkeys(GRADES, 0)
-    for entry in snapshot.values():
-        segments[entry.segment] += 1
-        grades[entry.grade] += 1
     out: dict[str, Any] = {
-        "active_customers": len(snapshot),
-        "segments": segments,
-        "grades": grades,
+        "active_customers": snapshot.height,
+        "segments": _counts(snapshot, "segment", SEGMENTS),
+        "grades": _counts(snapshot, "grade", GRADES),
         "cut_points": _cut_points(snapshot),
         "movement": None,
     }
     if previous is not None:
-        moved = movement(previous.snapshot, snapshot).to_json()
+        moved = movement_of_frames(previous.frame, snapshot).to_json()
         out["movement"] = {"from": _iso(previous.as_of_ms), "to": _iso(as_of), **moved}
     if customer_scores:
-        out["customers"] = snapshot_to_json(snapshot)
+        columns = ("recency_days", "frequency", "monetary", "r", "f", "m", "code", "segment",
+                   "grade")  # fmt: skip
+        out["customers"] = {
+            row["customer_id"]: {name: row[name] for name in columns}
+            for row in snapshot.iter_rows(named=True)
+        }
+    return out
+
+
+def _cut_points(snapshot: pl.DataFrame) -> dict[str, dict[str, list[float]]]:
+    """Per dimension and score: the [lowest, highest] value of the customers with that score."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for name, score in (("recency_days", "r"), ("frequency", "f"), ("monetary", "m")):
+        ranges = snapshot.group_by(score).agg(
+            low=pl.col(name).min().cast(pl.Float64), high=pl.col(name).max().cast(pl.Float64)
+        )
+        out[name] = {str(s): [float(low), float(high)] for s, low, high in ranges.iter_rows()}
     return out
 
 
 def _retention_section(
-    ledger: PurchaseLedger, snapshot: Snapshot, previous: DatedSnapshot | None, as_of: int
+    inputs: AnalyticsInputs, snapshot: pl.DataFrame, previous: DatedSnapshot | None, as_of: int
 ) -> dict[str, Any] | None:
     """Customer retention rate between the previous snapshot and now.
 
@@ -388,12 +246,9 @@ def _retention_section(
     if previous is None:
         return None
     start = previous.as_of_ms
-    new = sum(
-        1
-        for _, state in ledger
-        if state.purchases and start < min(r.ts_ms for r in state.purchases.values()) <= as_of
-    )
-    at_start, at_end = len(previous.snapshot), len(snapshot)
+    first = inputs.purchases.group_by("customer_id").agg(pl.col("ts_ms").min())["ts_ms"]
+    new = int(((first > start) & (first <= as_of)).sum())
+    at_start, at_end = previous.frame.height, snapshot.height
     return {
         "from": _iso(start),
         "to": _iso(as_of),
@@ -404,59 +259,69 @@ def _retention_section(
     }
 
 
-def _cut_points(snapshot: Snapshot) -> dict[str, dict[str, list[float]]]:
-    """Per dimension and score: the [lowest, highest] value of the customers with that score."""
-    out: dict[str, dict[str, list[float]]] = {}
-    for name, score_of, value_of in (
-        ("recency_days", lambda e: e.r, lambda e: e.recency_days),
-        ("frequency", lambda e: e.f, lambda e: float(e.frequency)),
-        ("monetary", lambda e: e.m, lambda e: e.monetary),
-    ):
-        ranges: dict[str, list[float]] = {}
-        for entry in snapshot.values():
-            key, value = str(score_of(entry)), value_of(entry)
-            low_high = ranges.setdefault(key, [value, value])
-            low_high[0], low_high[1] = min(low_high[0], value), max(low_high[1], value)
-        out[name] = ranges
-    return out
+def _by_segment(values: pl.DataFrame, snapshot: pl.DataFrame) -> pl.DataFrame:
+    """customers, revenue (sum of ``micros`` / 1e6) and mean per RFM segment ((none) outside)."""
+    joined = values.join(snapshot.select("customer_id", "segment"), on="customer_id", how="left")
+    return (
+        joined.with_columns(pl.col("segment").fill_null(NONE))
+        .group_by("segment")
+        .agg(customers=pl.len(), micros=pl.col("micros").sum(), value=pl.col("value").sum())
+        .sort("segment")
+    )
 
 
 def _clv_section(
-    ledger: PurchaseLedger,
-    snapshot: Snapshot,
+    inputs: AnalyticsInputs,
+    snapshot: pl.DataFrame,
     as_of: int,
     horizon_weeks: float,
     customer_values: bool = False,
 ) -> dict[str, Any]:
     """CLV per segment; with ``customer_values``, each customer's historical and forecast CLV."""
-    out = _clv_fit(ledger, snapshot, as_of, horizon_weeks)
-    forecast = out.pop("_forecast")
+    historical = (
+        inputs.purchases.filter(pl.col("ts_ms") <= as_of)
+        .group_by("customer_id")
+        .agg(pl.col("micros").sum())
+        .sort("customer_id")
+    )
+    # numpy divides exactly; Polars would multiply by the reciprocal (see rfm.rfm_frame).
+    historical = historical.with_columns(
+        value=pl.Series(historical["micros"].to_numpy() / MICROS, dtype=pl.Float64)
+    )
+    out, forecast = _clv_fit(inputs, historical, snapshot, as_of, horizon_weeks)
     if customer_values:
+        predicted = dict(zip(forecast["customer_id"].to_list(), forecast["value"].to_list(),
+                             strict=True)) if forecast is not None else {}  # fmt: skip
         out["per_customer"] = {
-            customer: {"historical": value, "forecast": forecast.get(customer)}
-            for customer, value in sorted(historical_clv(ledger, as_of).items())
+            customer: {"historical": value, "forecast": predicted.get(customer)}
+            for customer, value in historical.select("customer_id", "value").iter_rows()
         }
     return out
 
 
 def _clv_fit(
-    ledger: PurchaseLedger, snapshot: Snapshot, as_of: int, horizon_weeks: float
-) -> dict[str, Any]:
-    historical = clv_by_segment(historical_clv(ledger, as_of), snapshot)
-    summaries = summarize_ledger(ledger, as_of, unit="weeks")
-    repeat = sum(1 for s in summaries.values() if s.frequency > 0 and s.monetary > 0)
+    inputs: AnalyticsInputs,
+    historical: pl.DataFrame,
+    snapshot: pl.DataFrame,
+    as_of: int,
+    horizon_weeks: float,
+) -> tuple[dict[str, Any], pl.DataFrame | None]:
     segments: dict[str, dict[str, Any]] = {
         name: {
-            "customers": v.customers,
-            "historical_revenue": v.revenue,
-            "historical_mean": v.mean,
+            "customers": int(n),
+            "historical_revenue": micros / MICROS,
+            "historical_mean": micros / MICROS / n,
             "forecast_revenue": None,
             "forecast_mean": None,
         }
-        for name, v in historical.items()
+        for name, n, micros, _ in _by_segment(historical, snapshot).iter_rows()
     }
+    summaries = summary_frame(inputs.purchases, as_of, unit="weeks")
+    x = summaries["frequency"].to_numpy().astype(np.float64)
+    monetary = summaries["monetary"].to_numpy()
+    repeat = int(((x > 0) & (monetary > 0)).sum())
     out: dict[str, Any] = {
-        "customers": len(summaries),
+        "customers": summaries.height,
         "repeat_customers": repeat,
         "horizon_weeks": horizon_weeks,
         "time_unit": "weeks",
@@ -464,22 +329,23 @@ def _clv_fit(
         "gamma_gamma": None,
         "forecast_status": "fitted",
         "segments": segments,
-        "_forecast": {},
     }
     if repeat < MIN_REPEAT_CUSTOMERS:
         out["forecast_status"] = (
             f"not fitted: {repeat} repeat customers with spend, at least "
             f"{MIN_REPEAT_CUSTOMERS} are needed to fit BG/NBD and Gamma-Gamma"
         )
-        return out
+        return out, None
+    t_x = summaries["recency"].to_numpy()
+    big_t = summaries["T"].to_numpy()
     with np.errstate(all="ignore"):
         try:
-            bgnbd = fit_bgnbd(summaries.values())
-            spend = fit_gamma_gamma(summaries.values())
-            forecast = forecast_clv(bgnbd, spend, summaries, horizon_weeks)
+            bgnbd = fit_bgnbd_arrays(x, t_x, big_t)
+            spend = fit_gamma_gamma_arrays(x, monetary)
+            values = forecast_clv_arrays(bgnbd, spend, x, t_x, big_t, monetary, horizon_weeks)
         except (ValueError, FloatingPointError, ArithmeticError) as error:
             out["forecast_status"] = f"not fitted: {error}"
-            return out
+            return out, None
     out["bgnbd"] = {"r": bgnbd.r, "alpha": bgnbd.alpha, "a": bgnbd.a, "b": bgnbd.b,
                     "log_likelihood": bgnbd.log_likelihood}  # fmt: skip
     out["gamma_gamma"] = {"p": spend.p, "q": spend.q, "gamma": spend.gamma,
@@ -489,18 +355,19 @@ def _clv_fit(
     )
     if problem is None and spend.q <= 1:
         problem = f"Gamma-Gamma q = {spend.q:.4g} <= 1 has no finite mean spend"
-    if problem is None and not all(math.isfinite(v) and v >= 0 for v in forecast.values()):
+    if problem is None and not bool(np.all(np.isfinite(values) & (values >= 0))):
         problem = "the fitted parameters give no finite forecast"
     if problem is not None:
         out["forecast_status"] = f"not identified: {problem}; no forecast"
-        return out
-    out["_forecast"] = forecast
-    for name, v in clv_by_segment(forecast, snapshot).items():
+        return out, None
+    forecast = summaries.select("customer_id").with_columns(value=pl.Series(values))
+    per_segment = _by_segment(forecast.with_columns(micros=pl.lit(0)), snapshot)
+    for name, n, _, value in per_segment.iter_rows():
         row = segments.setdefault(
-            name, {"customers": v.customers, "historical_revenue": 0.0, "historical_mean": 0.0}
+            name, {"customers": int(n), "historical_revenue": 0.0, "historical_mean": 0.0}
         )
-        row["forecast_revenue"], row["forecast_mean"] = v.revenue, v.mean
-    return out
+        row["forecast_revenue"], row["forecast_mean"] = float(value), float(value) / n
+    return out, forecast
 
 
 def _implausible(params: Mapping[str, float], model: str) -> str | None:
@@ -517,50 +384,57 @@ def _implausible(params: Mapping[str, float], model: str) -> str | None:
     return None
 
 
-REVENUE_PERIOD: Granularity = "month"
-
-
 def _period_credits(
-    credits: Credits, done: Sequence[Any], options: ModelOptions
+    credits: Credits, done: ConvertedTable, weights: Mapping[str, Any]
 ) -> dict[str, dict[str, dict[str, tuple[float, float]]]]:
     """period -> model -> channel -> (conversions, value), by purchase month.
 
-    Each journey's credit is spread by the model's per-touch weights (campaign_credit.py): the
+    Each journey's credit is spread by the model's per-touch weights (converted.py): the
     rule-based models and Shapley add up to their all-time channel credits; Markov splits each
-    journey by the removal effects, so its months add up to the same total value but not
+    journey by its channel credits, so its months add up to the same total value but not
     channel by channel.
     """
     out: dict[str, dict[str, dict[str, tuple[float, float]]]] = {}
-    for model, channels in credits.items():
-        weights = model_weights(model, options, channels)
-        if weights is None:
+    for model in credits:
+        if model not in weights:
             continue
-        by_conv = allocate(done, weights.conversions, by_channel, REVENUE_PERIOD)
+        w = weights[model]
+        by_conv = allocate(done, w.conversions, "channel", REVENUE_PERIOD)
         by_value = (
-            by_conv
-            if weights.value is weights.conversions
-            else allocate(done, weights.value, by_channel, REVENUE_PERIOD)
-        )
+            by_conv if w.value is w.conversions
+            else allocate(done, w.value, "channel", REVENUE_PERIOD)
+        )  # fmt: skip
         for period in sorted(set(by_conv) | set(by_value)):
             if period == ALL_TIME:
                 continue
             conv, value = by_conv.get(period, {}), by_value.get(period, {})
             out.setdefault(period, {})[model] = {
-                ch: (conv.get(ch, Credit()).conversions, value.get(ch, Credit()).value)
+                ch: (conv.get(ch, (0.0, 0.0))[0], value.get(ch, (0.0, 0.0))[1])
                 for ch in sorted(set(conv) | set(value))
             }
     return out
 
 
+def _revenue_by_period(inputs: AnalyticsInputs, granularity: Granularity) -> dict[str, float]:
+    grouped = (
+        inputs.purchases.select(period_labels(pl.col("ts_ms"), granularity).alias("p"), "micros")
+        .group_by("p")
+        .agg(pl.col("micros").sum())
+        .sort("p")
+    )
+    return {str(p): int(micros) / MICROS for p, micros in grouped.iter_rows()}
+
+
 def _revenue_periods(
-    state: AnalyticsState,
+    inputs: AnalyticsInputs,
     credits: Credits,
-    done: Sequence[Any],
+    done: ConvertedTable,
+    weights: Mapping[str, Any],
     crm_channels: Sequence[str],
-    options: ModelOptions,
 ) -> dict[str, Any]:
-    revenue = {p: v for p, v in state.revenue.by_period(REVENUE_PERIOD).items() if p != ALL_TIME}
-    shares = revenue_share_by_period(_period_credits(credits, done, options), revenue, crm_channels)
+    revenue = _revenue_by_period(inputs, REVENUE_PERIOD)
+    shares = revenue_share_by_period(_period_credits(credits, done, weights), revenue,
+                                     crm_channels)  # fmt: skip
     return {
         period: {
             "total_revenue": revenue[period],
@@ -573,13 +447,13 @@ def _revenue_periods(
 
 
 def _revenue_section(
-    state: AnalyticsState,
+    inputs: AnalyticsInputs,
     credits: Credits,
-    done: Sequence[Any],
+    done: ConvertedTable,
+    weights: Mapping[str, Any],
     crm_channels: Sequence[str],
-    options: ModelOptions,
 ) -> dict[str, Any]:
-    total = sum(state.revenue.days.values()) / MICROS
+    total = int(inputs.purchases["micros"].sum()) / MICROS
     shares = revenue_share(credits, total, crm_channels)
     models = {}
     for model, share in shares.items():
@@ -592,14 +466,15 @@ def _revenue_section(
             "attributed_share": share.attributed_share,
             "crm_share": share.crm_share,
         }
+    unattributed = done.value[done.lengths == 0]
     return {
         "total_revenue": total,
-        "unattributed_revenue": math.fsum(j.value for j in done if j.unattributed),
+        "unattributed_revenue": math.fsum(unattributed.tolist()),
         "crm_channels": sorted(crm_channels),
         "crm_share": {model: m["crm_share"] for model, m in models.items()},
         "models": models,
         "period_granularity": REVENUE_PERIOD,
-        "periods": _revenue_periods(state, credits, done, crm_channels, options),
+        "periods": _revenue_periods(inputs, credits, done, weights, crm_channels),
     }
 
 
@@ -619,8 +494,12 @@ def _pruned(aggregate: HoldoutAggregate) -> HoldoutAggregate:
     return out
 
 
-def _holdout_section(tracker: HoldoutTracker) -> dict[str, Any]:
-    results = holdout_report(_pruned(tracker.aggregate))
+def _holdout_section(inputs: AnalyticsInputs) -> dict[str, Any]:
+    aggregate = aggregate_of_tables(
+        inputs.assignments, inputs.seen, inputs.holdout_purchases, inputs.granularity,
+        inputs.hashing,
+    )  # fmt: skip
+    results = holdout_report(_pruned(aggregate))
     overall = None
     campaigns: dict[str, Any] = {}
     periods: dict[str, dict[str, Any]] = {}
@@ -634,8 +513,8 @@ def _holdout_section(tracker: HoldoutTracker) -> dict[str, Any]:
         else:
             periods.setdefault(label, {})[result.period] = _holdout_json(result)
     return {
-        "membership": "hash" if tracker.hashing is not None else "assignments",
-        "period_granularity": tracker.granularity,
+        "membership": "hash" if inputs.hashing is not None else "assignments",
+        "period_granularity": inputs.granularity,
         "overall": overall,
         "campaigns": campaigns,
         "periods": periods,
@@ -643,17 +522,26 @@ def _holdout_section(tracker: HoldoutTracker) -> dict[str, Any]:
 
 
 def _campaign_section(
-    state: AnalyticsState, credits: Credits, done: Sequence[Any], options: ModelOptions
+    inputs: AnalyticsInputs, credits: Credits, done: ConvertedTable, weights: Mapping[str, Any]
 ) -> dict[str, Any]:
     by_model: dict[str, Any] = {}
     acquired: dict[str, Any] = {}
-    for model, channels in credits.items():
-        weights = model_weights(model, options, channels)
-        if weights is not None:
-            by_model[model] = campaign_credits(done, weights)
-            acquired[model] = new_customers(done, weights)
-    costs = state.costs.by_campaign()
-    funnel = state.funnel.totals
+    for model in credits:
+        if model not in weights:
+            continue
+        w = weights[model]
+        conv = allocate(done, w.conversions, "campaign").get(ALL_TIME, {})
+        value = conv if w.value is w.conversions else allocate(done, w.value, "campaign").get(
+            ALL_TIME, {}
+        )  # fmt: skip
+        by_model[model] = {
+            name: (conv.get(name, (0.0, 0.0))[0], value.get(name, (0.0, 0.0))[1])
+            for name in sorted(set(conv) | set(value))
+        }
+        acquired[model] = first_purchase_credit(done, w.conversions)
+    spent = inputs.costs.group_by("campaign").agg(pl.col("micros").sum()).sort("campaign")
+    costs = {str(c): int(m) / MICROS for c, m in spent.iter_rows()}
+    funnel = inputs.funnel
     economics = campaign_report(costs, by_model, acquired, funnel)
     names = set(costs) | set(funnel.counts) | {c for rows in economics.values() for c in rows}
     out: dict[str, Any] = {}

@@ -85,13 +85,16 @@ def run(args: argparse.Namespace) -> int:
     except OSError as error:
         raise UserError(f"cannot read {path}: {error.strerror or error}") from None
     fail_if_strict(args, read.invalid)
-    events = read.events if as_of is None else [e for e in read.events if e.ts_ms <= as_of]
-    if not events:
+    table = read.table if as_of is None else read.table.filter(read.table["ts_ms"] <= as_of)
+    if table.height == 0:
         when = "" if as_of is None else f" at or before --as-of {args.as_of}"
         raise UserError(f"{path} holds no valid event{when}: nothing to report")
     with progress_bar(err, "analysing") as update:
         update(0, None)
-        report = build_report(events, settings, models, args, as_of)
+        try:
+            report = build_report(table, settings, models, args, as_of)
+        except ValueError as error:
+            raise UserError(str(error)) from None
     report["invalid_records"] = len(read.invalid)
     report["attribution"]["invalid_records"] = len(read.invalid)
     report_invalid(args, read.invalid, err)
@@ -122,37 +125,39 @@ def _check_args(args: argparse.Namespace) -> int | None:
 
 
 def _read(args: argparse.Namespace, path: Path, err: Console) -> Any:
-    from attribution.io.events_reader import read_events
+    from attribution.io.events_reader import read_event_table
 
     with progress_bar(err, f"reading {path.name}") as update:
-        return read_events(path, args.input_format, progress=update)
+        return read_event_table(path, args.input_format, progress=update)
 
 
 def build_report(
-    events: list[Any],
+    table: Any,
     settings: Settings,
     models: list[str],
     args: argparse.Namespace,
     as_of: int | None,
 ) -> dict[str, Any]:
-    """Fold the events, attribute them and assemble the analytics report."""
+    """Attribute an event table (or a list of events) and assemble the analytics report."""
+    import polars as pl
+
     from attribution.analytics.holdout import HashMembership
-    from attribution.analytics.report import (
-        ReportOptions,
-        analytics_report,
-        fold_events,
-        previous_snapshot,
-    )
-    from attribution.engine import attribute_events
-    from attribution.events import Purchase, Touchpoint
-    from attribution.journeys import JourneyRules, build_journeys
+    from attribution.analytics.inputs import inputs_from_events
+    from attribution.analytics.report import ReportOptions, analytics_report, previous_snapshot
+    from attribution.engine import attribute_journeys
+    from attribution.journey_table import build_journey_table
+    from attribution.journeys import JourneyRules
     from attribution.models.options import ModelOptions
 
+    if not isinstance(table, pl.DataFrame):
+        from attribution.io.event_table import from_events
+
+        table = from_events(table)
     s, a = settings.attribution, settings.analytics
     hashing = HashMembership(a.holdout_salt, a.holdout_control_share)
-    state = fold_events(events, hashing if a.holdout_from_hash else None)
-    when = state.newest_ms if as_of is None else as_of
-    assert when is not None  # events is not empty
+    inputs = inputs_from_events(table, hashing if a.holdout_from_hash else None)
+    when = inputs.newest_ms if as_of is None else as_of
+    assert when is not None  # the table is not empty
     lookback = args.lookback_days or s.lookback_days
     rules = JourneyRules.from_days(
         lookback, s.journey_timeout_days or lookback, s.allowed_lateness_hours
@@ -162,14 +167,12 @@ def build_report(
     )
     # Journeys expire on the customer-event clock (as in `attribute` and the stream): a later
     # cost or assignment event does not age anyone's journey.
-    attribution = attribute_events(events, rules, models, model_options, as_of)
-    journeys, _ = build_journeys(
-        [e for e in events if isinstance(e, Touchpoint | Purchase)], rules, as_of
-    )
+    journeys = build_journey_table(table, rules, as_of)
+    attribution = attribute_journeys(journeys, models, model_options)
     options = ReportOptions.from_settings(settings, model_options)
-    before = previous_snapshot(state, when, args.compare_days, a.rfm_window_days)
+    before = previous_snapshot(inputs, when, args.compare_days, a.rfm_window_days)
     report = analytics_report(
-        state, attribution, journeys, options, when, args.customers, previous_snapshot=before
+        inputs, attribution, journeys, options, when, args.customers, previous_snapshot=before
     )
     report["attribution"] = attribution.to_json()["totals"]
     return report

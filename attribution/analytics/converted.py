@@ -1,0 +1,308 @@
+"""Converted journeys as columns, and every model's credit spread over their touches.
+
+A :class:`ConvertedTable` holds the converted journeys of a log (unattributed ones too: no
+touches) and their touches as flat arrays. :func:`touch_weights` gives each touch its share of
+its journey under a model, for conversions and for value (the same except Markov):
+
+* the rule-based models use the engine's own vectorised rules
+  (:mod:`attribution.models.heuristics`), so a touch gets exactly the weight the model gives it;
+* ``shapley``: the journey split equally over its distinct channels (the closed form of the
+  engine's default additive worth), then equally over each channel's touches;
+* ``markov``: the journey split over its distinct channels in proportion to the model's
+  channel credits (conversions and value apart; all equal when they are all zero), then
+  equally over each channel's touches.
+
+The credit a touch carries goes to its channel and to its campaign (a touch without a campaign
+credits none), by period of the journey's purchase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from attribution.analytics._common import ALL_TIME, Granularity
+from attribution.analytics.touch_credit import CreditLike, credit_conversions, credit_value
+from attribution.events import MS_PER_DAY
+from attribution.models.heuristics import POSITION_RULES, WEIGHT_RULES
+from attribution.models.options import ModelOptions
+from attribution.paths import PathTable
+
+if TYPE_CHECKING:
+    from attribution.journey_table import JourneyTable
+    from attribution.journeys import ConvertedJourney
+
+Floats = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ConvertedTable:
+    """Converted journeys (``customer``, purchase ``event_id``, ``ts_ms``, ``value``) and their
+    touches (``channel``, ``campaign``, ``touch_ts``): journey i's touches are
+    ``offsets[i]:offsets[i + 1]``, none for an unattributed conversion."""
+
+    customer: pl.Series
+    event_id: pl.Series
+    ts_ms: NDArray[np.int64]
+    value: Floats
+    offsets: NDArray[np.int64]
+    channel: pl.Series
+    campaign: pl.Series
+    touch_ts: NDArray[np.int64]
+
+    @property
+    def count(self) -> int:
+        """Number of converted journeys."""
+        return len(self.ts_ms)
+
+    @property
+    def lengths(self) -> NDArray[np.int64]:
+        """Touches per journey."""
+        return np.diff(self.offsets)
+
+    def journey_of_touch(self) -> NDArray[np.int64]:
+        """Index of the journey of each touch."""
+        return np.repeat(np.arange(self.count, dtype=np.int64), self.lengths)
+
+    def path_table(self) -> tuple[PathTable, NDArray[np.int64]]:
+        """The journeys with touches as a path table, and the journey index of each row."""
+        lengths = self.lengths
+        rows = np.flatnonzero(lengths > 0)
+        names = self.channel.unique(maintain_order=True)
+        codes = self.channel.replace_strict(names, pl.int_range(len(names), eager=True),
+                                            return_dtype=pl.Int64).to_numpy()  # fmt: skip
+        offsets = np.zeros(len(rows) + 1, np.int64)
+        np.cumsum(lengths[rows], out=offsets[1:])
+        ages = (self.ts_ms[self.journey_of_touch()] - self.touch_ts) / MS_PER_DAY
+        table = PathTable(
+            tuple(names.to_list()),
+            offsets,
+            codes.astype(np.int64),
+            np.ones(len(rows)),
+            self.value[rows],
+            np.zeros(len(rows)),
+            ages.astype(np.float64),
+        )
+        return table, rows
+
+
+def converted_from_journey_table(journeys: JourneyTable) -> ConvertedTable:
+    """The converted journeys of a journey table."""
+    from attribution.journey_kernel import CONVERTED, UNATTRIBUTED
+    from attribution.journey_table import _ranges
+
+    arrays = journeys.arrays
+    events = journeys.events
+    keep = (arrays.kind == CONVERTED) | (arrays.kind == UNATTRIBUTED)
+    purchase = arrays.purchase[keep]
+    counts = arrays.touches[keep]
+    touch_rows = _ranges(arrays.first[keep], counts)
+    offsets = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    ts = events["ts_ms"].to_numpy()
+    return ConvertedTable(
+        events["customer_id"].gather(purchase),
+        events["event_id"].gather(purchase),
+        ts[purchase],
+        events["amount"].to_numpy()[purchase].astype(np.float64),
+        offsets,
+        events["channel"].gather(touch_rows),
+        events["campaign"].gather(touch_rows),
+        ts[touch_rows],
+    )
+
+
+def converted_from_journeys(journeys: Sequence[ConvertedJourney]) -> ConvertedTable:
+    """Converted journey objects (the stream's) as a table."""
+    counts = np.array([len(j.touches) for j in journeys], dtype=np.int64)
+    offsets = np.zeros(len(journeys) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    touches = [t for j in journeys for t in j.touches]
+    return ConvertedTable(
+        pl.Series("customer_id", [j.customer_id for j in journeys], dtype=pl.String),
+        pl.Series("event_id", [j.event_id for j in journeys], dtype=pl.String),
+        np.array([j.ts_ms for j in journeys], dtype=np.int64),
+        np.array([j.value for j in journeys], dtype=np.float64),
+        offsets,
+        pl.Series("channel", [t.channel for t in touches], dtype=pl.String),
+        pl.Series("campaign", [t.campaign for t in touches], dtype=pl.String),
+        np.array([t.ts_ms for t in touches], dtype=np.int64),
+    )
+
+
+@dataclass(frozen=True)
+class TouchWeights:
+    """Per touch of a converted table: its share of its journey for conversions and value."""
+
+    conversions: Floats
+    value: Floats
+
+
+def _rule_weights(name: str, table: PathTable, options: ModelOptions) -> Floats:
+    if name in POSITION_RULES:
+        weights = np.zeros(len(table.codes))
+        if table.n_paths:
+            weights[POSITION_RULES[name](table, options)] = 1.0
+        return weights
+    return np.asarray(WEIGHT_RULES[name](table, options), dtype=np.float64)
+
+
+def _per_channel_touch(table: PathTable, channel_share: Floats) -> Floats:
+    """Each (row, channel) share split equally among that channel's touches in the row.
+
+    ``channel_share`` is aligned with the distinct (row, channel) pairs in order of
+    :func:`_pairs`.
+    """
+    _, pair_of_touch, touches_per_pair = _pairs(table)
+    return np.asarray(channel_share[pair_of_touch] / touches_per_pair[pair_of_touch])
+
+
+def _pairs(table: PathTable) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """Distinct (row, channel) pairs in order of first touch: (first touch of each pair, pair
+    of each touch, touches of each pair)."""
+    rows = np.repeat(np.arange(table.n_paths, dtype=np.int64), table.lengths)
+    key = rows * max(len(table.channels), 1) + table.codes
+    _, first, inverse, count = np.unique(key, return_index=True, return_inverse=True,
+                                         return_counts=True)  # fmt: skip
+    # np.unique sorts by key; within a row, order pairs by their first touch instead.
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return first[order], rank[inverse], count[order]
+
+
+def _split_by_channel(table: PathTable, credits: Mapping[str, float] | None) -> Floats:
+    """Per touch: the row split over its distinct channels (equally, or in proportion to
+    ``credits`` clipped at zero when they are positive), then over each channel's touches."""
+    first, _, _ = _pairs(table)
+    pair_row = np.repeat(np.arange(table.n_paths), table.lengths)[first]
+    distinct = np.bincount(pair_row, minlength=table.n_paths)
+    equal = 1.0 / distinct[pair_row]
+    if credits is None:
+        return _per_channel_touch(table, equal)
+    effect_of_code = np.array(
+        [max(0.0, credits.get(name, 0.0)) for name in table.channels], dtype=np.float64
+    )
+    effects = effect_of_code[table.codes[first]]
+    total = np.bincount(pair_row, weights=effects, minlength=table.n_paths)[pair_row]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total > 0, effects / total, equal)
+    return _per_channel_touch(table, share)
+
+
+def touch_weights(
+    model: str,
+    converted: ConvertedTable,
+    options: ModelOptions,
+    channel_credits: Mapping[str, CreditLike] | None = None,
+) -> TouchWeights | None:
+    """Shares of every touch under ``model`` (None for a model without per-touch credit)."""
+    table, _ = converted.path_table()
+    if model in POSITION_RULES or model in WEIGHT_RULES:
+        weights = _rule_weights(model, table, options)
+        return TouchWeights(weights, weights)
+    if model == "shapley":
+        weights = _split_by_channel(table, None)
+        return TouchWeights(weights, weights)
+    if model == "markov":
+        credits = channel_credits or {}
+        conv = {ch: credit_conversions(c) for ch, c in credits.items()}
+        value = {ch: credit_value(c) for ch, c in credits.items()}
+        return TouchWeights(_split_by_channel(table, conv), _split_by_channel(table, value))
+    return None
+
+
+def period_of_journeys(converted: ConvertedTable, granularity: Granularity) -> pl.Series:
+    """Period label of each journey's purchase."""
+    from attribution.analytics.inputs import period_labels
+
+    frame = pl.DataFrame({"ts": converted.ts_ms})
+    return frame.select(period_labels(pl.col("ts"), granularity).alias("period"))["period"]
+
+
+def allocate(
+    converted: ConvertedTable,
+    weights: Floats,
+    key: str = "channel",
+    granularity: Granularity = "all",
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """period (``all`` included) -> key -> (conversions, value) over touches with a share.
+
+    A key gets credit only from touches whose share is not zero, as per-journey allocation
+    does (so its presence in the result means exactly that).
+    """
+    journey = converted.journey_of_touch()
+    frame = pl.DataFrame(
+        {
+            "key": converted.channel if key == "channel" else converted.campaign,
+            "w": weights,
+            "v": weights * converted.value[journey],
+            "journey": journey,
+        }
+    ).filter((pl.col("w") != 0) & pl.col("key").is_not_null())
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    totals = frame.group_by("key").agg(pl.col("w").sum(), pl.col("v").sum()).sort("key")
+    if totals.height:
+        out[ALL_TIME] = {k: (float(w), float(v)) for k, w, v in totals.iter_rows()}
+    if granularity != "all" and frame.height:
+        periods = period_of_journeys(converted, granularity).gather(frame["journey"].to_numpy())
+        grouped = (
+            frame.with_columns(period=periods)
+            .group_by("period", "key")
+            .agg(pl.col("w").sum(), pl.col("v").sum())
+            .sort("period", "key")
+        )
+        for period, k, w, v in grouped.iter_rows():
+            out.setdefault(period, {})[k] = (float(w), float(v))
+    return dict(sorted(out.items()))
+
+
+def first_purchase_credit(converted: ConvertedTable, weights: Floats) -> dict[str, float]:
+    """New customers per campaign: each customer's first purchase, spread by the weights."""
+    order = pl.DataFrame(
+        {
+            "customer": converted.customer,
+            "ts": converted.ts_ms,
+            "event_id": converted.event_id,
+            "journey": np.arange(converted.count),
+        }  # fmt: skip
+    ).sort("customer", "ts", "event_id")
+    firsts = order.unique("customer", keep="first", maintain_order=True)["journey"].to_numpy()
+    chosen = np.zeros(converted.count, np.bool_)
+    chosen[firsts] = True
+    journey = converted.journey_of_touch()
+    frame = pl.DataFrame(
+        {"key": converted.campaign, "w": weights, "first": chosen[journey]}
+    ).filter(pl.col("first") & (pl.col("w") != 0) & pl.col("key").is_not_null())
+    sums = frame.group_by("key").agg(pl.col("w").sum()).sort("key")
+    return {k: float(w) for k, w in sums.iter_rows()}
+
+
+def assists(converted: ConvertedTable) -> dict[str, tuple[int, int]]:
+    """channel -> (journeys it assisted, journeys it closed as last touch)."""
+    lengths = converted.lengths
+    journey = converted.journey_of_touch()
+    touch = np.arange(len(journey))
+    is_last = touch == (converted.offsets[1:] - 1)[journey]
+    frame = pl.DataFrame({"channel": converted.channel, "journey": journey, "last": is_last})
+    assisted = (
+        frame.filter(~pl.col("last")).unique(["journey", "channel"]).group_by("channel").len()
+    )
+    last = frame.filter(pl.col("last")).group_by("channel").len()
+    out: dict[str, list[int]] = {}
+    for channel, n in assisted.iter_rows():
+        out.setdefault(channel, [0, 0])[0] = int(n)
+    for channel, n in last.iter_rows():
+        out.setdefault(channel, [0, 0])[1] = int(n)
+    del lengths
+    return {channel: (a, b) for channel, (a, b) in sorted(out.items())}
+
+
+def credit_json(credits: Mapping[str, tuple[float, float]]) -> dict[str, Any]:
+    """key -> {"conversions", "value"}."""
+    return {k: {"conversions": c, "value": v} for k, (c, v) in credits.items()}

@@ -1,0 +1,222 @@
+"""What the customer analytics read, as tables: built from an event table in one pass each.
+
+Every rule here is the rule of the per-customer states (``ledger``, ``holdout``, ``funnel``,
+``campaigns``) over all of a log at once:
+
+* purchases (the ledger): one per (customer, event_id), the smallest (time, amount, order_id)
+  record when copies differ;
+* holdout assignments: per (customer, experiment) the latest by (time, event_id), the first
+  in file order among equal ones; holdout purchases: one per (customer, event_id), the
+  smallest (time, micro-units); a customer is *seen* by any of its events;
+* funnel: unique customers per campaign (``reached``) and per campaign and lower-cased
+  interaction, over every touchpoint with a campaign;
+* costs: one per event_id, the smallest (time, campaign, channel, micro-units).
+
+Money is in integer micro-units (``micros``) wherever it is summed or compared, so equal
+amounts tie exactly however they were split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from attribution.analytics._common import MICROS, Granularity
+from attribution.analytics.funnel import REACHED, FunnelCounts
+from attribution.analytics.holdout import HashMembership
+from attribution.io.event_table import ASSIGNMENT, COST, PURCHASE, TOUCHPOINT
+
+if TYPE_CHECKING:
+    from attribution.analytics.report import AnalyticsState
+
+# Sums of micro-units stay exact in 64-bit integers up to here (a margin below 2**63).
+SAFE_MICROS = 2**62
+
+
+class AmountsTooLarge(ValueError):
+    """The amounts of a log add up beyond what exact integer sums can hold."""
+
+
+def micros_of(amounts: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Amounts as integer micro-units, rounded as ``round(amount * 1_000_000)`` does."""
+    scaled = np.asarray(amounts, dtype=np.float64) * MICROS
+    if scaled.size and not np.all(np.abs(scaled) < SAFE_MICROS):
+        raise AmountsTooLarge(
+            "an amount is too large to be summed exactly (above 4.6 trillion); "
+            "check the purchase and cost amounts of the log"
+        )
+    return np.rint(scaled).astype(np.int64)
+
+
+def check_sum(micros: NDArray[np.int64]) -> None:
+    """Refuse micro-units whose total could overflow a 64-bit sum."""
+    if micros.size and float(np.abs(micros).astype(np.float64).sum()) >= SAFE_MICROS:
+        raise AmountsTooLarge(
+            "the amounts of the log add up to more than 4.6 trillion, beyond exact sums; "
+            "split the log or check its amounts"
+        )
+
+
+def _money(frame: pl.DataFrame, column: str = "amount") -> pl.DataFrame:
+    micros = micros_of(frame[column].to_numpy())
+    check_sum(micros)
+    return frame.with_columns(micros=pl.Series(micros, dtype=pl.Int64))
+
+
+PURCHASES_SCHEMA = {"customer_id": pl.String, "event_id": pl.String, "ts_ms": pl.Int64,
+                    "amount": pl.Float64, "order_id": pl.String, "micros": pl.Int64}  # fmt: skip
+ASSIGNMENTS_SCHEMA = {"customer_id": pl.String, "experiment": pl.String, "group": pl.String,
+                      "ts_ms": pl.Int64}  # fmt: skip
+HOLDOUT_PURCHASES_SCHEMA = {"customer_id": pl.String, "event_id": pl.String, "ts_ms": pl.Int64,
+                            "micros": pl.Int64}  # fmt: skip
+COSTS_SCHEMA = {"event_id": pl.String, "ts_ms": pl.Int64, "campaign": pl.String,
+                "channel": pl.String, "micros": pl.Int64}  # fmt: skip
+
+
+@dataclass
+class AnalyticsInputs:
+    """Everything the report reads besides the journeys and the credits (see the module doc)."""
+
+    purchases: pl.DataFrame
+    assignments: pl.DataFrame
+    seen: pl.Series
+    holdout_purchases: pl.DataFrame
+    costs: pl.DataFrame
+    funnel: FunnelCounts = field(default_factory=FunnelCounts)
+    newest_ms: int | None = None
+    granularity: Granularity = "month"
+    hashing: HashMembership | None = None
+
+
+def inputs_from_events(
+    table: pl.DataFrame,
+    hashing: HashMembership | None = None,
+    granularity: Granularity = "month",
+) -> AnalyticsInputs:
+    """The analytics inputs of an event table (any order, repeats allowed)."""
+    kind = pl.col("kind")
+    purchases = _money(table.filter(kind == PURCHASE))
+    ledger = (
+        purchases.sort(["customer_id", "event_id", "ts_ms", "amount", "order_id"])
+        .unique(subset=["customer_id", "event_id"], keep="first", maintain_order=True)
+        .select(list(PURCHASES_SCHEMA))
+    )
+    holdout_purchases = (
+        purchases.sort(["customer_id", "event_id", "ts_ms", "micros", "line"])
+        .unique(subset=["customer_id", "event_id"], keep="first", maintain_order=True)
+        .select(list(HOLDOUT_PURCHASES_SCHEMA))
+    )
+    assignments = (
+        table.filter(kind == ASSIGNMENT)
+        .rename({"campaign": "experiment"})
+        .sort(
+            ["customer_id", "experiment", "ts_ms", "event_id", "line"],
+            descending=[False, False, True, True, False],
+            nulls_last=False,
+        )
+        .unique(subset=["customer_id", "experiment"], keep="first", maintain_order=True)
+        .select(list(ASSIGNMENTS_SCHEMA))
+    )
+    seen = table.filter(kind != COST)["customer_id"].unique().sort()
+    costs = (
+        _money(table.filter(kind == COST))
+        .sort(["event_id", "ts_ms", "campaign", "channel", "micros"])
+        .unique(subset=["event_id"], keep="first", maintain_order=True)
+        .select(list(COSTS_SCHEMA))
+    )
+    newest = table["ts_ms"].max() if table.height else None
+    return AnalyticsInputs(
+        ledger,
+        assignments,
+        seen,
+        holdout_purchases,
+        costs,
+        funnel_counts(table.filter((kind == TOUCHPOINT) & pl.col("campaign").is_not_null())),
+        None if newest is None else int(newest),  # type: ignore[arg-type]
+        granularity,
+        hashing,
+    )
+
+
+def funnel_counts(touches: pl.DataFrame) -> FunnelCounts:
+    """Unique customers per campaign, and per campaign and interaction (lower case)."""
+    counts = FunnelCounts()
+    reached = touches.group_by("campaign").agg(pl.col("customer_id").n_unique().alias("n"))
+    for campaign, n in reached.iter_rows():
+        counts.counts.setdefault(campaign, {})[REACHED] = int(n)
+    names = touches["interaction"].drop_nulls().unique().to_list()
+    # Python's own lower(): Unicode case rules are not the same everywhere.
+    lowered = {name: name.lower() for name in names}
+    interactions = (
+        touches.filter(pl.col("interaction").is_not_null())
+        .with_columns(name=pl.col("interaction").replace_strict(lowered, return_dtype=pl.String))
+        .filter(pl.col("name") != "")
+        .group_by(["campaign", "name"])
+        .agg(pl.col("customer_id").n_unique().alias("n"))
+    )
+    for campaign, name, n in interactions.iter_rows():
+        counts.counts.setdefault(campaign, {})[name] = int(n)
+    return counts
+
+
+def inputs_from_state(state: AnalyticsState) -> AnalyticsInputs:
+    """The same inputs from the per-customer states a stream keeps."""
+    purchases = [
+        (customer, event_id, record.ts_ms, record.amount, record.order_id)
+        for customer, states in state.ledger.customers.items()
+        for event_id, record in states.purchases.items()
+    ]
+    ledger = pl.DataFrame(
+        purchases, schema={k: v for k, v in PURCHASES_SCHEMA.items() if k != "micros"},
+        orient="row",
+    )  # fmt: skip
+    ledger = _money(ledger)
+    holdout = state.holdout
+    assignments = [
+        (customer, experiment, assigned.group, assigned.ts_ms)
+        for customer, states in holdout.customers.items()
+        for experiment, assigned in states.assignments.items()
+    ]
+    holdout_purchases = [
+        (customer, event_id, ts_ms, micros)
+        for customer, states in holdout.customers.items()
+        for event_id, (ts_ms, micros) in states.purchases.items()
+    ]
+    seen = sorted(c for c, states in holdout.customers.items() if states.seen)
+    costs = [
+        (event_id, ts_ms, campaign, channel, micros)
+        for event_id, (ts_ms, campaign, channel, micros) in state.costs.events.items()
+    ]
+    funnel = FunnelCounts()
+    funnel.merge(state.funnel.totals)
+    return AnalyticsInputs(
+        ledger,
+        pl.DataFrame(assignments, schema=ASSIGNMENTS_SCHEMA, orient="row"),
+        pl.Series("customer_id", seen, dtype=pl.String),
+        pl.DataFrame(holdout_purchases, schema=HOLDOUT_PURCHASES_SCHEMA, orient="row"),
+        pl.DataFrame(costs, schema=COSTS_SCHEMA, orient="row"),
+        funnel,
+        state.newest_ms,
+        holdout.granularity,
+        holdout.hashing,
+    )
+
+
+def period_labels(ts_ms: pl.Expr | pl.Series, granularity: Granularity) -> pl.Expr:
+    """UTC period label of epoch-ms times: YYYY-MM-DD, YYYY-MM or ``all``."""
+    moment = pl.from_epoch(ts_ms if isinstance(ts_ms, pl.Expr) else pl.lit(ts_ms), "ms")
+    if granularity == "day":
+        return moment.dt.strftime("%Y-%m-%d")
+    if granularity == "month":
+        return moment.dt.strftime("%Y-%m")
+    return pl.lit("all")
+
+
+def customers_of(series: Iterable[str]) -> list[str]:
+    """Sorted distinct customer ids."""
+    return sorted(set(series))
