@@ -2,7 +2,8 @@
 
 Customers meet channels with different reach; each touch raises their purchase propensity by
 a channel-specific effect that fades over days; CRM channels are silent for the holdout
-(control) group; some customers buy again; activity follows a weekly and a monthly cycle.
+(control) group; some customers buy again, until they drop out; activity follows a weekly and
+a monthly cycle.
 Campaign costs are booked daily. Events come out in *arrival order*: each event arrives up to
 ``lateness_minutes`` after it happened, with duplicates and, optionally, a share of invalid
 records of many kinds.
@@ -52,6 +53,13 @@ DEFAULT_CHANNELS = (
     ChannelProfile("display", 0.116, 0.008, False, 0.05),
     ChannelProfile("organic_search", 0.053, 0.040, False, 0.0),
     ChannelProfile("direct", 0.04, 0.052, False, 0.0),
+)
+
+# About six touches a week per customer: what earlier versions generated, kept for tests that
+# need many touches per journey (late touches, short windows) in few days.
+DENSE_CHANNELS = tuple(
+    ChannelProfile(c.name, c.touches_per_week * 7.5, c.effect / 4, c.crm, c.cost_per_touch)
+    for c in DEFAULT_CHANNELS
 )
 
 # Email funnel after delivery: each step happens with this probability given the previous one.
@@ -137,6 +145,10 @@ class _Simulation:
         self.control = rng.random(n) < cfg.control_share
         self.affinity = rng.lognormal(0.0, 0.6, n)
         self.spend = rng.lognormal(3.8, 0.5, n)
+        # Customers drop out: after each purchase, with a probability of their own (the
+        # BG/NBD story, mean 1/6), they buy no more; CRM messages keep reaching them.
+        self.dropout = rng.beta(1.0, 5.0, n)
+        self.active = np.ones(n, np.bool_)
         self.lift = np.zeros(n)
         self.lift_decay = math.log(2) / cfg.effect_half_life_days
         self.serial = 0
@@ -197,7 +209,7 @@ class _Simulation:
         if self.email >= 0:
             parts += self._email_funnel(who, touch_ts, channel, d)
         p_buy = 1.0 - np.exp(-(cfg.base_daily_purchase * season + self.lift))
-        buyers = np.flatnonzero(rng.random(cfg.customers) < p_buy)
+        buyers = np.flatnonzero((rng.random(cfg.customers) < p_buy) & self.active)
         amount = np.round(self.spend[buyers] * rng.lognormal(0.0, 0.3, len(buyers)), 2)
         parts.append(
             EventBatch(
@@ -213,6 +225,7 @@ class _Simulation:
             )  # fmt: skip
         )
         self.lift[buyers] *= 0.3  # a purchase satisfies the need for a while
+        self.active[buyers] = rng.random(len(buyers)) >= self.dropout[buyers]
         batch = EventBatch.concat(parts)
         batch = EventBatch.concat([batch, self._costs(batch, day_ms)])
         batch.serial = self._serials(len(batch))

@@ -51,6 +51,39 @@ def log_likelihood(
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
+class _RowLikelihood:
+    """:func:`log_likelihood` of fixed rows, its special functions evaluated once per distinct
+    x, t_x and T (a few hundred values for tens of thousands of rows) and gathered.
+
+    Every row gets bit for bit the value :func:`log_likelihood` gives it: the same operations
+    on the same numbers, only not repeated for equal ones.
+    """
+
+    def __init__(
+        self, x: NDArray[np.float64], t_x: NDArray[np.float64], big_t: NDArray[np.float64]
+    ) -> None:
+        self.x = x
+        self.ux, self.ix = np.unique(x, return_inverse=True)
+        self.ut, self.it = np.unique(t_x, return_inverse=True)
+        self.uT, self.iT = np.unique(big_t, return_inverse=True)
+        self.repeat = x > 0
+
+    def __call__(self, r: float, alpha: float, a: float, b: float) -> NDArray[np.float64]:
+        x, ux, ix = self.x, self.ux, self.ix
+        a1 = gammaln(r + ux)[ix] - gammaln(r) + r * np.log(alpha)
+        a2 = betaln(a, b + ux)[ix] - betaln(a, b)
+        a3 = -(r + x) * np.log(alpha + self.uT)[self.iT]
+        # log(a / (b + x - 1)) is only needed (and only defined) for repeat buyers.
+        safe = np.where(ux > 0, b + ux - 1, 1.0)
+        log_safe = np.log(safe)[ix]
+        a4 = np.where(
+            self.repeat,
+            np.log(a) - log_safe - (r + x) * np.log(alpha + self.ut)[self.it],
+            -np.inf,
+        )
+        return np.asarray(a1 + a2 + np.logaddexp(a3, a4), dtype=np.float64)
+
+
 def fit_bgnbd(summaries: Iterable[CustomerSummary]) -> BgNbdParams:
     """Maximum-likelihood BG/NBD fit over log-parameters (Nelder-Mead, then L-BFGS-B)."""
     return fit_bgnbd_arrays(*_arrays(summaries))
@@ -65,11 +98,11 @@ def fit_bgnbd_arrays(x: ArrayLike, t_x: ArrayLike, big_t: ArrayLike) -> BgNbdPar
         raise ValueError("BG/NBD needs at least one customer summary")
     # Identical (x, t_x, T) rows share a likelihood term: fit on unique rows with weights.
     rows, weights = np.unique(np.stack([x, t_x, big_t], axis=1), axis=0, return_counts=True)
-    ux, ut, uT = rows[:, 0], rows[:, 1], rows[:, 2]
+    likelihood = _RowLikelihood(rows[:, 0], rows[:, 1], rows[:, 2])
 
     def objective(theta: NDArray[np.float64]) -> float:
         r, alpha, a, b = np.exp(theta)
-        value = -float(np.dot(weights, log_likelihood(r, alpha, a, b, ux, ut, uT)))
+        value = -float(np.dot(weights, likelihood(r, alpha, a, b)))
         return value if np.isfinite(value) else 1e300
 
     params, log_likelihood_max = fit_log_parameters(objective, 4)

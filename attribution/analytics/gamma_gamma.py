@@ -60,10 +60,27 @@ def fit_gamma_gamma_arrays(frequency: ArrayLike, monetary: ArrayLike) -> GammaGa
         raise ValueError("Gamma-Gamma needs at least one repeat buyer with positive spend")
     x = frequency[repeat]
     m = monetary[repeat]
+    ux, ix = np.unique(x, return_inverse=True)
+    log_m, log_x = np.log(m), np.log(x)
+
+    def rows(p: float, q: float, gamma: float) -> NDArray[np.float64]:
+        # log_likelihood's own operations, bit for bit, with gammaln once per distinct x.
+        pux = p * ux
+        px = pux[ix]
+        return np.asarray(
+            gammaln(pux + q)[ix]
+            - gammaln(pux)[ix]
+            - gammaln(q)
+            + q * np.log(gamma)
+            + (px - 1) * log_m
+            + px * log_x
+            - (px + q) * np.log(gamma + m * x),
+            dtype=np.float64,
+        )
 
     def objective(theta: NDArray[np.float64]) -> float:
         p, q, gamma = np.exp(theta)
-        value = -float(np.sum(log_likelihood(p, q, gamma, x, m)))
+        value = -float(np.sum(rows(p, q, gamma)))
         return value if np.isfinite(value) else 1e300
 
     params, log_likelihood_max = fit_log_parameters(objective, 3)

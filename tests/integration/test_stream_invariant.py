@@ -21,7 +21,7 @@ from kafka import KafkaConsumer
 from attribution.events import InvalidRecord, parse_event
 from config.settings import load_settings
 from crm_attribution.cli import main as cli_main
-from crm_attribution.generator import GeneratorConfig, generate
+from crm_attribution.generator import DENSE_CHANNELS, GeneratorConfig, generate
 from stream.producer import EventProducer, produce_lines
 from stream.topics_admin import ensure_topics
 from tests.compare import assert_same
@@ -36,7 +36,9 @@ LOOKBACK_DAYS = "2"
 
 @pytest.fixture(scope="module")
 def event_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    cfg = GeneratorConfig(customers=10_000, days=7, seed=11, invalid_rate=0.01)
+    cfg = GeneratorConfig(
+        customers=10_000, days=7, seed=11, invalid_rate=0.01, channels=DENSE_CHANNELS
+    )
     lines = list(generate(cfg))
     path = tmp_path_factory.mktemp("log") / "events.jsonl"
     path.write_text("\n".join(lines) + "\n")

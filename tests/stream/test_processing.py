@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 from collections import Counter
@@ -14,7 +13,7 @@ from attribution.events import InvalidRecord, parse_event
 from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
 from config.settings import KNOWN_MODELS, load_settings
-from crm_attribution.generator import DEFAULT_CHANNELS, GeneratorConfig, generate
+from crm_attribution.generator import DENSE_CHANNELS, GeneratorConfig, generate
 from stream.held import HeldIndex
 from stream.processing import (
     Context,
@@ -370,15 +369,9 @@ def drain_backlog(lines: list[str], hold: bool) -> tuple[dict, int]:
     return attribution_object(merge_partitions(partitions), MODELS, OPTIONS), retracted
 
 
-# Many touches per order (about 6 a week per customer): eager crediting then retracts each order
-# once per late touch, which is what holding avoids.
-DENSE_CHANNELS = tuple(
-    dataclasses.replace(c, touches_per_week=c.touches_per_week * 7.5, effect=c.effect / 4)
-    for c in DEFAULT_CHANNELS
-)
-
-
 def test_orders_read_ahead_of_their_touches_are_held_and_the_sums_stay_exact() -> None:
+    # Many touches per order: eager crediting then retracts each order once per late touch,
+    # which is what holding avoids.
     lines = list(generate(GeneratorConfig(customers=200, days=20, seed=7, channels=DENSE_CHANNELS)))
     expected = batch(lines)
     held_answer, held_retracted = drain_backlog(lines, hold=True)
