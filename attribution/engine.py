@@ -114,8 +114,7 @@ def totals_of_journeys(journeys: JourneyTable, invalid_records: int = 0) -> Tota
 
     kind = journeys.arrays.kind
     converting = (kind == CONVERTED) | (kind == UNATTRIBUTED)
-    amounts = journeys.events["amount"].to_numpy()
-    value = amounts[journeys.arrays.purchase[converting]]
+    value = journeys.events.amount[journeys.arrays.purchase[converting]]
     return Totals(
         conversions=float(converting.sum()),
         value=float(np.sum(value)) if value.size else 0.0,

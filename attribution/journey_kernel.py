@@ -152,15 +152,18 @@ def journey_arrays(
     if credited_rows.size:
         closer[closing_purchase[credited_rows]] = journey_first[credited_rows]
     unattributed = purchase_rows[closer[purchase_rows] < 0]
-    firsts = np.concatenate([journey_first[touch & (journey_first >= 0)], unattributed])
-    first, journey_of_first = np.unique(firsts, return_inverse=True)
-    del journey_of_first
-    journey = np.full(n, -1, np.int64)
+    # Journeys are numbered in the order of their first rows: mark those rows, count along.
     touch_in_journey = rows[touch & (journey_first >= 0)]
-    journey[touch_in_journey] = np.searchsorted(first, journey_first[touch_in_journey])
-    journey[unattributed] = np.searchsorted(first, unattributed)
+    starts = np.zeros(n, np.bool_)
+    starts[journey_first[touch_in_journey]] = True
+    starts[unattributed] = True
+    number = np.cumsum(starts) - 1
+    first = rows[starts]
+    journey = np.full(n, -1, np.int64)
+    journey[touch_in_journey] = number[journey_first[touch_in_journey]]
+    journey[unattributed] = number[unattributed]
     closed_by = purchase_rows[closer[purchase_rows] >= 0]
-    journey[closed_by] = np.searchsorted(first, closer[closed_by])
+    journey[closed_by] = number[closer[closed_by]]
 
     touches = np.bincount(journey[touch_in_journey], minlength=len(first)).astype(np.int64)
     journey_purchase = np.full(len(first), -1, np.int64)

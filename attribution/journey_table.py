@@ -3,6 +3,11 @@
 :func:`build_journey_table` keeps the customer events of an event table (touchpoints and
 purchases), drops repeats of a (customer_id, event_id) keeping the first in file order, sorts
 them by (customer_id, time, event_id) and runs the journey kernel over all of them at once.
+
+The sorted events are held as numpy arrays, text as integer codes into small name lists
+(customers in id order, channels and campaigns in order of first appearance), so that what
+follows (path table, credits per campaign) gathers integers, not strings. Columns needed only
+here and there (event and order ids) are gathered from the event table on demand.
 """
 
 from __future__ import annotations
@@ -22,21 +27,105 @@ from attribution.paths import PathTable
 if TYPE_CHECKING:
     from attribution.journeys import Journey, JourneyRules
 
+Ints = NDArray[np.int64]
 
-def customer_events(table: pl.DataFrame) -> pl.DataFrame:
+
+def text_codes(values: pl.Series) -> tuple[NDArray[np.int64], list[str]]:
+    """Integer code of each value (-1 for null) and the names, in order of first appearance."""
+    names = values.drop_nulls().unique(maintain_order=True)
+    if names.len() == 0:
+        return np.full(values.len(), -1, np.int64), []
+    codes = values.replace_strict(
+        names, pl.int_range(names.len(), eager=True), default=-1, return_dtype=pl.Int64
+    )
+    return codes.fill_null(-1).to_numpy().astype(np.int64), names.to_list()
+
+
+@dataclass(frozen=True)
+class CustomerEvents:
+    """De-duplicated customer events in journey order (customer id, time, event id).
+
+    ``source`` is each event's row in ``table`` (the de-duplicated event table), for the
+    columns kept only there.
+    """
+
+    table: pl.DataFrame
+    source: Ints
+    customer: Ints  # code into ``customers`` (sorted ids)
+    customers: list[str]
+    ts_ms: Ints
+    is_purchase: NDArray[np.bool_]
+    amount: NDArray[np.float64]
+    channel: Ints  # code into ``channels`` (-1: none)
+    channels: list[str]
+    campaign: Ints  # code into ``campaigns`` (-1: none)
+    campaigns: list[str]
+
+    @property
+    def count(self) -> int:
+        """Number of events."""
+        return len(self.ts_ms)
+
+    def column(self, name: str, rows: Ints) -> pl.Series:
+        """A column of the event table at the given (sorted-order) rows."""
+        return self.table[name].gather(self.source[rows])
+
+
+def customer_events(table: pl.DataFrame) -> CustomerEvents:
     """Touchpoints and purchases, first copy of each (customer, event_id), in journey order."""
     events = table.filter(pl.col("kind").is_in([TOUCHPOINT, PURCHASE]))
     if not events["line"].is_sorted():
         events = events.sort("line")
-    events = events.unique(subset=["customer_id", "event_id"], keep="first", maintain_order=True)
-    return events.sort(["customer_id", "ts_ms", "event_id"])
+    ids = events["customer_id"].unique().sort()
+    codes = pl.DataFrame({"customer_id": ids, "_customer": pl.int_range(ids.len(), eager=True)})
+    events = events.join(codes, on="customer_id", how="left", maintain_order="left")
+    events = events.filter(pl.struct("_customer", "event_id").is_first_distinct())
+    customer = events["_customer"].to_numpy().astype(np.int64)
+    ts = events["ts_ms"].to_numpy().astype(np.int64)
+    order = _journey_order(customer, ts, events["event_id"])
+    channel, channels = text_codes(events["channel"].gather(order))
+    campaign, campaigns = text_codes(events["campaign"].gather(order))
+    return CustomerEvents(
+        events,
+        order,
+        customer[order],
+        ids.to_list(),
+        ts[order],
+        (events["kind"].to_numpy() == PURCHASE)[order],
+        events["amount"].fill_null(0.0).to_numpy()[order].astype(np.float64),
+        channel,
+        channels,
+        campaign,
+        campaigns,
+    )
+
+
+def _journey_order(customer: Ints, ts: Ints, event_ids: pl.Series) -> Ints:
+    """Rows sorted by (customer, time, event_id): integers first, ties of both by event_id."""
+    if customer.size == 0:
+        return np.zeros(0, np.int64)
+    span = int(ts.max()) - int(ts.min())
+    if int(customer.max()) < (1 << 20) and span < (1 << 42):
+        order = np.argsort((customer << 42) + (ts - ts.min()), kind="stable")
+    else:
+        order = np.lexsort((ts, customer))
+    same = (customer[order][1:] == customer[order][:-1]) & (ts[order][1:] == ts[order][:-1])
+    if same.any():
+        # Events of one customer at the same millisecond: by event_id, as the rules say.
+        group = np.cumsum(np.r_[True, ~same])
+        sizes = np.bincount(group)
+        tied = np.flatnonzero(sizes[group] > 1)
+        ids = event_ids.to_list()
+        for run in np.split(tied, np.flatnonzero(np.diff(group[tied]) != 0) + 1):
+            order[run] = sorted(order[run].tolist(), key=lambda r: ids[r])
+    return order.astype(np.int64)
 
 
 @dataclass(frozen=True)
 class JourneyTable:
     """The closed journeys of a log (``arrays``) over its sorted customer ``events``."""
 
-    events: pl.DataFrame
+    events: CustomerEvents
     arrays: JourneyArrays
     as_of_ms: int | None
 
@@ -44,58 +133,38 @@ class JourneyTable:
     def open_customers(self) -> int:
         """Customers whose journey is still open at the end."""
         rows = self.arrays.open_rows
-        if rows.size == 0:
-            return 0
-        customers = self.events["customer_id"].gather(rows)
-        return int(customers.n_unique())
+        return int(np.unique(self.events.customer[rows]).size) if rows.size else 0
 
-    def kinds(self) -> NDArray[np.int8]:
-        """Per journey: converted, unattributed or null."""
-        return self.arrays.kind
-
-    def purchase_column(self, name: str) -> pl.Series:
-        """A column of the purchase closing each journey (null for null journeys)."""
-        rows = self.arrays.purchase
-        values = self.events[name].gather(np.maximum(rows, 0))
-        return pl.select(pl.when(pl.Series(rows >= 0)).then(values)).to_series().alias(name)
-
-    def journey_customers(self) -> pl.Series:
-        """Customer of each journey."""
-        return self.events["customer_id"].gather(self.arrays.first)
-
-    def touch_rows(self, kinds: tuple[int, ...] = (CONVERTED, NULL)) -> NDArray[np.int64]:
+    def touch_rows(self, kinds: tuple[int, ...] = (CONVERTED, NULL)) -> Ints:
         """Event rows of the touches of journeys of the given kinds, in journey order."""
         selected = np.isin(self.arrays.kind, kinds) & (self.arrays.touches > 0)
-        starts = self.arrays.first[selected]
-        counts = self.arrays.touches[selected]
-        return _ranges(starts, counts)
+        return ranges(self.arrays.first[selected], self.arrays.touches[selected])
 
     def path_table(self) -> PathTable:
         """Attributable journeys (converted with touches, and null paths) as a path table."""
-        arrays = self.arrays
+        arrays, events = self.arrays, self.events
         keep = (arrays.kind == CONVERTED) | (arrays.kind == NULL)
         counts = arrays.touches[keep]
-        rows = _ranges(arrays.first[keep], counts)
-        channel = self.events["channel"].gather(rows)
-        names = channel.unique(maintain_order=True)
-        codes = channel.replace_strict(names, pl.int_range(len(names), eager=True),
-                                       return_dtype=pl.Int64).to_numpy()  # fmt: skip
+        rows = ranges(arrays.first[keep], counts)
+        # Channel codes in order of first appearance in the paths, as from_paths numbers them.
+        seen, first_at = np.unique(events.channel[rows], return_index=True)
+        renumber = np.zeros(max(len(events.channels), 1), np.int64)
+        renumber[seen[np.argsort(first_at)]] = np.arange(len(seen))
+        names = tuple(events.channels[code] for code in seen[np.argsort(first_at)])
         offsets = np.zeros(len(counts) + 1, np.int64)
         np.cumsum(counts, out=offsets[1:])
         converted = arrays.kind[keep] == CONVERTED
-        amounts = self.events["amount"].to_numpy()
-        purchase = arrays.purchase[keep]
-        value = np.where(converted, amounts[np.maximum(purchase, 0)], 0.0)
-        ts = self.events["ts_ms"].to_numpy()
+        purchase = np.maximum(arrays.purchase[keep], 0)
+        value = np.where(converted, events.amount[purchase], 0.0)
         journey_of_touch = np.repeat(np.arange(len(counts)), counts)
-        purchase_ts = ts[np.maximum(purchase, 0)][journey_of_touch]
+        purchase_ts = events.ts_ms[purchase][journey_of_touch]
         ages = np.where(
-            converted[journey_of_touch], (purchase_ts - ts[rows]) / MS_PER_DAY, 0.0
+            converted[journey_of_touch], (purchase_ts - events.ts_ms[rows]) / MS_PER_DAY, 0.0
         ).astype(np.float64)
         return PathTable(
-            tuple(names.to_list()),
+            names,
             offsets,
-            codes.astype(np.int64),
+            renumber[events.channel[rows]],
             converted.astype(np.float64),
             value.astype(np.float64),
             (~converted).astype(np.float64),
@@ -106,19 +175,15 @@ class JourneyTable:
         """The closed journeys as objects (small inputs, tests and the stream)."""
         from attribution.journeys import ConvertedJourney, NullJourney, Touch
 
+        events = self.events
+        every = np.arange(events.count)
         columns = {
-            name: self.events[name].to_list()
-            for name in (
-                "customer_id",
-                "event_id",
-                "channel",
-                "campaign",
-                "interaction",
-                "order_id",
-                "amount",
-                "ts_ms",
-            )  # fmt: skip
+            name: events.column(name, every).to_list()
+            for name in ("event_id", "channel", "campaign", "interaction", "order_id")
         }
+        customers = [events.customers[c] for c in events.customer.tolist()]
+        ts = events.ts_ms.tolist()
+        amount = events.amount.tolist()
         out: list[Journey] = []
         arrays = self.arrays
         for first, count, purchase, kind in zip(
@@ -128,7 +193,7 @@ class JourneyTable:
             touches = tuple(
                 Touch(
                     columns["channel"][r],
-                    columns["ts_ms"][r],
+                    ts[r],
                     columns["event_id"][r],
                     columns["campaign"][r],
                     columns["interaction"][r],
@@ -136,22 +201,22 @@ class JourneyTable:
                 for r in range(first, first + count)
             )
             if kind == NULL:
-                out.append(NullJourney(columns["customer_id"][first], touches))
+                out.append(NullJourney(customers[first], touches))
             else:
                 out.append(
                     ConvertedJourney(
-                        columns["customer_id"][purchase],
+                        customers[purchase],
                         columns["order_id"][purchase],
                         columns["event_id"][purchase],
-                        columns["ts_ms"][purchase],
-                        columns["amount"][purchase],
+                        ts[purchase],
+                        amount[purchase],
                         touches,
                     )  # fmt: skip
                 )
         return out
 
 
-def _ranges(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> NDArray[np.int64]:
+def ranges(starts: Ints, counts: Ints) -> Ints:
     """Concatenation of ``range(start, start + count)`` for each pair."""
     total = int(counts.sum())
     if total == 0:
@@ -160,27 +225,18 @@ def _ranges(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> NDArray[np.
     return np.repeat(starts - offsets, counts) + np.arange(total, dtype=np.int64)
 
 
-def customer_codes(events: pl.DataFrame) -> NDArray[np.int64]:
-    """A number per customer, equal for equal ids (the events are sorted by customer)."""
-    customers = events["customer_id"]
-    if customers.len() == 0:
-        return np.zeros(0, np.int64)
-    changed = (customers != customers.shift(1)).fill_null(True).to_numpy()
-    return np.cumsum(changed).astype(np.int64) - 1
-
-
 def build_journey_table(
     table: pl.DataFrame, rules: JourneyRules, as_of_ms: int | None = None
 ) -> JourneyTable:
     """Journeys of an event table; ``as_of_ms`` defaults to its newest customer event time."""
     events = customer_events(table)
     as_of = as_of_ms
-    if as_of is None and events.height:
-        as_of = int(events["ts_ms"].max())  # type: ignore[arg-type]
+    if as_of is None and events.count:
+        as_of = int(events.ts_ms.max())
     arrays = journey_arrays(
-        customer_codes(events),
-        events["ts_ms"].to_numpy(),
-        (events["kind"] == PURCHASE).to_numpy(),
+        events.customer,
+        events.ts_ms,
+        events.is_purchase,
         rules.lookback_ms,
         rules.timeout_ms,
         rules.allowed_lateness_ms,
@@ -193,8 +249,10 @@ __all__ = [
     "CONVERTED",
     "NULL",
     "UNATTRIBUTED",
+    "CustomerEvents",
     "JourneyTable",
     "build_journey_table",
-    "customer_codes",
     "customer_events",
+    "ranges",
+    "text_codes",
 ]

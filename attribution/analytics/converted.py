@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -42,17 +42,24 @@ Floats = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class ConvertedTable:
-    """Converted journeys (``customer``, purchase ``event_id``, ``ts_ms``, ``value``) and their
-    touches (``channel``, ``campaign``, ``touch_ts``): journey i's touches are
-    ``offsets[i]:offsets[i + 1]``, none for an unattributed conversion."""
+    """Converted journeys and their touches, text as codes into name lists.
 
-    customer: pl.Series
+    Per journey: ``customer`` (code into ``customers``), purchase ``event_id``, ``ts_ms``,
+    ``value``; journey i's touches are ``offsets[i]:offsets[i + 1]`` (none for an unattributed
+    conversion). Per touch: ``channel`` and ``campaign`` (codes into ``channels`` and
+    ``campaigns``; -1 for no campaign) and ``touch_ts``.
+    """
+
+    customer: NDArray[np.int64]
+    customers: list[str]
     event_id: pl.Series
     ts_ms: NDArray[np.int64]
     value: Floats
     offsets: NDArray[np.int64]
-    channel: pl.Series
-    campaign: pl.Series
+    channel: NDArray[np.int64]
+    channels: list[str]
+    campaign: NDArray[np.int64]
+    campaigns: list[str]
     touch_ts: NDArray[np.int64]
 
     @property
@@ -69,68 +76,74 @@ class ConvertedTable:
         """Index of the journey of each touch."""
         return np.repeat(np.arange(self.count, dtype=np.int64), self.lengths)
 
-    def path_table(self) -> tuple[PathTable, NDArray[np.int64]]:
-        """The journeys with touches as a path table, and the journey index of each row."""
+    def path_table(self) -> PathTable:
+        """The journeys with touches as a path table (touches aligned with this table's)."""
         lengths = self.lengths
         rows = np.flatnonzero(lengths > 0)
-        names = self.channel.unique(maintain_order=True)
-        codes = self.channel.replace_strict(names, pl.int_range(len(names), eager=True),
-                                            return_dtype=pl.Int64).to_numpy()  # fmt: skip
         offsets = np.zeros(len(rows) + 1, np.int64)
         np.cumsum(lengths[rows], out=offsets[1:])
         ages = (self.ts_ms[self.journey_of_touch()] - self.touch_ts) / MS_PER_DAY
-        table = PathTable(
-            tuple(names.to_list()),
+        return PathTable(
+            tuple(self.channels),
             offsets,
-            codes.astype(np.int64),
+            self.channel,
             np.ones(len(rows)),
             self.value[rows],
             np.zeros(len(rows)),
             ages.astype(np.float64),
         )
-        return table, rows
 
 
 def converted_from_journey_table(journeys: JourneyTable) -> ConvertedTable:
     """The converted journeys of a journey table."""
     from attribution.journey_kernel import CONVERTED, UNATTRIBUTED
-    from attribution.journey_table import _ranges
+    from attribution.journey_table import ranges
 
     arrays = journeys.arrays
     events = journeys.events
     keep = (arrays.kind == CONVERTED) | (arrays.kind == UNATTRIBUTED)
     purchase = arrays.purchase[keep]
     counts = arrays.touches[keep]
-    touch_rows = _ranges(arrays.first[keep], counts)
+    touch_rows = ranges(arrays.first[keep], counts)
     offsets = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
-    ts = events["ts_ms"].to_numpy()
     return ConvertedTable(
-        events["customer_id"].gather(purchase),
-        events["event_id"].gather(purchase),
-        ts[purchase],
-        events["amount"].to_numpy()[purchase].astype(np.float64),
+        events.customer[purchase],
+        events.customers,
+        events.column("event_id", purchase),
+        events.ts_ms[purchase],
+        events.amount[purchase],
         offsets,
-        events["channel"].gather(touch_rows),
-        events["campaign"].gather(touch_rows),
-        ts[touch_rows],
+        events.channel[touch_rows],
+        events.channels,
+        events.campaign[touch_rows],
+        events.campaigns,
+        events.ts_ms[touch_rows],
     )
 
 
 def converted_from_journeys(journeys: Sequence[ConvertedJourney]) -> ConvertedTable:
     """Converted journey objects (the stream's) as a table."""
+    from attribution.journey_table import text_codes
+
     counts = np.array([len(j.touches) for j in journeys], dtype=np.int64)
     offsets = np.zeros(len(journeys) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     touches = [t for j in journeys for t in j.touches]
+    customer, customers = text_codes(pl.Series([j.customer_id for j in journeys], dtype=pl.String))
+    channel, channels = text_codes(pl.Series([t.channel for t in touches], dtype=pl.String))
+    campaign, campaigns = text_codes(pl.Series([t.campaign for t in touches], dtype=pl.String))
     return ConvertedTable(
-        pl.Series("customer_id", [j.customer_id for j in journeys], dtype=pl.String),
+        customer,
+        customers,
         pl.Series("event_id", [j.event_id for j in journeys], dtype=pl.String),
         np.array([j.ts_ms for j in journeys], dtype=np.int64),
         np.array([j.value for j in journeys], dtype=np.float64),
         offsets,
-        pl.Series("channel", [t.channel for t in touches], dtype=pl.String),
-        pl.Series("campaign", [t.campaign for t in touches], dtype=pl.String),
+        channel,
+        channels,
+        campaign,
+        campaigns,
         np.array([t.ts_ms for t in touches], dtype=np.int64),
     )
 
@@ -202,7 +215,7 @@ def touch_weights(
     channel_credits: Mapping[str, CreditLike] | None = None,
 ) -> TouchWeights | None:
     """Shares of every touch under ``model`` (None for a model without per-touch credit)."""
-    table, _ = converted.path_table()
+    table = converted.path_table()
     if model in POSITION_RULES or model in WEIGHT_RULES:
         weights = _rule_weights(model, table, options)
         return TouchWeights(weights, weights)
@@ -217,12 +230,22 @@ def touch_weights(
     return None
 
 
-def period_of_journeys(converted: ConvertedTable, granularity: Granularity) -> pl.Series:
-    """Period label of each journey's purchase."""
+def period_of_journeys(
+    converted: ConvertedTable, granularity: Granularity
+) -> tuple[NDArray[np.int64], list[str]]:
+    """Period of each journey's purchase: codes into labels (sorted)."""
     from attribution.analytics.inputs import period_labels
 
-    frame = pl.DataFrame({"ts": converted.ts_ms})
-    return frame.select(period_labels(pl.col("ts"), granularity).alias("period"))["period"]
+    if granularity == "all":
+        return np.zeros(converted.count, np.int64), [ALL_TIME]
+    days = np.unique(converted.ts_ms // MS_PER_DAY, return_inverse=True)
+    labels = (
+        pl.DataFrame({"ts": days[0] * MS_PER_DAY})
+        .select(period_labels(pl.col("ts"), granularity))
+        .to_series()
+    )
+    names, of_day = np.unique(np.array(labels.to_list(), dtype=object), return_inverse=True)
+    return of_day[days[1]].astype(np.int64), [str(n) for n in names]
 
 
 def allocate(
@@ -237,29 +260,27 @@ def allocate(
     does (so its presence in the result means exactly that).
     """
     journey = converted.journey_of_touch()
-    frame = pl.DataFrame(
-        {
-            "key": converted.channel if key == "channel" else converted.campaign,
-            "w": weights,
-            "v": weights * converted.value[journey],
-            "journey": journey,
-        }
-    ).filter((pl.col("w") != 0) & pl.col("key").is_not_null())
+    codes = converted.channel if key == "channel" else converted.campaign
+    names = converted.channels if key == "channel" else converted.campaigns
+    counted = (weights != 0) & (codes >= 0)
+    code = codes[counted]
+    share = weights[counted]
+    value = share * converted.value[journey[counted]]
     out: dict[str, dict[str, tuple[float, float]]] = {}
-    totals = frame.group_by("key").agg(pl.col("w").sum(), pl.col("v").sum()).sort("key")
-    if totals.height:
-        out[ALL_TIME] = {k: (float(w), float(v)) for k, w, v in totals.iter_rows()}
-    if granularity != "all" and frame.height:
-        periods = period_of_journeys(converted, granularity).gather(frame["journey"].to_numpy())
-        grouped = (
-            frame.with_columns(period=periods)
-            .group_by("period", "key")
-            .agg(pl.col("w").sum(), pl.col("v").sum())
-            .sort("period", "key")
-        )
-        for period, k, w, v in grouped.iter_rows():
-            out.setdefault(period, {})[k] = (float(w), float(v))
-    return dict(sorted(out.items()))
+    groups = [(ALL_TIME, np.zeros(len(code), np.int64), [ALL_TIME])]
+    if granularity != "all":
+        period, labels = period_of_journeys(converted, granularity)
+        groups.append(("", period[journey[counted]], labels))
+    for _, period_code, labels in groups:
+        slot = period_code * max(len(names), 1) + code
+        size = len(labels) * max(len(names), 1)
+        present = np.bincount(slot, minlength=size) > 0
+        conv = np.bincount(slot, weights=share, minlength=size)
+        val = np.bincount(slot, weights=value, minlength=size)
+        for index in np.flatnonzero(present).tolist():
+            p, k = divmod(index, max(len(names), 1))
+            out.setdefault(labels[p], {})[names[k]] = (float(conv[index]), float(val[index]))
+    return {period: dict(sorted(keys.items())) for period, keys in sorted(out.items())}
 
 
 def first_purchase_credit(converted: ConvertedTable, weights: Floats) -> dict[str, float]:
@@ -276,33 +297,28 @@ def first_purchase_credit(converted: ConvertedTable, weights: Floats) -> dict[st
     chosen = np.zeros(converted.count, np.bool_)
     chosen[firsts] = True
     journey = converted.journey_of_touch()
-    frame = pl.DataFrame(
-        {"key": converted.campaign, "w": weights, "first": chosen[journey]}
-    ).filter(pl.col("first") & (pl.col("w") != 0) & pl.col("key").is_not_null())
-    sums = frame.group_by("key").agg(pl.col("w").sum()).sort("key")
-    return {k: float(w) for k, w in sums.iter_rows()}
+    counted = chosen[journey] & (weights != 0) & (converted.campaign >= 0)
+    sums = np.bincount(converted.campaign[counted], weights=weights[counted],
+                       minlength=len(converted.campaigns))  # fmt: skip
+    present = np.bincount(converted.campaign[counted], minlength=len(converted.campaigns)) > 0
+    return {
+        converted.campaigns[k]: float(sums[k])
+        for k in sorted(np.flatnonzero(present).tolist(), key=lambda k: converted.campaigns[k])
+    }
 
 
 def assists(converted: ConvertedTable) -> dict[str, tuple[int, int]]:
     """channel -> (journeys it assisted, journeys it closed as last touch)."""
-    lengths = converted.lengths
     journey = converted.journey_of_touch()
-    touch = np.arange(len(journey))
-    is_last = touch == (converted.offsets[1:] - 1)[journey]
-    frame = pl.DataFrame({"channel": converted.channel, "journey": journey, "last": is_last})
-    assisted = (
-        frame.filter(~pl.col("last")).unique(["journey", "channel"]).group_by("channel").len()
-    )
-    last = frame.filter(pl.col("last")).group_by("channel").len()
-    out: dict[str, list[int]] = {}
-    for channel, n in assisted.iter_rows():
-        out.setdefault(channel, [0, 0])[0] = int(n)
-    for channel, n in last.iter_rows():
-        out.setdefault(channel, [0, 0])[1] = int(n)
-    del lengths
-    return {channel: (a, b) for channel, (a, b) in sorted(out.items())}
-
-
-def credit_json(credits: Mapping[str, tuple[float, float]]) -> dict[str, Any]:
-    """key -> {"conversions", "value"}."""
-    return {k: {"conversions": c, "value": v} for k, (c, v) in credits.items()}
+    n = max(len(converted.channels), 1)
+    is_last = np.arange(len(journey)) == (converted.offsets[1:] - 1)[journey]
+    pairs = np.unique(journey[~is_last] * n + converted.channel[~is_last])
+    assisted = np.bincount(pairs % n, minlength=n)
+    last = np.bincount(converted.channel[is_last], minlength=n)
+    return {
+        converted.channels[k]: (int(assisted[k]), int(last[k]))
+        for k in sorted(
+            np.flatnonzero((assisted > 0) | (last > 0)).tolist(),
+            key=lambda k: converted.channels[k],
+        )  # fmt: skip
+    }
