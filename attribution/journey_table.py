@@ -32,13 +32,20 @@ Ints = NDArray[np.int64]
 
 def text_codes(values: pl.Series) -> tuple[NDArray[np.int64], list[str]]:
     """Integer code of each value (-1 for null) and the names, in order of first appearance."""
-    names = values.drop_nulls().unique(maintain_order=True)
-    if names.len() == 0:
+    if values.len() == 0 or values.null_count() == values.len():
         return np.full(values.len(), -1, np.int64), []
-    codes = values.replace_strict(
-        names, pl.int_range(names.len(), eager=True), default=-1, return_dtype=pl.Int64
-    )
-    return codes.fill_null(-1).to_numpy().astype(np.int64), names.to_list()
+    # Polars' categorical codes are one hash pass; renumbered by first appearance here.
+    physical = values.cast(pl.Categorical).to_physical().to_numpy()
+    present = ~np.isnan(physical) if physical.dtype.kind == "f" else np.ones(len(physical), bool)
+    raw = np.where(present, physical, 0).astype(np.int64)
+    distinct, first_at = np.unique(raw[present], return_index=True)
+    rows = np.flatnonzero(present)[first_at]
+    by_appearance = np.argsort(rows, kind="stable")
+    renumber = np.full(int(distinct.max()) + 1, -1, np.int64)
+    renumber[distinct[by_appearance]] = np.arange(len(distinct))
+    codes = np.where(present, renumber[raw], -1)
+    names = values.gather(rows[by_appearance]).to_list()
+    return codes, names
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,7 @@ def customer_events(table: pl.DataFrame) -> CustomerEvents:
     ids = events["customer_id"].unique().sort()
     codes = pl.DataFrame({"customer_id": ids, "_customer": pl.int_range(ids.len(), eager=True)})
     events = events.join(codes, on="customer_id", how="left", maintain_order="left")
-    events = events.filter(pl.struct("_customer", "event_id").is_first_distinct())
+    events = events.filter(_first_copies(events))
     customer = events["_customer"].to_numpy().astype(np.int64)
     ts = events["ts_ms"].to_numpy().astype(np.int64)
     order = _journey_order(customer, ts, events["event_id"])
@@ -98,6 +105,26 @@ def customer_events(table: pl.DataFrame) -> CustomerEvents:
         campaign,
         campaigns,
     )
+
+
+def _first_copies(events: pl.DataFrame) -> pl.Series:
+    """True for the first row of each (customer, event_id), by a 64-bit hash of both.
+
+    A hash collision would drop an event: the rows the hash calls repeats are checked to
+    carry their first copy's event_id, and if one does not, the exact (slower) way is used.
+    """
+    key = events["_customer"].hash() ^ (events["event_id"].hash() * 0x9E3779B97F4A7C15)
+    first = key.is_first_distinct()
+    if first.all():
+        return first
+    repeats = events.select("_customer", "event_id", key=key).filter(~first)
+    originals = events.select("_customer", "event_id", key=key).filter(first)
+    matched = repeats.join(originals, on="key", how="left", suffix="_first")
+    if (matched["event_id"] == matched["event_id_first"]).all() and (
+        matched["_customer"] == matched["_customer_first"]
+    ).all():
+        return first
+    return events.select(pl.struct("_customer", "event_id").is_first_distinct()).to_series()
 
 
 def _journey_order(customer: Ints, ts: Ints, event_ids: pl.Series) -> Ints:

@@ -342,6 +342,23 @@ def _owners(name: str) -> list[int]:
     return [code for code, fields in _FIELDS.items() if name in fields]
 
 
+# Per field: whether each kind code (shifted by one, so -1 is index 0) has it.
+_OWNED = {
+    name: np.array([False] + [code in _owners(name) for code in range(4)])
+    for name in (
+        "event_id",
+        "customer_id",
+        "channel",
+        "campaign",
+        "interaction",
+        "order_id",
+        "currency",
+        "group",
+        "amount",
+    )  # fmt: skip
+}
+
+
 def _canonical(
     table: pa.Table,
     accepted: Bools,
@@ -374,7 +391,7 @@ def _canonical(
         if name not in frame.columns:
             columns.append(pl.lit(None, types[name]).alias(name))
             continue
-        owned = np.isin(kinds, _owners(name))
+        owned = _OWNED[name][kinds + 1]
         if name == "amount":
             foreign = ~owned
         else:
