@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from attribution.analytics._common import distinct
 from attribution.events import MS_PER_DAY
 from attribution.io.event_table import PURCHASE, TOUCHPOINT
 from attribution.journey_kernel import CONVERTED, NULL, UNATTRIBUTED, JourneyArrays, journey_arrays
@@ -38,8 +39,12 @@ def text_codes(values: pl.Series) -> tuple[NDArray[np.int64], list[str]]:
     physical = values.cast(pl.Categorical).to_physical().to_numpy()
     present = ~np.isnan(physical) if physical.dtype.kind == "f" else np.ones(len(physical), bool)
     raw = np.where(present, physical, 0).astype(np.int64)
-    distinct, first_at = np.unique(raw[present], return_index=True)
-    rows = np.flatnonzero(present)[first_at]
+    # First row of each code, without sorting: written backwards, the first write stays.
+    rows_present = np.flatnonzero(present)
+    first_row = np.full(int(raw.max()) + 1, len(raw), np.int64)
+    first_row[raw[rows_present][::-1]] = rows_present[::-1]
+    distinct = np.flatnonzero(first_row < len(raw))
+    rows = first_row[distinct]
     by_appearance = np.argsort(rows, kind="stable")
     renumber = np.full(int(distinct.max()) + 1, -1, np.int64)
     renumber[distinct[by_appearance]] = np.arange(len(distinct))
@@ -52,8 +57,8 @@ def text_codes(values: pl.Series) -> tuple[NDArray[np.int64], list[str]]:
 class CustomerEvents:
     """De-duplicated customer events in journey order (customer id, time, event id).
 
-    ``source`` is each event's row in ``table`` (the de-duplicated event table), for the
-    columns kept only there.
+    ``source`` is each event's row in ``table`` (the whole event table, in file order), for
+    the columns kept only there.
     """
 
     table: pl.DataFrame
@@ -80,26 +85,35 @@ class CustomerEvents:
 
 def customer_events(table: pl.DataFrame) -> CustomerEvents:
     """Touchpoints and purchases, first copy of each (customer, event_id), in journey order."""
-    events = table.filter(pl.col("kind").is_in([TOUCHPOINT, PURCHASE]))
-    if not events["line"].is_sorted():
-        events = events.sort("line")
-    ids = events["customer_id"].unique().sort()
-    codes = pl.DataFrame({"customer_id": ids, "_customer": pl.int_range(ids.len(), eager=True)})
-    events = events.join(codes, on="customer_id", how="left", maintain_order="left")
-    events = events.filter(_first_copies(events))
-    customer = events["_customer"].to_numpy().astype(np.int64)
-    ts = events["ts_ms"].to_numpy().astype(np.int64)
-    order = _journey_order(customer, ts, events["event_id"])
-    channel, channels = text_codes(events["channel"].gather(order))
-    campaign, campaigns = text_codes(events["campaign"].gather(order))
+    if not table["line"].is_sorted():
+        table = table.sort("line")
+    # Narrow columns only: the event table's other columns are gathered where needed.
+    keep = np.flatnonzero(table["kind"].is_in([TOUCHPOINT, PURCHASE]).to_numpy())
+    narrow = table.select("customer_id", "event_id")[keep]
+    ids = narrow["customer_id"].unique().sort()
+    customer = (
+        narrow.select("customer_id")
+        .join(pl.DataFrame({"customer_id": ids, "_customer": pl.int_range(ids.len(), eager=True)}),
+              on="customer_id", how="left", maintain_order="left")["_customer"]
+        .to_numpy()
+        .astype(np.int64)
+    )  # fmt: skip
+    first = _first_copies(customer, narrow["event_id"]).to_numpy()
+    keep, customer = keep[first], customer[first]
+    del narrow
+    ts = table["ts_ms"].to_numpy()[keep].astype(np.int64)
+    order = _journey_order(customer, ts, table["event_id"].gather(keep))
+    source = keep[order]
+    channel, channels = text_codes(table["channel"].gather(source))
+    campaign, campaigns = text_codes(table["campaign"].gather(source))
     return CustomerEvents(
-        events,
-        order,
+        table,
+        source,
         customer[order],
         ids.to_list(),
         ts[order],
-        (events["kind"].to_numpy() == PURCHASE)[order],
-        events["amount"].fill_null(0.0).to_numpy()[order].astype(np.float64),
+        table["kind"].to_numpy()[source] == PURCHASE,
+        table["amount"].fill_null(0.0).to_numpy()[source].astype(np.float64),
         channel,
         channels,
         campaign,
@@ -107,24 +121,25 @@ def customer_events(table: pl.DataFrame) -> CustomerEvents:
     )
 
 
-def _first_copies(events: pl.DataFrame) -> pl.Series:
+def _first_copies(customer: Ints, event_id: pl.Series) -> pl.Series:
     """True for the first row of each (customer, event_id), by a 64-bit hash of both.
 
     A hash collision would drop an event: the rows the hash calls repeats are checked to
     carry their first copy's event_id, and if one does not, the exact (slower) way is used.
     """
-    key = events["_customer"].hash() ^ (events["event_id"].hash() * 0x9E3779B97F4A7C15)
+    codes = pl.Series("_customer", customer)
+    key = codes.hash() ^ (event_id.hash() * 0x9E3779B97F4A7C15)
     first = key.is_first_distinct()
     if first.all():
         return first
-    repeats = events.select("_customer", "event_id", key=key).filter(~first)
-    originals = events.select("_customer", "event_id", key=key).filter(first)
-    matched = repeats.join(originals, on="key", how="left", suffix="_first")
+    frame = pl.DataFrame({"_customer": codes, "event_id": event_id, "key": key})
+    matched = frame.filter(~first).join(frame.filter(first), on="key", how="left",
+                                        suffix="_first")  # fmt: skip
     if (matched["event_id"] == matched["event_id_first"]).all() and (
         matched["_customer"] == matched["_customer_first"]
     ).all():
         return first
-    return events.select(pl.struct("_customer", "event_id").is_first_distinct()).to_series()
+    return frame.select(pl.struct("_customer", "event_id").is_first_distinct()).to_series()
 
 
 def _journey_order(customer: Ints, ts: Ints, event_ids: pl.Series) -> Ints:
@@ -133,18 +148,21 @@ def _journey_order(customer: Ints, ts: Ints, event_ids: pl.Series) -> Ints:
         return np.zeros(0, np.int64)
     span = int(ts.max()) - int(ts.min())
     if int(customer.max()) < (1 << 20) and span < (1 << 42):
-        order = np.argsort((customer << 42) + (ts - ts.min()), kind="stable")
+        key = pl.Series((customer << 42) + (ts - ts.min()))
+        order = key.arg_sort().to_numpy().astype(np.int64)  # ties are ordered below
     else:
         order = np.lexsort((ts, customer))
-    same = (customer[order][1:] == customer[order][:-1]) & (ts[order][1:] == ts[order][:-1])
+    sorted_customer, sorted_ts = customer[order], ts[order]
+    same = (sorted_customer[1:] == sorted_customer[:-1]) & (sorted_ts[1:] == sorted_ts[:-1])
     if same.any():
         # Events of one customer at the same millisecond: by event_id, as the rules say.
         group = np.cumsum(np.r_[True, ~same])
         sizes = np.bincount(group)
         tied = np.flatnonzero(sizes[group] > 1)
-        ids = event_ids.to_list()
+        ids = dict(zip(order[tied].tolist(), event_ids.gather(order[tied]).to_list(),
+                       strict=True))  # fmt: skip
         for run in np.split(tied, np.flatnonzero(np.diff(group[tied]) != 0) + 1):
-            order[run] = sorted(order[run].tolist(), key=lambda r: ids[r])
+            order[run] = sorted(order[run].tolist(), key=ids.__getitem__)
     return order.astype(np.int64)
 
 
@@ -160,7 +178,7 @@ class JourneyTable:
     def open_customers(self) -> int:
         """Customers whose journey is still open at the end."""
         rows = self.arrays.open_rows
-        return int(np.unique(self.events.customer[rows]).size) if rows.size else 0
+        return int(distinct(self.events.customer[rows]).size) if rows.size else 0
 
     def touch_rows(self, kinds: tuple[int, ...] = (CONVERTED, NULL)) -> Ints:
         """Event rows of the touches of journeys of the given kinds, in journey order."""

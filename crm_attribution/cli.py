@@ -32,6 +32,9 @@ COMMANDS = {
 # ~0.5 s `attribute` run). They hold nothing that needs it: their files are closed by `with`,
 # their threads are joined, they register no atexit work.
 QUICK_EXIT = frozenset({"attribute"})
+# Commands that read whole event logs: their allocators return freed memory at once
+# (crm_attribution/memory.py), which keeps their peak memory to what the data needs.
+READS_LOGS = frozenset({"attribute", "report", "produce"})
 
 
 class UserError(Exception):
@@ -89,7 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     as_program = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(named_command(argv))
+    command = named_command(argv)
+    if as_program and command in READS_LOGS:
+        from crm_attribution.memory import release_freed_memory_promptly
+
+        release_freed_memory_promptly()
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()

@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from attribution.analytics._common import ALL_TIME, Granularity
+from attribution.analytics._common import ALL_TIME, Granularity, distinct
 from attribution.analytics.touch_credit import CreditLike, credit_conversions, credit_value
 from attribution.events import MS_PER_DAY
 from attribution.models.heuristics import POSITION_RULES, WEIGHT_RULES
@@ -312,7 +312,7 @@ def assists(converted: ConvertedTable) -> dict[str, tuple[int, int]]:
     journey = converted.journey_of_touch()
     n = max(len(converted.channels), 1)
     is_last = np.arange(len(journey)) == (converted.offsets[1:] - 1)[journey]
-    pairs = np.unique(journey[~is_last] * n + converted.channel[~is_last])
+    pairs = distinct(journey[~is_last] * n + converted.channel[~is_last])
     assisted = np.bincount(pairs % n, minlength=n)
     last = np.bincount(converted.channel[is_last], minlength=n)
     return {

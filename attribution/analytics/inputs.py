@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from attribution.analytics._common import MICROS, Granularity
+from attribution.analytics._common import MICROS, Granularity, distinct
 from attribution.analytics.funnel import REACHED, FunnelCounts
 from attribution.analytics.holdout import HashMembership
 from attribution.io.event_table import ASSIGNMENT, COST, PURCHASE, TOUCHPOINT
@@ -100,7 +100,12 @@ def inputs_from_events(
 ) -> AnalyticsInputs:
     """The analytics inputs of an event table (any order, repeats allowed)."""
     kind = pl.col("kind")
-    purchases = _money(table.filter(kind == PURCHASE))
+    # Each table takes only the columns it needs before filtering: a filter copies what it keeps.
+    purchases = _money(
+        table.select(
+            "kind", "line", "customer_id", "event_id", "ts_ms", "amount", "order_id"
+        ).filter(kind == PURCHASE)
+    )
     ledger = (
         purchases.sort(["customer_id", "event_id", "ts_ms", "amount", "order_id"])
         .unique(subset=["customer_id", "event_id"], keep="first", maintain_order=True)
@@ -111,8 +116,10 @@ def inputs_from_events(
         .unique(subset=["customer_id", "event_id"], keep="first", maintain_order=True)
         .select(list(HOLDOUT_PURCHASES_SCHEMA))
     )
+    del purchases
     assignments = (
-        table.filter(kind == ASSIGNMENT)
+        table.select("kind", "line", "customer_id", "event_id", "campaign", "group", "ts_ms")
+        .filter(kind == ASSIGNMENT)
         .rename({"campaign": "experiment"})
         .sort(
             ["customer_id", "experiment", "ts_ms", "event_id", "line"],
@@ -122,21 +129,28 @@ def inputs_from_events(
         .unique(subset=["customer_id", "experiment"], keep="first", maintain_order=True)
         .select(list(ASSIGNMENTS_SCHEMA))
     )
-    seen = table.filter(kind != COST)["customer_id"].unique().sort()
+    seen = table.select("kind", "customer_id").filter(kind != COST)["customer_id"].unique().sort()
     costs = (
-        _money(table.filter(kind == COST))
+        _money(
+            table.select("kind", "event_id", "ts_ms", "campaign", "channel", "amount").filter(
+                kind == COST
+            )
+        )
         .sort(["event_id", "ts_ms", "campaign", "channel", "micros"])
         .unique(subset=["event_id"], keep="first", maintain_order=True)
         .select(list(COSTS_SCHEMA))
     )
     newest = table["ts_ms"].max() if table.height else None
+    touches = table.select("kind", "customer_id", "campaign", "interaction").filter(
+        (kind == TOUCHPOINT) & pl.col("campaign").is_not_null()
+    )
     return AnalyticsInputs(
         ledger,
         assignments,
         seen,
         holdout_purchases,
         costs,
-        funnel_counts(table.filter((kind == TOUCHPOINT) & pl.col("campaign").is_not_null())),
+        funnel_counts(touches),
         None if newest is None else int(newest),  # type: ignore[arg-type]
         granularity,
         hashing,
@@ -144,24 +158,45 @@ def inputs_from_events(
 
 
 def funnel_counts(touches: pl.DataFrame) -> FunnelCounts:
-    """Unique customers per campaign, and per campaign and interaction (lower case)."""
+    """Unique customers per campaign, and per campaign and interaction (lower case).
+
+    Counted over integer codes (one hash pass per column), not over the strings themselves.
+    """
+    from attribution.journey_table import text_codes
+
     counts = FunnelCounts()
-    reached = touches.group_by("campaign").agg(pl.col("customer_id").n_unique().alias("n"))
-    for campaign, n in reached.iter_rows():
-        counts.counts.setdefault(campaign, {})[REACHED] = int(n)
-    names = touches["interaction"].drop_nulls().unique().to_list()
+    if touches.height == 0:
+        return counts
+    customer = _customer_codes(touches["customer_id"])
+    campaign, campaigns = text_codes(touches["campaign"])
+    interaction, names = text_codes(touches["interaction"])
     # Python's own lower(): Unicode case rules are not the same everywhere.
-    lowered = {name: name.lower() for name in names}
-    interactions = (
-        touches.filter(pl.col("interaction").is_not_null())
-        .with_columns(name=pl.col("interaction").replace_strict(lowered, return_dtype=pl.String))
-        .filter(pl.col("name") != "")
-        .group_by(["campaign", "name"])
-        .agg(pl.col("customer_id").n_unique().alias("n"))
-    )
-    for campaign, name, n in interactions.iter_rows():
-        counts.counts.setdefault(campaign, {})[name] = int(n)
+    lowered = sorted({name.lower() for name in names} - {""})
+    lowered_code = np.array([lowered.index(n.lower()) if n.lower() else -1 for n in names]
+                            + [-1], dtype=np.int64)  # fmt: skip
+    customers = int(customer.max()) + 1
+    pairs = distinct(campaign * customers + customer)
+    reached = np.bincount(pairs // customers, minlength=len(campaigns))
+    for code in np.flatnonzero(reached).tolist():
+        counts.counts.setdefault(campaigns[code], {})[REACHED] = int(reached[code])
+    name = lowered_code[interaction]  # -1 (the padding) for no interaction
+    named = name >= 0
+    if named.any():
+        width = len(lowered)
+        triples = distinct((campaign[named] * width + name[named]) * customers + customer[named])
+        per_pair = np.bincount(triples // customers, minlength=len(campaigns) * width)
+        for slot in np.flatnonzero(per_pair).tolist():
+            code, index = divmod(slot, width)
+            counts.counts.setdefault(campaigns[code], {})[lowered[index]] = int(per_pair[slot])
     return counts
+
+
+def _customer_codes(ids: pl.Series) -> NDArray[np.int64]:
+    """A dense integer per distinct id, through a 64-bit hash checked to be collision-free."""
+    hashes = ids.hash()
+    if hashes.n_unique() == ids.n_unique():
+        return np.unique(hashes.to_numpy(), return_inverse=True)[1].astype(np.int64)
+    return np.unique(np.array(ids.to_list(), dtype=object), return_inverse=True)[1].astype(np.int64)
 
 
 def inputs_from_state(state: AnalyticsState) -> AnalyticsInputs:

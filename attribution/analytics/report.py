@@ -143,13 +143,15 @@ def analytics_report(
     as_of_ms: int | None = None,
     customer_scores: bool = False,
     previous_snapshot: DatedSnapshot | None = None,
+    clv: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report as one JSON-ready object (sorted keys, None for undefined numbers).
 
     ``state`` is the analytics inputs (or a stream's state); ``attribution`` an
     ``AttributionReport`` or a mapping model -> channel -> credit; ``journeys`` the journeys it
     was computed from (a journey table, a converted table, or journey objects); ``as_of_ms``
-    defaults to the newest event time of the state.
+    defaults to the newest event time of the state. ``clv``: the section as
+    :func:`clv_section` made it, when it was computed beforehand (in parallel).
     """
     inputs = _inputs(state)
     as_of = inputs.newest_ms if as_of_ms is None else as_of_ms
@@ -162,7 +164,9 @@ def analytics_report(
     report = {
         "as_of": _iso(as_of),
         "rfm": _rfm_section(snapshot, previous_snapshot, as_of, customer_scores),
-        "clv": _clv_section(inputs, snapshot, as_of, options.clv_horizon_weeks, customer_scores),
+        "clv": clv
+        if clv is not None
+        else _clv_section(inputs, snapshot, as_of, options.clv_horizon_weeks, customer_scores),
         "revenue_share": _revenue_section(inputs, credits, done, weights, options.crm_channels),
         "assisted": {
             channel: {"assisted": a, "last_touch": b, "ratio": ratio(a, b)}
@@ -173,6 +177,15 @@ def analytics_report(
         "campaigns": _campaign_section(inputs, credits, done, weights),
     }
     return _clean(report)
+
+
+def clv_section(
+    state: Inputs, options: ReportOptions, as_of_ms: int, customer_values: bool = False
+) -> dict[str, Any]:
+    """The lifetime-value section alone: it needs no journeys, so it can run beside them."""
+    inputs = _inputs(state)
+    snapshot = snapshot_frame(inputs.purchases, as_of_ms, options.rfm_window_days)
+    return _clv_section(inputs, snapshot, as_of_ms, options.clv_horizon_weeks, customer_values)
 
 
 def _credits(attribution: Any) -> Credits:

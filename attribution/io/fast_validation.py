@@ -71,11 +71,13 @@ class _Text:
         n = len(array)
         validity, offsets, data = array.buffers()
         width = np.int64 if pa.types.is_large_string(array.type) else np.int32
+        # Views of Arrow's buffers, in their own widths: no copy of a column's offsets.
         self.offsets = np.frombuffer(offsets, dtype=width)[array.offset : array.offset + n + 1]
-        self.offsets = self.offsets.astype(np.int64)
         self.data = (
-            np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+            np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(1, np.uint8)
         )
+        if self.data.size == 0:
+            self.data = np.zeros(1, np.uint8)
         self.valid = (
             np.ones(n, np.bool_) if array.null_count == 0 else array.is_valid().to_numpy(False)
         )
@@ -84,10 +86,10 @@ class _Text:
     def clean(self) -> Bools:
         """Present, 1 to 256 bytes, and nothing str.strip() could remove."""
         ok = self.valid & (self.length >= 1) & (self.length <= MAX_TEXT)
-        rows = np.flatnonzero(ok)
-        first = self.data[self.offsets[rows]]
-        last = self.data[self.offsets[rows + 1] - 1]
-        ok[rows] = (first >= 0x21) & (first <= 0x7E) & (last >= 0x21) & (last <= 0x7E)
+        top = len(self.data) - 1
+        first = self.data[np.minimum(self.offsets[:-1], top)]
+        last = self.data[np.clip(self.offsets[1:] - 1, 0, top)]
+        ok &= (first >= 0x21) & (first <= 0x7E) & (last >= 0x21) & (last <= 0x7E)
         return ok
 
     def clean_or_empty(self) -> Bools:
@@ -120,7 +122,8 @@ def _iso_times(text: _Text) -> tuple[Bools, NDArray[np.int64]]:
         return ok, ms
     lengths = text.length[candidates]
     common = int(np.bincount(lengths).argmax())
-    for width in [common, *(w for w in np.unique(lengths).tolist() if w != common)]:
+    widths = np.flatnonzero(np.bincount(lengths)).tolist()
+    for width in [common, *(w for w in widths if w != common)]:
         rows = np.flatnonzero(candidates & (text.length == width)) if width != common or (
             lengths.min() != lengths.max()) else np.flatnonzero(candidates)  # fmt: skip
         starts = text.offsets[rows]

@@ -22,7 +22,8 @@ from attribution.io.event_table import RECORD_FIELDS, EventTableRead, concat, fr
 from attribution.io.fast_validation import validate_columns
 
 Progress = Callable[[int, int | None], None]
-BATCH_ROWS = 1 << 20
+# Rows validated at a time: the checks' temporaries are a few dozen bytes per row.
+BATCH_ROWS = 1 << 18
 
 
 def _columns_of_interest(batch: pa.RecordBatch) -> pa.Table:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,12 @@ def build_report(
 
     from attribution.analytics.holdout import HashMembership
     from attribution.analytics.inputs import inputs_from_events
-    from attribution.analytics.report import ReportOptions, analytics_report, previous_snapshot
+    from attribution.analytics.report import (
+        ReportOptions,
+        analytics_report,
+        clv_section,
+        previous_snapshot,
+    )
     from attribution.engine import attribute_journeys
     from attribution.journey_table import build_journey_table
     from attribution.journeys import JourneyRules
@@ -165,15 +171,20 @@ def build_report(
     model_options = ModelOptions(
         order=s.markov_order, direct_channel=s.direct_channel, half_life_days=s.half_life_days
     )
-    # Journeys expire on the customer-event clock (as in `attribute` and the stream): a later
-    # cost or assignment event does not age anyone's journey.
-    journeys = build_journey_table(table, rules, as_of)
-    attribution = attribute_journeys(journeys, models, model_options)
     options = ReportOptions.from_settings(settings, model_options)
-    before = previous_snapshot(inputs, when, args.compare_days, a.rfm_window_days)
-    report = analytics_report(
-        inputs, attribution, journeys, options, when, args.customers, previous_snapshot=before
-    )
+    # The lifetime-value fits need no journeys: they run on a second thread (numpy and Polars
+    # release the interpreter lock) while the journeys are built and attributed.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        clv = pool.submit(clv_section, inputs, options, when, args.customers)
+        # Journeys expire on the customer-event clock (as in `attribute` and the stream): a
+        # later cost or assignment event does not age anyone's journey.
+        journeys = build_journey_table(table, rules, as_of)
+        attribution = attribute_journeys(journeys, models, model_options)
+        before = previous_snapshot(inputs, when, args.compare_days, a.rfm_window_days)
+        report = analytics_report(
+            inputs, attribution, journeys, options, when, args.customers,
+            previous_snapshot=before, clv=clv.result(),
+        )  # fmt: skip
     report["attribution"] = attribution.to_json()["totals"]
     return report
 
