@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group
-from rich.table import Table
+from rich.console import Console
 
 from config.settings import Settings
 from crm_attribution.cli import UserError
@@ -98,7 +97,10 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(report, sort_keys=True) + "\n")
     else:
-        Console().print(report_tables(report))
+        from crm_attribution.render_fit import output_console
+        from crm_attribution.render_report import report_tables
+
+        output_console().print(report_tables(report, settings.analytics.rfm_window_days))
     sys.stdout.flush()
     return 0
 
@@ -173,104 +175,3 @@ def build_report(
     )
     report["attribution"] = attribution.to_json()["totals"]
     return report
-
-
-def _table(title: str, columns: list[str]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i == 0 else "right")
-    return table
-
-
-def _num(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:,.{digits}f}"
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
-def report_tables(report: dict[str, Any]) -> Group:
-    """Segments, grades, retention, revenue share (all time, monthly), holdout, campaigns."""
-    from attribution.analytics.rfm_segments import SEGMENTS
-
-    rfm = report["rfm"]
-    segments = _table(f"RFM segments as of {report['as_of']}", ["segment", "customers"])
-    for name in SEGMENTS:
-        segments.add_row(name, _num(rfm["segments"].get(name, 0)))
-    grades = _table("RFM grades", ["grade", "customers"])
-    for grade, n in rfm["grades"].items():
-        grades.add_row(grade, _num(n))
-
-    shares = report["revenue_share"]
-    models = list(shares["models"])
-    channels = sorted({ch for m in shares["models"].values() for ch in m["channels"]})
-    share = _table(
-        f"Revenue share of {_num(shares['total_revenue'])} total revenue", ["channel", *models]
-    )
-    for ch in channels:
-        cells = [shares["models"][m]["channels"].get(ch, {}).get("share") for m in models]
-        share.add_row(ch, *(_pct(c) for c in cells))
-    share.add_row("CRM share", *(_pct(shares["crm_share"][m]) for m in models))
-    monthly = _table("CRM share of revenue per month", ["month", "revenue", *models])
-    for month, row in (shares.get("periods") or {}).items():
-        monthly.add_row(
-            month,
-            _num(row["total_revenue"]),
-            *(_pct(row["crm_share"].get(m)) for m in models),
-        )
-
-    retention = _table("Retention", ["from", "to", "at start", "at end", "new", "rate"])
-    kept = report.get("retention")
-    if kept:
-        retention.add_row(
-            kept["from"],
-            kept["to"],
-            _num(kept["customers_at_start"]),
-            _num(kept["customers_at_end"]),
-            _num(kept["new_customers"]),
-            _pct(kept["retention_rate"]),
-        )
-
-    holdout = _table(
-        "Holdout",
-        ["experiment", "treated", "control", "incremental revenue", "95% CI", "lift", "note"],
-    )
-    rows = [("(overall)", report["holdout"]["overall"])]
-    rows += list(report["holdout"]["campaigns"].items())
-    for name, row in rows:
-        if row is None:
-            continue
-        ci = row["ci95"]
-        holdout.add_row(
-            name,
-            _num(row["n_treated"]),
-            _num(row["n_control"]),
-            _num(row["incremental_revenue"]),
-            "-" if ci is None else f"{_num(ci[0])} .. {_num(ci[1])}",
-            _pct(row["conversion_lift"]),
-            "underpowered" if row["underpowered"] else "",
-        )
-
-    model = "last_touch" if "last_touch" in models else (models[0] if models else None)
-    campaigns = _table(
-        f"Campaigns ({model or 'no model'} credit)",
-        ["campaign", "cost", "revenue", "ROI", "revenue:cost", "CAC", "open rate", "CTR"],
-    )
-    for name, row in report["campaigns"].items():
-        economics = row["models"].get(model, {}) if model else {}
-        campaigns.add_row(
-            name,
-            _num(row["cost"]),
-            _num(economics.get("attributed_revenue")),
-            _num(economics.get("roi")),
-            economics.get("revenue_cost_ratio_text") or "-",
-            _num(economics.get("cac")),
-            _pct(row["open_rate"]),
-            _pct(row["ctr"]),
-        )
-    return Group(segments, grades, retention, share, monthly, holdout, campaigns)
