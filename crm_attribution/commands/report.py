@@ -14,7 +14,13 @@ from rich.console import Console
 from config.settings import Settings
 from crm_attribution.cli import UserError
 from crm_attribution.commands.common import settings_from
-from crm_attribution.commands.input_report import fail_if_strict, progress_bar, report_invalid
+from crm_attribution.commands.input_report import (
+    fail_if_strict,
+    progress_bar,
+    report_invalid,
+    stage_status,
+)
+from crm_attribution.commands.output import check_output_args, write_output
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,7 +40,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         choices=("jsonl", "csv", "parquet"),
         help="format of the event log (default: from the extension)",
     )
-    p.add_argument("--format", choices=("json", "table"), default="json")
+    p.add_argument(
+        "--format",
+        choices=("json", "table", "html"),
+        default="json",
+        help="json (default), table (terminal), or html: the dashboard as one offline file",
+    )
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="write here instead of stdout (needed for html)"
+    )
     p.add_argument(
         "--models", default=None, help="comma-separated models, or all (default: config)"
     )
@@ -66,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     as_of = _check_args(args)
+    html = check_output_args(args)
     path = Path(args.input)
     if not path.exists():
         raise UserError(f"input file {path} does not exist")
@@ -88,19 +103,26 @@ def run(args: argparse.Namespace) -> int:
     if not events:
         when = "" if as_of is None else f" at or before --as-of {args.as_of}"
         raise UserError(f"{path} holds no valid event{when}: nothing to report")
-    with progress_bar(err, "analysing") as update:
-        update(0, None)
-        report = build_report(events, settings, models, args, as_of)
+    # The dashboard's R x F grid needs every customer's scores; the JSON has them on request.
+    with stage_status(err, "analysing") as stage:
+        built = _built(events, settings, models, args, as_of, args.customers or html, stage)
+    report = built.report
     report["invalid_records"] = len(read.invalid)
     report["attribution"]["invalid_records"] = len(read.invalid)
     report_invalid(args, read.invalid, err)
+    window = settings.analytics.rfm_window_days
+    if html:
+        from crm_attribution.dashboard.batch import report_dashboard
+
+        write_output(args.output, report_dashboard(built, window), err)
+        return 0
     if args.format == "json":
-        sys.stdout.write(json.dumps(report, sort_keys=True) + "\n")
+        write_output(args.output, json.dumps(report, sort_keys=True) + "\n", err)
     else:
         from crm_attribution.render_fit import output_console
         from crm_attribution.render_report import report_tables
 
-        output_console().print(report_tables(report, settings.analytics.rfm_window_days))
+        output_console().print(report_tables(report, window))
     sys.stdout.flush()
     return 0
 
@@ -137,41 +159,24 @@ def build_report(
     args: argparse.Namespace,
     as_of: int | None,
 ) -> dict[str, Any]:
-    """Fold the events, attribute them and assemble the analytics report."""
-    from attribution.analytics.holdout import HashMembership
-    from attribution.analytics.report import (
-        ReportOptions,
-        analytics_report,
-        fold_events,
-        previous_snapshot,
-    )
-    from attribution.engine import attribute_events
-    from attribution.events import Purchase, Touchpoint
-    from attribution.journeys import JourneyRules, build_journeys
-    from attribution.models.options import ModelOptions
+    """Fold the events, attribute them and assemble the analytics report (the JSON)."""
+    return _built(events, settings, models, args, as_of).report
 
-    s, a = settings.attribution, settings.analytics
-    hashing = HashMembership(a.holdout_salt, a.holdout_control_share)
-    state = fold_events(events, hashing if a.holdout_from_hash else None)
-    when = state.newest_ms if as_of is None else as_of
-    assert when is not None  # events is not empty
-    lookback = args.lookback_days or s.lookback_days
-    rules = JourneyRules.from_days(
-        lookback, s.journey_timeout_days or lookback, s.allowed_lateness_hours
-    )
-    model_options = ModelOptions(
-        order=s.markov_order, direct_channel=s.direct_channel, half_life_days=s.half_life_days
-    )
-    # Journeys expire on the customer-event clock (as in `attribute` and the stream): a later
-    # cost or assignment event does not age anyone's journey.
-    attribution = attribute_events(events, rules, models, model_options, as_of)
-    journeys, _ = build_journeys(
-        [e for e in events if isinstance(e, Touchpoint | Purchase)], rules, as_of
-    )
-    options = ReportOptions.from_settings(settings, model_options)
-    before = previous_snapshot(state, when, args.compare_days, a.rfm_window_days)
-    report = analytics_report(
-        state, attribution, journeys, options, when, args.customers, previous_snapshot=before
-    )
-    report["attribution"] = attribution.to_json()["totals"]
-    return report
+
+def _built(
+    events: list[Any],
+    settings: Settings,
+    models: list[str],
+    args: argparse.Namespace,
+    as_of: int | None,
+    customer_scores: bool | None = None,
+    stage: Any = None,
+) -> Any:
+    from attribution.report_build import ReportParameters
+    from attribution.report_build import build_report as assemble
+
+    params = ReportParameters.from_settings(settings, models, args.lookback_days, args.compare_days)
+    scores = args.customers if customer_scores is None else customer_scores
+    if stage is None:
+        return assemble(events, params, as_of, scores)
+    return assemble(events, params, as_of, scores, stage=stage)
