@@ -1,6 +1,6 @@
 """Terminal tables of the analytics report: every section of its JSON, nothing cut.
 
-Undefined figures print as "-" (:mod:`crm_attribution.report_figures` says which), lifts say
+Undefined figures print as "-" (:mod:`attribution.report_figures` says which), lifts say
 whether they are percentage points or relative, and the retention rate is only given over a
 log long enough for a customer to lapse.
 """
@@ -11,8 +11,8 @@ from typing import Any
 
 from rich.console import Group
 
+from attribution.report_figures import campaign_economics, campaign_rates, retention_shown
 from crm_attribution.render_fit import Sheet, num, pct, points
-from crm_attribution.report_figures import campaign_economics, campaign_rates, retention_shown
 
 DEFAULT_RFM_WINDOW_DAYS = 365.0
 

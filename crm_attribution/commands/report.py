@@ -75,37 +75,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the log, fold it, attribute it, print the report."""
-    from attribution.io import ReadError
-    from attribution.models.registry import UnknownModel, resolve_models
-
     settings = settings_from(args)
     as_of = _check_args(args)
     html = check_output_args(args)
-    path = Path(args.input)
-    if not path.exists():
-        raise UserError(f"input file {path} does not exist")
-    if path.is_dir():
-        raise UserError(f"input {path} is a directory, not a file")
     err = Console(stderr=True)
-    try:
-        models = resolve_models(args.models or ",".join(settings.attribution.models))
-        read = _read(args, path, err)
-    except (ReadError, UnknownModel) as error:
-        raise UserError(str(error)) from None
-    except UnicodeDecodeError as error:
-        raise UserError(
-            f"{path} is not UTF-8 text ({error.reason} at byte {error.start})"
-        ) from None
-    except OSError as error:
-        raise UserError(f"cannot read {path}: {error.strerror or error}") from None
-    fail_if_strict(args, read.invalid)
-    events = read.events if as_of is None else [e for e in read.events if e.ts_ms <= as_of]
-    if not events:
-        when = "" if as_of is None else f" at or before --as-of {args.as_of}"
-        raise UserError(f"{path} holds no valid event{when}: nothing to report")
+    events, read, models = read_log(args, settings, as_of, err)
     # The dashboard's R x F grid needs every customer's scores; the JSON has them on request.
     with stage_status(err, "analysing") as stage:
-        built = _built(events, settings, models, args, as_of, args.customers or html, stage)
+        built = built_report(events, settings, models, args, as_of, args.customers or html, stage)
     report = built.report
     report["invalid_records"] = len(read.invalid)
     report["attribution"]["invalid_records"] = len(read.invalid)
@@ -127,8 +104,43 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_args(args: argparse.Namespace) -> int | None:
+def read_log(
+    args: argparse.Namespace, settings: Settings, as_of: int | None, err: Console
+) -> tuple[list[Any], Any, list[str]]:
+    """The valid events of ``args.input`` up to ``as_of``, the read result and the models."""
+    from attribution.io import ReadError
+    from attribution.models.registry import UnknownModel, resolve_models
+
+    path = Path(args.input)
+    if not path.exists():
+        raise UserError(f"input file {path} does not exist")
+    if path.is_dir():
+        raise UserError(f"input {path} is a directory, not a file")
+    try:
+        models = resolve_models(args.models or ",".join(settings.attribution.models))
+        read = _read(args, path, err)
+    except (ReadError, UnknownModel) as error:
+        raise UserError(str(error)) from None
+    except UnicodeDecodeError as error:
+        raise UserError(
+            f"{path} is not UTF-8 text ({error.reason} at byte {error.start})"
+        ) from None
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror or error}") from None
+    fail_if_strict(args, read.invalid)
+    events = read.events if as_of is None else [e for e in read.events if e.ts_ms <= as_of]
+    if not events:
+        when = "" if as_of is None else f" at or before --as-of {args.as_of}"
+        raise UserError(f"{path} holds no valid event{when}: nothing to report")
+    return events, read, models
+
+
+def check_args(args: argparse.Namespace) -> int | None:
     """Validate the numeric options; return --as-of in epoch ms (None when not given)."""
+    return _check_args(args)
+
+
+def _check_args(args: argparse.Namespace) -> int | None:
     from attribution.events import parse_timestamp
 
     if args.lookback_days is not None and args.lookback_days <= 0:
@@ -160,10 +172,10 @@ def build_report(
     as_of: int | None,
 ) -> dict[str, Any]:
     """Fold the events, attribute them and assemble the analytics report (the JSON)."""
-    return _built(events, settings, models, args, as_of).report
+    return built_report(events, settings, models, args, as_of).report
 
 
-def _built(
+def built_report(
     events: list[Any],
     settings: Settings,
     models: list[str],
@@ -172,6 +184,7 @@ def _built(
     customer_scores: bool | None = None,
     stage: Any = None,
 ) -> Any:
+    """The report with the attribution and journeys it was made from (a BuiltReport)."""
     from attribution.report_build import ReportParameters
     from attribution.report_build import build_report as assemble
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from crm_attribution.report_figures import (
+from attribution.report_figures import (
     campaign_economics,
     campaign_rates,
     retention_shown,

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from attribution.report_figures import campaign_economics, campaign_rates
 from crm_attribution.generator import GeneratorConfig, generate
 from crm_attribution.render_fit import Sheet, num, pct, points
 from crm_attribution.render_report import report_tables
-from crm_attribution.report_figures import campaign_economics, campaign_rates
 
 WIDTHS = (30, 50, 80, 132)
 ROOT = Path(__file__).resolve().parents[2]

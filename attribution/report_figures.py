@@ -1,4 +1,4 @@
-"""Which figures of a report are defined, read the same way by the terminal and the dashboard.
+"""Which figures of a report are defined, read the same way by tables, dashboard and SQL.
 
 The report JSON keeps the engine's arithmetic (a campaign without cost has a CAC of 0.0, a
 channel without open tracking an open rate of 0.0); here those become ``None``, shown as "-".
