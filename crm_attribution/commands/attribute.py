@@ -10,14 +10,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crm_attribution.cli import UserError
-from crm_attribution.commands.common import attribution_settings_from
+from crm_attribution.commands.common import (
+    attribution_settings_from,
+    check_output_args,
+    write_output,
+)
 from crm_attribution.commands.input_report import (
     StderrConsole,
     fail_if_strict,
     progress_bar,
     report_invalid,
 )
-from crm_attribution.commands.output import check_output_args, write_output
 
 if TYPE_CHECKING:
     from config.settings import AttributionSettings

@@ -13,14 +13,13 @@ from rich.console import Console
 
 from config.settings import Settings
 from crm_attribution.cli import UserError
-from crm_attribution.commands.common import settings_from
+from crm_attribution.commands.common import check_output_args, settings_from, write_output
 from crm_attribution.commands.input_report import (
     fail_if_strict,
     progress_bar,
     report_invalid,
     stage_status,
 )
-from crm_attribution.commands.output import check_output_args, write_output
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
