@@ -24,6 +24,8 @@ COMMANDS = {
     "generate": "generate",
     "query": "query",
     "demo": "demo",
+    "export": "export",
+    "sink": "sink",
 }
 
 

@@ -1,39 +1,45 @@
-"""Rich tables for attribution answers (shared by `attribute`, `query` and `demo`)."""
+"""Terminal tables for attribution answers (shared by `attribute`, `query` and `demo`).
+
+Every table is a :class:`~crm_attribution.render_fit.Sheet`: it folds or goes vertical to fit
+the console, and never cuts a number.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.console import Console, Group
-from rich.table import Table
+
+from crm_attribution.render_fit import Sheet, num
 
 
-def attribution_tables(data: dict[str, Any], title: str = "Attribution") -> Group:
+def attribution_sheets(data: dict[str, Any], title: str = "Attribution") -> list[Sheet]:
     """Models side by side: conversions and value per channel, then the totals."""
     models = data.get("models", {})
     channels = sorted({ch for m in models.values() for ch in m.get("channels", {})})
-    conv = Table(title=f"{title}: conversions credited", title_justify="left")
-    value = Table(title=f"{title}: value credited", title_justify="left")
-    for table in (conv, value):
-        table.add_column("channel")
-        for model in models:
-            table.add_column(model, justify="right")
+    conv = Sheet(f"{title}: conversions credited", ["channel", *models])
+    value = Sheet(f"{title}: value credited", ["channel", *models])
     for ch in channels:
         cells = [models[m].get("channels", {}).get(ch, {}) for m in models]
-        conv.add_row(ch, *(f"{c.get('conversions', 0.0):,.2f}" for c in cells))
-        value.add_row(ch, *(f"{c.get('value', 0.0):,.2f}" for c in cells))
-    return Group(conv, value, totals_table(data.get("totals", {})))
+        conv.add_row(ch, *(num(c.get("conversions", 0.0)) for c in cells))
+        value.add_row(ch, *(num(c.get("value", 0.0)) for c in cells))
+    sheets = [conv, value]
+    if "totals" in data:
+        sheets.append(totals_sheet(data["totals"]))
+    return sheets
 
 
-def totals_table(totals: dict[str, Any]) -> Table:
-    """Totals as a two-column table."""
-    table = Table(title="Totals", title_justify="left")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
+def attribution_tables(data: dict[str, Any], title: str = "Attribution") -> Group:
+    """The attribution sheets as one renderable."""
+    return Group(*attribution_sheets(data, title))
+
+
+def totals_sheet(totals: dict[str, Any]) -> Sheet:
+    """Totals as a two-column sheet."""
+    sheet = Sheet("Totals", ["measure", "value"])
     for name, amount in totals.items():
-        text = f"{amount:,.2f}" if isinstance(amount, float) else f"{amount:,}"
-        table.add_row(name, text)
-    return table
+        sheet.add_row(name, num(amount))
+    return sheet
 
 
 def render_attribution(console: Console, data: dict[str, Any]) -> None:
@@ -43,7 +49,7 @@ def render_attribution(console: Console, data: dict[str, Any]) -> None:
 
 def render_totals(console: Console, data: dict[str, Any]) -> None:
     """Print totals."""
-    console.print(totals_table(data))
+    console.print(totals_sheet(data))
 
 
 def render_credits(console: Console, data: dict[str, Any]) -> None:
@@ -52,29 +58,35 @@ def render_credits(console: Console, data: dict[str, Any]) -> None:
     console.print(attribution_tables({"models": data.get("models", {})}, title=f"Credits {span}"))
 
 
-def render_markov(console: Console, data: dict[str, Any]) -> None:
-    """Print Markov removal effects and the transition matrix."""
-    effects = Table(title="Markov removal effects", title_justify="left")
-    for column in ("channel", "removal effect", "value removal effect", "conversions", "value"):
-        effects.add_column(column, justify="left" if column == "channel" else "right")
+def markov_sheets(data: dict[str, Any], max_edges: int = 200) -> list[Sheet]:
+    """Markov removal effects, then the transition matrix (its ``max_edges`` first edges)."""
+    effects = Sheet(
+        "Markov removal effects",
+        ["channel", "removal effect", "value removal effect", "conversions", "value"],
+    )
     for ch, c in sorted(data.get("channels", {}).items()):
         effects.add_row(
             ch,
-            f"{c.get('removal_effect', 0.0):.4f}",
-            f"{c.get('removal_effect_value', 0.0):.4f}",
-            f"{c.get('conversions', 0.0):,.2f}",
-            f"{c.get('value', 0.0):,.2f}",
+            num(c.get("removal_effect"), 4),
+            num(c.get("removal_effect_value"), 4),
+            num(c.get("conversions", 0.0)),
+            num(c.get("value", 0.0)),
         )
-    console.print(effects)
-    console.print(f"conversion probability: {data.get('conversion_probability')}")
-    matrix = Table(title="Transition probabilities", title_justify="left")
-    for column in ("from", "to", "probability", "count"):
-        matrix.add_column(column)
-    for edge in data.get("transition_matrix", [])[:200]:
+    effects.notes.append(f"conversion probability: {num(data.get('conversion_probability'), 6)}")
+    edges = data.get("transition_matrix", [])
+    matrix = Sheet("Transition probabilities", ["from", "to", "probability", "count"], keys=2)
+    for edge in edges[:max_edges]:
         matrix.add_row(
             str(edge.get("from")),
             str(edge.get("to")),
-            f"{edge.get('probability', 0.0):.4f}",
-            f"{edge.get('count', 0.0):,.0f}",
+            num(edge.get("probability", 0.0), 4),
+            num(edge.get("count", 0.0), 0),
         )
-    console.print(matrix)
+    if len(edges) > max_edges:
+        matrix.notes.append(f"{max_edges} of {len(edges)} transitions shown (JSON has all)")
+    return [effects, matrix]
+
+
+def render_markov(console: Console, data: dict[str, Any]) -> None:
+    """Print Markov removal effects and the transition matrix."""
+    console.print(Group(*markov_sheets(data)))

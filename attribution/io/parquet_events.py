@@ -98,3 +98,23 @@ def _slow_row(
         event_lines.append(line)
     except InvalidRecord as error:
         invalid.append(InvalidRow(line, error.reason))
+
+
+def read_arrow_table(table: pa.Table) -> EventTableRead:
+    """An in-memory Arrow table of records (one per row), validated like a Parquet file's."""
+    parts: list[pl.DataFrame] = []
+    invalid: list[InvalidRow] = []
+    events: list[Any] = []
+    event_lines: list[int] = []
+    done = 0
+    for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+        lines = np.arange(done + 1, done + 1 + batch.num_rows, dtype=np.int64)
+        good, slow = validate_columns(_columns_of_interest(batch), lines)
+        parts.append(good)
+        for line in slow.tolist():
+            _slow_row(batch, line - done - 1, line, events, event_lines, invalid)
+        done += batch.num_rows
+    if events:
+        parts.append(from_events(events, event_lines))
+    invalid.sort(key=lambda row: row.line)
+    return EventTableRead(concat(parts), invalid)

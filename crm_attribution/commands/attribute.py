@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crm_attribution.cli import UserError
-from crm_attribution.commands.common import attribution_settings_from
+from crm_attribution.commands.common import (
+    attribution_settings_from,
+    check_output_args,
+    write_output,
+)
 from crm_attribution.commands.input_report import (
     StderrConsole,
     fail_if_strict,
@@ -54,7 +59,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--sep", default=">", help="channel separator in paths (one character)")
     p.add_argument("--lookback-days", type=float, default=None, help="default: config")
     p.add_argument("--half-life-days", type=float, default=None, help="default: config")
-    p.add_argument("--format", choices=("json", "csv", "table"), default="json")
+    p.add_argument(
+        "--format",
+        choices=("json", "csv", "table", "html"),
+        default="json",
+        help="json (default), csv, table (terminal), or html: the dashboard as one offline file",
+    )
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="write here instead of stdout (needed for html)"
+    )
     p.add_argument("--strict", action="store_true", help="fail (exit 2) on any invalid record")
     p.add_argument("--path-column", default="path")
     p.add_argument("--conversions-column", default="total_conversions")
@@ -73,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = attribution_settings_from(args)
     _check_args(args)
+    html = check_output_args(args)
     path = Path(args.input)
     if not path.exists():
         raise UserError(f"input file {path} does not exist")
@@ -82,9 +96,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         models = _models(args, settings)
         if args.events:
-            report, invalid = _from_events(args, settings, path, models, err)
+            report, invalid, paths = _from_events(args, settings, path, models, err)
         else:
-            report, invalid = _from_paths(args, settings, path, models, err)
+            report, invalid, paths = _from_paths(args, settings, path, models, err)
     except (ReadError, UnknownModel) as error:
         raise UserError(str(error)) from None
     except UnicodeDecodeError as error:
@@ -94,7 +108,12 @@ def run(args: argparse.Namespace) -> int:
     except OSError as error:
         raise UserError(f"cannot read {path}: {error.strerror or error}") from None
     report_invalid(args, invalid, err)
-    _print(args.format, report.to_json())
+    if html:
+        from crm_attribution.dashboard.batch import attribute_dashboard
+
+        write_output(args.output, attribute_dashboard(report, paths()), err)
+        return 0
+    _print(args.format, report.to_json(), args.output, err)
     return 0
 
 
@@ -148,7 +167,7 @@ def _from_paths(
     path: Path,
     models: list[str],
     err: StderrConsole,
-) -> tuple[Any, list[Any]]:
+) -> tuple[Any, list[Any], Callable[[], Any]]:
     from attribution.engine import attribute_paths
     from attribution.io.paths_reader import PathColumns, read_paths
 
@@ -161,7 +180,7 @@ def _from_paths(
     with progress_bar(err, "attributing") as update:
         update(0, None)
         report = attribute_paths(read.table, read.totals, models, _options(args, settings))
-    return report, read.invalid
+    return report, read.invalid, lambda: read.table
 
 
 def _from_events(
@@ -170,9 +189,10 @@ def _from_events(
     path: Path,
     models: list[str],
     err: StderrConsole,
-) -> tuple[Any, list[Any]]:
-    from attribution.engine import attribute_event_table
+) -> tuple[Any, list[Any], Callable[[], Any]]:
+    from attribution.engine import attribute_journeys
     from attribution.io.events_reader import read_event_table
+    from attribution.journey_table import build_journey_table
     from attribution.journeys import JourneyRules
 
     lookback = args.lookback_days or s.lookback_days
@@ -184,28 +204,36 @@ def _from_events(
     fail_if_strict(args, read.invalid)
     with progress_bar(err, "attributing") as update:
         update(0, None)
-        report = attribute_event_table(read.table, rules, models, _options(args, s))
+        journeys = build_journey_table(read.table, rules)
+        report = attribute_journeys(journeys, models, _options(args, s))
     report.totals.invalid_records = len(read.invalid)
-    return report, read.invalid
+
+    def paths() -> Any:
+        # Only the dashboard needs the journeys' path table.
+        return journeys.path_table()
+
+    return report, read.invalid, paths
 
 
-def _print(fmt: str, data: dict[str, Any]) -> None:
+def _print(fmt: str, data: dict[str, Any], output: str | None, err: StderrConsole) -> None:
     if fmt == "json":
-        sys.stdout.write(json.dumps(data) + "\n")
+        write_output(output, json.dumps(data) + "\n", err)
     elif fmt == "csv":
         import csv
+        import io
 
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(CSV_FIELDS)
         for model, result in data["models"].items():
             for channel, credit in result["channels"].items():
                 writer.writerow(
                     [model, channel, *(credit.get(name, "") for name in CSV_FIELDS[2:])]
                 )
+        write_output(output, buffer.getvalue(), err)
     else:
-        from rich.console import Console
-
         from crm_attribution.render import render_attribution
+        from crm_attribution.render_fit import output_console
 
-        render_attribution(Console(), data)
+        render_attribution(output_console(), data)
     sys.stdout.flush()

@@ -116,3 +116,18 @@ def report_invalid(
         err.print(f"  line {row.line}: {row.reason}", highlight=False, markup=False, soft_wrap=True)
     if len(invalid) > SHOWN_INVALID:
         err.print(f"  ... and {len(invalid) - SHOWN_INVALID} more", highlight=False)
+
+
+@contextmanager
+def stage_status(err: Console | StderrConsole, label: str) -> Iterator[Any]:
+    """A spinner on stderr naming the step under way (a step has no count to show a bar of)."""
+    if not err.is_terminal:
+        yield lambda stage: None
+        return
+    console = err if not isinstance(err, StderrConsole) else err.console
+    with console.status(f"{label}...") as status:
+
+        def stage(step: str) -> None:
+            status.update(f"{label}: {step}...")
+
+        yield stage

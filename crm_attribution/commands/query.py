@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         render = render_markov
     elif args.what == "analytics":
         data = fetch(url, "/analytics", {"customers": "1"} if args.customers else None)
-        render = _render_analytics
+        window = settings.analytics.rfm_window_days
+        render = lambda console, data: _render_analytics(console, data, window)  # noqa: E731
     else:
         if not args.customer_id:
             raise UserError("`query customer` needs a customer id")
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _render_analytics(console: Console, data: Any) -> None:
-    from crm_attribution.commands.report import report_tables
+def _render_analytics(console: Console, data: Any, rfm_window_days: float) -> None:
+    from crm_attribution.render_report import report_tables
 
-    console.print(report_tables(data))
+    console.print(report_tables(data, rfm_window_days))

@@ -1,0 +1,1 @@
+"""Sinks: consumers that keep the stream's results in other systems (PostgreSQL)."""

@@ -1,0 +1,43 @@
+"""The dashboard's data object: figures on top of the JSON, and undefined ones as None."""
+
+from __future__ import annotations
+
+from crm_attribution.dashboard.data import dashboard_data, model_comparison, rfm_grid, state_label
+
+
+def test_change_against_last_touch() -> None:
+    attribution = {
+        "totals": {"conversions": 3},
+        "models": {
+            "last_touch": {"channels": {"email": {"conversions": 2.0, "value": 20.0}}},
+            "linear": {
+                "channels": {
+                    "email": {"conversions": 1.5, "value": 15.0},
+                    "sms": {"conversions": 1.5, "value": 15.0},
+                }
+            },
+        },
+    }
+    view = model_comparison(attribution)
+    assert view["channels"] == ["email", "sms"]
+    assert view["change_vs_baseline"]["linear"] == {"email": -0.25, "sms": None}
+    assert view["conversions"]["last_touch"]["sms"] == 0.0
+    without = model_comparison({"models": {"linear": attribution["models"]["linear"]}})
+    assert without["change_vs_baseline"] is None
+
+
+def test_rfm_grid_counts_recency_by_frequency() -> None:
+    grid = rfm_grid({"a": {"r": 5, "f": 1}, "b": {"r": 5, "f": 1}, "c": {"r": 1, "f": 4}})
+    assert grid["5"]["1"] == 2 and grid["1"]["4"] == 1
+    assert sum(sum(row.values()) for row in grid.values()) == 3
+
+
+def test_markov_states_read_as_paths() -> None:
+    assert state_label('["email","push"]') == "email > push"
+    assert state_label("(start)") == "(start)"
+
+
+def test_views_without_input_are_none() -> None:
+    data = dashboard_data()
+    assert data["models"] is None and data["rfm"] is None and data["markov"] is None
+    assert data["generated_at"].endswith("Z")
