@@ -12,6 +12,7 @@ here and there (event and order ids) are gathered from the event table on demand
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -87,30 +88,34 @@ def customer_events(table: pl.DataFrame) -> CustomerEvents:
     """Touchpoints and purchases, first copy of each (customer, event_id), in journey order."""
     if not table["line"].is_sorted():
         table = table.sort("line")
-    # Narrow columns only: the event table's other columns are gathered where needed.
+    # Integer codes over the whole table (one hash pass per column, cheaper than gathering
+    # strings first); customers renumbered in id order, as the journeys are ordered.
     keep = np.flatnonzero(table["kind"].is_in([TOUCHPOINT, PURCHASE]).to_numpy())
-    narrow = table.select("customer_id", "event_id")[keep]
-    ids = narrow["customer_id"].unique().sort()
-    customer = (
-        narrow.select("customer_id")
-        .join(pl.DataFrame({"customer_id": ids, "_customer": pl.int_range(ids.len(), eager=True)}),
-              on="customer_id", how="left", maintain_order="left")["_customer"]
-        .to_numpy()
-        .astype(np.int64)
-    )  # fmt: skip
-    first = _first_copies(customer, narrow["event_id"]).to_numpy()
-    keep, customer = keep[first], customer[first]
-    del narrow
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # Independent hash passes: two at a time (Polars and numpy release the lock).
+        channel_codes = pool.submit(text_codes, table["channel"])
+        campaign_codes = pool.submit(text_codes, table["campaign"])
+        by_appearance, names = text_codes(table["customer_id"])
+        all_channels, channels = channel_codes.result()
+        all_campaigns, campaigns = campaign_codes.result()
+    rank = np.argsort(np.array(names, dtype=object), kind="stable") if names else np.zeros(0)
+    in_id_order = np.empty(len(names), np.int64)
+    in_id_order[rank] = np.arange(len(names))
+    customer = in_id_order[by_appearance[keep]]
+    ids = [names[i] for i in rank.tolist()]
+    event_ids = table["event_id"].gather(keep)
+    first = _first_copies(customer, event_ids).to_numpy()
+    keep, customer, event_ids = keep[first], customer[first], event_ids.filter(first)
     ts = table["ts_ms"].to_numpy()[keep].astype(np.int64)
-    order = _journey_order(customer, ts, table["event_id"].gather(keep))
+    order = _journey_order(customer, ts, event_ids)
     source = keep[order]
-    channel, channels = text_codes(table["channel"].gather(source))
-    campaign, campaigns = text_codes(table["campaign"].gather(source))
+    channel = all_channels[source]
+    campaign = all_campaigns[source]
     return CustomerEvents(
         table,
         source,
         customer[order],
-        ids.to_list(),
+        ids,
         ts[order],
         table["kind"].to_numpy()[source] == PURCHASE,
         table["amount"].fill_null(0.0).to_numpy()[source].astype(np.float64),

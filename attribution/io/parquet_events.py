@@ -7,7 +7,9 @@ does not accept are turned into Python values and go through ``parse_event`` one
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -58,26 +60,59 @@ def read_parquet_table(path: Path, progress: Progress | None = None) -> EventTab
     events: list[Any] = []
     event_lines: list[int] = []
     done = 0
-    batches = parquet.iter_batches(batch_size=BATCH_ROWS)
-    while True:
-        try:
-            batch = next(batches)
-        except StopIteration:
-            break
-        except (pa.ArrowException, OSError) as error:
-            raise ReadError(f"{path}: Parquet data unreadable after row {done}: {error}") from None
-        lines = np.arange(done + 1, done + 1 + batch.num_rows, dtype=np.int64)
-        good, slow = validate_columns(_columns_of_interest(batch), lines)
-        parts.append(good)
-        for line in slow.tolist():
-            _slow_row(batch, line - done - 1, line, events, event_lines, invalid)
-        done += batch.num_rows
-        if progress:
-            progress(done, total)
+    # Only the record's fields are read: parse_event ignores every other column.
+    wanted = [n for n in RECORD_FIELDS if n in parquet.schema_arrow.names]
+    batches = _batches(parquet, wanted)
+    # Batches are validated on two threads (numpy and Arrow release the interpreter lock),
+    # the rows left for parse_event one by one on this one, in order.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending: deque[tuple[int, pa.RecordBatch, Future[Any]]] = deque()
+
+        def finish() -> None:
+            first, batch, future = pending.popleft()
+            good, slow = future.result()
+            parts.append(good)
+            for line in slow.tolist():
+                _slow_row(batch, line - first - 1, line, events, event_lines, invalid)
+
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            except (pa.ArrowException, OSError) as error:
+                raise ReadError(
+                    f"{path}: Parquet data unreadable after row {done}: {error}"
+                ) from None
+            lines = np.arange(done + 1, done + 1 + batch.num_rows, dtype=np.int64)
+            pending.append(
+                (done, batch, pool.submit(validate_columns, _columns_of_interest(batch), lines))
+            )
+            done += batch.num_rows
+            if progress:
+                progress(done, total)
+            while len(pending) > 2:
+                finish()
+        while pending:
+            finish()
     if events:
         parts.append(from_events(events, event_lines))
     invalid.sort(key=lambda row: row.line)
     return EventTableRead(concat(parts), invalid)
+
+
+def _batches(parquet: pq.ParquetFile, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """Record batches of at most BATCH_ROWS rows: small row groups read whole (Arrow decodes
+    a row group's columns in parallel), large ones in slices."""
+    if not columns:
+        yield from parquet.iter_batches(batch_size=BATCH_ROWS)
+        return
+    for group in range(parquet.metadata.num_row_groups):
+        if parquet.metadata.row_group(group).num_rows <= 4 * BATCH_ROWS:
+            table = parquet.read_row_group(group, columns=columns)
+            yield from table.to_batches(max_chunksize=BATCH_ROWS)
+        else:
+            yield from parquet.iter_batches(BATCH_ROWS, row_groups=[group], columns=columns)
 
 
 def _slow_row(
