@@ -98,7 +98,7 @@ def customer_events(table: pl.DataFrame) -> CustomerEvents:
         by_appearance, names = text_codes(table["customer_id"])
         all_channels, channels = channel_codes.result()
         all_campaigns, campaigns = campaign_codes.result()
-    rank = np.argsort(np.array(names, dtype=object), kind="stable") if names else np.zeros(0)
+    rank = np.argsort(np.array(names, dtype=object), kind="stable").astype(np.int64)
     in_id_order = np.empty(len(names), np.int64)
     in_id_order[rank] = np.arange(len(names))
     customer = in_id_order[by_appearance[keep]]

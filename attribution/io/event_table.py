@@ -8,13 +8,13 @@ A Polars frame with one row per valid record, in file order:
 | ``kind`` | UInt8 | :data:`TOUCHPOINT`, :data:`PURCHASE`, :data:`COST` or :data:`ASSIGNMENT` |
 | ``event_id`` | String | |
 | ``customer_id`` | String | null for costs |
-| ``channel`` | String | touchpoints and costs |
-| ``campaign`` | String | optional for touchpoints and assignments, required for costs |
-| ``interaction`` | String | touchpoints, optional |
+| ``channel`` | Categorical | touchpoints and costs |
+| ``campaign`` | Categorical | optional for touchpoints and assignments, required for costs |
+| ``interaction`` | Categorical | touchpoints, optional |
 | ``order_id`` | String | purchases |
 | ``amount`` | Float64 | purchases and costs |
-| ``currency`` | String | purchases and costs, optional |
-| ``group`` | String | assignments: ``treatment`` or ``control`` |
+| ``currency`` | Categorical | purchases and costs, optional |
+| ``group`` | Categorical | assignments: ``treatment`` or ``control`` |
 | ``ts_ms`` | Int64 | event time, epoch milliseconds UTC |
 
 Values are exactly what :func:`attribution.events.parse_event` makes of the record (strings
@@ -37,6 +37,7 @@ TOUCHPOINT, PURCHASE, COST, ASSIGNMENT = range(4)
 KIND_OF_TYPE = {name: code for code, name in enumerate(EVENT_TYPES)}
 STRING_FIELDS = ("event_id", "customer_id", "channel", "campaign", "interaction", "order_id",
                  "currency", "group")  # fmt: skip
+CATEGORICAL_FIELDS = ("channel", "campaign", "interaction", "currency", "group")
 COLUMNS = ("line", "kind", *STRING_FIELDS, "amount", "ts_ms")
 RECORD_FIELDS = ("type", *STRING_FIELDS, "amount", "ts")
 """The fields of a raw record that the event models read (any other field is ignored)."""
@@ -48,6 +49,8 @@ def schema() -> dict[str, Any]:
 
     types: dict[str, Any] = {"line": pl.Int64, "kind": pl.UInt8}
     types.update(dict.fromkeys(STRING_FIELDS, pl.String))
+    # Few distinct values: codes (4 bytes a row) instead of a 16-byte string view each.
+    types.update(dict.fromkeys(CATEGORICAL_FIELDS, pl.Categorical))
     types.update({"amount": pl.Float64, "ts_ms": pl.Int64})
     return types
 

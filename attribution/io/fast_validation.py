@@ -372,8 +372,14 @@ def _canonical(
 ) -> pl.DataFrame:
     """The accepted rows in the table's layout: fields an event type lacks set to null."""
     types = schema()
-    texts = [name for name in COLUMNS if name in types and types[name] == pl.String]
-    present = {name: table.column(name) for name in texts if _is_text(table, name)}
+    texts = [n for n in COLUMNS if n in types and types[n] in (pl.String, pl.Categorical)]
+    present = {
+        name: table.column(name).dictionary_encode()
+        if types[name] == pl.Categorical
+        else table.column(name)
+        for name in texts
+        if _is_text(table, name)
+    }
     frame = pl.DataFrame(
         {
             "line": pl.Series(lines, dtype=pl.Int64),
@@ -401,10 +407,11 @@ def _canonical(
             foreign = ~owned & np.asarray(
                 table.column(name).is_valid().to_numpy(zero_copy_only=False), np.bool_
             )
+        value = pl.col(name).cast(types[name])
         if (foreign & accepted).any():
-            columns.append(pl.when(pl.Series(owned)).then(pl.col(name)).alias(name))
+            columns.append(pl.when(pl.Series(owned)).then(value).alias(name))
         else:
-            columns.append(pl.col(name))
+            columns.append(value)
     if not accepted.all():
         frame = frame.filter(pl.Series(accepted))
         # Row-aligned masks above were built before filtering: recompute on the kept rows.
