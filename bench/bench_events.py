@@ -189,16 +189,17 @@ def render(
 
 
 def write_docs(report: str, customers: int) -> None:
-    """Put the report under the section heading of docs/benchmarks.md, newest first."""
+    """Put the report first under the section heading of docs/benchmarks.md (newest first)."""
     docs = ROOT / "docs" / "benchmarks.md"
     text = docs.read_text()
     if SECTION not in text:
         head, _, rest = text.partition("\n## ")
         text = f"{head}\n{SECTION}\n\n(see bench/bench_events.py)\n\n## {rest}"
     head, _, rest = text.partition(SECTION + "\n")
-    intro, _, older = rest.partition("\n### ")
-    older = ("### " + older) if older else ""
-    text = f"{head}{SECTION}\n{intro.rstrip()}\n\n{report}\n\n{older}"
+    section, heading, after = rest.partition("\n## ")
+    intro, runs_heading, older = section.partition("\n### ")
+    older = f"### {older}".rstrip() + "\n" if runs_heading else ""
+    text = f"{head}{SECTION}\n{intro.rstrip()}\n\n{report}\n\n{older}{heading}{after}"
     docs.write_text(text)
     print(f"wrote the run into {docs}", file=sys.stderr)
 
