@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -76,7 +77,22 @@ def _parse_timestamp(value: Any) -> datetime:
     return parsed.astimezone(UTC)
 
 
-Timestamp = Annotated[datetime, Field(description="ISO 8601 with offset, or epoch ms")]
+# What parse_timestamp accepts, for producers' JSON Schema (pydantic alone would say date-time).
+_ISO_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}(:?[0-9]{2}(:?[0-9]{2}([.,][0-9]+)?)?)?)?"
+    r"([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
+)
+_TIMESTAMP_SCHEMA = {
+    "description": "event time: ISO 8601 with a UTC offset (2026-01-05T10:00:00Z), or epoch "
+    "milliseconds as an integer or a string of digits",
+    "anyOf": [
+        {"type": "string", "format": "date-time", "pattern": _ISO_PATTERN},
+        {"type": "string", "pattern": "^-?[0-9]+$"},
+        {"type": "number"},
+    ],
+}
+Timestamp = Annotated[datetime, WithJsonSchema(_TIMESTAMP_SCHEMA)]
+_AMOUNT_SCHEMA = {"minimum": 0, "description": "a finite, non-negative amount of money"}
 
 _NonEmpty = Annotated[str, Field(min_length=1, max_length=256)]
 
@@ -127,7 +143,7 @@ class Purchase(_Event):
     type: Literal["purchase"] = "purchase"
     customer_id: _NonEmpty
     order_id: _NonEmpty
-    amount: float
+    amount: Annotated[float, Field(json_schema_extra=_AMOUNT_SCHEMA)]
     currency: str | None = None
 
     @field_validator("amount")
@@ -142,7 +158,7 @@ class Cost(_Event):
     type: Literal["cost"] = "cost"
     campaign: _NonEmpty
     channel: _NonEmpty
-    amount: float
+    amount: Annotated[float, Field(json_schema_extra=_AMOUNT_SCHEMA)]
     currency: str | None = None
 
     @field_validator("amount")
@@ -162,6 +178,12 @@ class Assignment(_Event):
 
 Event = Annotated[Touchpoint | Purchase | Cost | Assignment, Field(discriminator="type")]
 EVENT_TYPES = ("touchpoint", "purchase", "cost", "assignment")
+_MODEL_OF_TYPE: dict[str, type[_Event]] = {
+    "touchpoint": Touchpoint,
+    "purchase": Purchase,
+    "cost": Cost,
+    "assignment": Assignment,
+}
 _EVENT_ADAPTER: TypeAdapter[Touchpoint | Purchase | Cost | Assignment] = TypeAdapter(Event)
 
 
@@ -208,3 +230,31 @@ def parse_event_bytes(payload: bytes | str | None) -> Touchpoint | Purchase | Co
 
 
 AnyEvent = Touchpoint | Purchase | Cost | Assignment
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def event_json_schema(kind: str | None = None) -> dict[str, Any]:
+    """JSON Schema (2020-12) of one event type, or of any event (``kind`` None), from the models.
+
+    What a schema cannot say is in the descriptions: strings are stripped of surrounding
+    white space before their length is checked, and any other field is ignored.
+    """
+    if kind is not None and kind not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {kind!r} (expected one of {', '.join(EVENT_TYPES)})")
+    adapter = _EVENT_ADAPTER if kind is None else TypeAdapter(_MODEL_OF_TYPE[kind])
+    schema = adapter.json_schema()
+    for model in schema.get("$defs", {None: schema}).values():
+        properties = model.get("properties", {})
+        if "type" in properties:
+            # The models default ``type`` for Python callers; a record must carry it.
+            properties["type"].pop("default", None)
+            model["required"] = ["type", *model.get("required", [])]
+    schema["$schema"] = JSON_SCHEMA_DIALECT
+    if kind is None:
+        schema["title"] = "crm-attribution event"
+        schema["description"] = (
+            "One record of an event log or Kafka message; the type field says which. Text "
+            "fields are stripped of surrounding white space; fields not listed are ignored."
+        )
+    return schema

@@ -17,6 +17,7 @@ from crm_attribution.commands.common import (
 )
 from crm_attribution.commands.input_report import (
     StderrConsole,
+    fail_if_nothing_valid,
     fail_if_strict,
     progress_bar,
     report_invalid,
@@ -54,11 +55,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="comma-separated models, or all (default: all that apply to the input)",
     )
-    p.add_argument("--order", type=int, default=None, help="Markov chain order (default: config)")
-    p.add_argument("--max-steps", type=int, default=None, help="Markov path length cap")
+    p.add_argument(
+        "--order",
+        type=int,
+        default=None,
+        help="Markov chain order (default: config attribution.markov_order)",
+    )
+    p.add_argument(
+        "--max-steps", type=int, default=None, help="Markov path length cap (default: none)"
+    )
     p.add_argument("--sep", default=">", help="channel separator in paths (one character)")
-    p.add_argument("--lookback-days", type=float, default=None, help="default: config")
-    p.add_argument("--half-life-days", type=float, default=None, help="default: config")
+    p.add_argument(
+        "--lookback-days",
+        type=float,
+        default=None,
+        help="touches older than this before a purchase get no credit "
+        "(default: config attribution.lookback_days)",
+    )
+    p.add_argument(
+        "--half-life-days",
+        type=float,
+        default=None,
+        help="time-decay half-life (default: config attribution.half_life_days)",
+    )
     p.add_argument(
         "--format",
         choices=("json", "csv", "table", "html"),
@@ -69,12 +88,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "-o", "--output", metavar="FILE", help="write here instead of stdout (needed for html)"
     )
     p.add_argument("--strict", action="store_true", help="fail (exit 2) on any invalid record")
-    p.add_argument("--path-column", default="path")
-    p.add_argument("--conversions-column", default="total_conversions")
-    p.add_argument("--value-column", default="total_conversion_value")
-    p.add_argument("--null-column", default="total_null")
+    p.add_argument("--path-column", default="path", help="path file: column of the paths")
     p.add_argument(
-        "--invalid-report", metavar="FILE", help="write every invalid record here (JSON Lines)"
+        "--conversions-column",
+        default="total_conversions",
+        help="path file: column of the conversion counts",
+    )
+    p.add_argument(
+        "--value-column",
+        default="total_conversion_value",
+        help="path file: column of the conversion values",
+    )
+    p.add_argument(
+        "--null-column", default="total_null", help="path file: column of the null path counts"
+    )
+    p.add_argument(
+        "--invalid-report",
+        metavar="FILE",
+        help="write every invalid record here, as JSON Lines (default: none written)",
     )
     p.set_defaults(handler=run)
 
@@ -177,6 +208,7 @@ def _from_paths(
     with progress_bar(err, f"reading {path.name}") as update:
         read = read_paths(path, sep=args.sep, columns=columns, progress=update)
     fail_if_strict(args, read.invalid)
+    fail_if_nothing_valid(args, read.table.n_paths, read.invalid, err, "attribute", noun="path")
     with progress_bar(err, "attributing") as update:
         update(0, None)
         report = attribute_paths(read.table, read.totals, models, _options(args, settings))
@@ -202,6 +234,7 @@ def _from_events(
     with progress_bar(err, f"reading {path.name}") as update:
         read = read_event_table(path, args.input_format, progress=update)
     fail_if_strict(args, read.invalid)
+    fail_if_nothing_valid(args, read.count, read.invalid, err, "attribute")
     with progress_bar(err, "attributing") as update:
         update(0, None)
         journeys = build_journey_table(read.table, rules)

@@ -171,7 +171,10 @@ def test_many_invalid_records_are_summarised(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     log = tmp_path / "bad.jsonl"
-    log.write_text("".join(f'{{"type": "nope", "event_id": "{i}"}}\n' for i in range(25)))
+    # One valid event: a log of invalid records only is an error (test_contracts.py).
+    valid = '{"type": "touchpoint", "event_id": "t", "ts": 0, "customer_id": "c", "channel": "a"}'
+    invalid = "".join(f'{{"type": "nope", "event_id": "{i}"}}\n' for i in range(25))
+    log.write_text(invalid + valid + "\n")
     code, out, err = run(capsys, str(log), "--events", "--models", "linear")
     assert code == 0
     assert json.loads(out)["totals"]["invalid_records"] == 25
