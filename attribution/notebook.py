@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from attribution.io import InvalidRow, ReadError
 from attribution.report_build import ALL_MODELS, BuiltReport, ReportParameters
@@ -172,6 +172,7 @@ def attribute(
     journey_timeout_days: float = 0.0,
     allowed_lateness_hours: float = 1.0,
     markov_order: int = 1,
+    markov_states: Literal["merged", "raw"] = "merged",
     max_steps: int | None = None,
     half_life_days: float = 7.0,
     direct_channel: str = "direct",
@@ -197,6 +198,7 @@ def attribute(
         max_steps=max_steps,
         direct_channel=direct_channel,
         half_life_days=half_life_days,
+        markov_states=markov_states,
     )
     if _source_kind(data, path_column) == "paths":
         wanted = resolve_models(",".join(models or PATH_MODELS))
@@ -295,7 +297,10 @@ class ReportResult:
 
         p = self.params
         options = ModelOptions(
-            order=p.markov_order, direct_channel=p.direct_channel, half_life_days=p.half_life_days
+            order=p.markov_order,
+            direct_channel=p.direct_channel,
+            half_life_days=p.half_life_days,
+            markov_states=p.markov_states,
         )
         effects = markov_effects_of(self.built.attribution.results.get("markov"))
         records = order_records(self.built.journey_objects(), list(p.models), options, effects)
@@ -387,6 +392,7 @@ def report(
     journey_timeout_days: float = 0.0,
     allowed_lateness_hours: float = 1.0,
     markov_order: int = 1,
+    markov_states: Literal["merged", "raw"] = "merged",
     half_life_days: float = 7.0,
     direct_channel: str = "direct",
     crm_channels: Sequence[str] = ("email", "push", "sms", "whatsapp"),
@@ -407,6 +413,7 @@ def report(
         journey_timeout_days=journey_timeout_days,
         allowed_lateness_hours=allowed_lateness_hours,
         markov_order=markov_order,
+        markov_states=markov_states,
         direct_channel=direct_channel,
         half_life_days=half_life_days,
         crm_channels=tuple(crm_channels),

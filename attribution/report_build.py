@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import polars as pl
@@ -48,6 +48,7 @@ class ReportParameters:
     journey_timeout_days: float = 0.0  # 0: the lookback
     allowed_lateness_hours: float = 1.0
     markov_order: int = 1
+    markov_states: Literal["merged", "raw"] = "merged"
     direct_channel: str = "direct"
     half_life_days: float = 7.0
     crm_channels: tuple[str, ...] = ("email", "push", "sms", "whatsapp")
@@ -73,6 +74,7 @@ class ReportParameters:
             journey_timeout_days=s.journey_timeout_days,
             allowed_lateness_hours=s.allowed_lateness_hours,
             markov_order=s.markov_order,
+            markov_states=s.markov_states,
             direct_channel=s.direct_channel,
             half_life_days=s.half_life_days,
             crm_channels=tuple(s.crm_channels),
@@ -142,6 +144,7 @@ def build_report(
         order=params.markov_order,
         direct_channel=params.direct_channel,
         half_life_days=params.half_life_days,
+        markov_states=params.markov_states,
     )
     options = ReportOptions(
         crm_channels=params.crm_channels,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -63,6 +63,7 @@ class AttributionSettings(_Section):
     half_life_days: float = Field(7.0, gt=0)
     models: list[str] = Field(default_factory=lambda: list(KNOWN_MODELS))
     markov_order: int = Field(1, ge=1, le=6)
+    markov_states: Literal["merged", "raw"] = "merged"
     markov_refresh_seconds: float = Field(60.0, gt=0)
 
     @field_validator("models")

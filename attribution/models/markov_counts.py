@@ -17,12 +17,26 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from attribution.paths import PathTable
+
+MarkovStates = Literal["merged", "raw"]
+MARKOV_STATES: tuple[MarkovStates, ...] = ("merged", "raw")
+"""How a journey's channels become order-k states (docs/models.md):
+
+* ``merged`` (the default): consecutive repeats are merged first (``a>a>b`` is ``a>b``); a
+  state is the last k merged channels, shorter at the start of a path;
+* ``raw``: ChannelAttribution's states: every window of k consecutive channels as they came,
+  repeats kept (``a>a>b`` at order 2 visits ``(a,a)``, ``(a,b)``); a path shorter than k is
+  one state of all its channels. A window equal to the previous one adds no transition (a
+  self-loop changes no absorption probability, and ChannelAttribution lists none).
+
+For order 1 both give the same states.
+"""
 
 START = "(start)"
 CONVERSION = "(conversion)"
@@ -165,17 +179,37 @@ def collapse_repeats(channels: Sequence[str]) -> list[str]:
     return out
 
 
+def path_states(
+    channels: Sequence[str], order: int, states: MarkovStates = "merged"
+) -> list[tuple[str, ...]]:
+    """The channel states one journey visits, in order (see :data:`MARKOV_STATES`)."""
+    _check_order(order)
+    _check_states(states)
+    if states == "merged":
+        seq = collapse_repeats(channels)
+        return [tuple(seq[max(0, j - order + 1) : j + 1]) for j in range(len(seq))]
+    raw = list(channels)
+    if len(raw) < order:
+        return [tuple(raw)] if raw else []
+    windows = [tuple(raw[j - order + 1 : j + 1]) for j in range(order - 1, len(raw))]
+    return [w for i, w in enumerate(windows) if i == 0 or w != windows[i - 1]]
+
+
 def path_transitions(
-    channels: Sequence[str], conversions: float, value: float, nulls: float, order: int
+    channels: Sequence[str],
+    conversions: float,
+    value: float,
+    nulls: float,
+    order: int,
+    states: MarkovStates = "merged",
 ) -> TransitionCounts:
     """Transition counts of one journey (the stream calls this per journey)."""
-    _check_order(order)
-    seq = collapse_repeats(channels)
+    visited = path_states(channels, order, states)
     counts = TransitionCounts()
-    if not seq:
+    if not visited:
         return counts
     weight = conversions + nulls
-    keys = [state_key(seq[max(0, j - order + 1) : j + 1]) for j in range(len(seq))]
+    keys = [state_key(s) for s in visited]
     edges: dict[tuple[str, str], float] = {}
     for src, dst in zip([START, *keys[:-1]], keys, strict=True):
         edges[(src, dst)] = edges.get((src, dst), 0.0) + weight
@@ -191,6 +225,11 @@ def path_transitions(
 def _check_order(order: int) -> None:
     if order < 1:
         raise ValueError(f"Markov order must be at least 1, got {order}")
+
+
+def _check_states(states: str) -> None:
+    if states not in MARKOV_STATES:
+        raise ValueError(f"Markov states must be one of {', '.join(MARKOV_STATES)}, got {states!r}")
 
 
 def _dense(ids: NDArray[np.int64], upper: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -252,9 +291,14 @@ def _sum_pairs(
     return pairs, summed.astype(np.float64)
 
 
-def count_transitions(table: PathTable, order: int) -> TransitionCounts:
+def count_transitions(
+    table: PathTable, order: int, states: MarkovStates = "merged"
+) -> TransitionCounts:
     """Transition counts of every row of ``table``, vectorised (equal to summing per journey)."""
     _check_order(order)
+    _check_states(states)
+    if states == "raw" and order > 1:
+        return _count_raw(table, order)
     upper = (len(table.channels) + 1) ** order
     if upper * (upper + 2) <= _RAW_TABLE_LIMIT:
         return _count_blocks(table, order)
@@ -439,3 +483,70 @@ def _state_keys(
             channels.insert(0, names[int(codes[j])])
         keys.append(state_key(channels))
     return keys
+
+
+def _count_raw(table: PathTable, order: int) -> TransitionCounts:
+    """:func:`count_transitions` with ``raw`` states (order >= 2), over the whole table.
+
+    Every touch's order-k state is computed on the channels as they came (no merging); a path
+    keeps the states of its touches from the k-th on (its last touch's alone when it is
+    shorter than k), less any state equal to the one before it.
+    """
+    codes = np.asarray(table.codes, dtype=np.int64)
+    lengths = table.lengths
+    touched = np.flatnonzero(lengths > 0)
+    path_starts = table.offsets[:-1][touched]
+    first = np.zeros(len(codes), dtype=np.bool_)
+    first[path_starts] = True
+    base = len(table.channels) + 1
+    ids, upper = _state_ids(codes, first, base, order)
+    path_of = np.repeat(np.arange(len(touched), dtype=np.int64), lengths[touched])
+    position = np.arange(len(codes), dtype=np.int64) - np.repeat(path_starts, lengths[touched])
+    length = lengths[touched][path_of]
+    last = position == length - 1
+    keep = (position >= order - 1) | (last & (length < order))
+    kept = np.flatnonzero(keep)
+    kept_ids, kept_path = ids[kept], path_of[kept]
+    repeat = np.zeros(len(kept), dtype=np.bool_)
+    repeat[1:] = (kept_ids[1:] == kept_ids[:-1]) & (kept_path[1:] == kept_path[:-1])
+    kept, kept_ids, kept_path = kept[~repeat], kept_ids[~repeat], kept_path[~repeat]
+    new_len = np.bincount(kept_path, minlength=len(touched)).astype(np.int64)
+    kept_first = np.zeros(len(kept), dtype=np.bool_)
+    kept_first[np.cumsum(new_len) - new_len] = True
+
+    _, dense = _dense(kept_ids, upper)
+    dense += 1
+    n_states = int(dense.max()) + 1 if len(dense) else 1
+    conv_idx, null_idx = n_states, n_states + 1
+    width = n_states + 2
+    src = np.empty_like(dense)
+    src[1:] = dense[:-1]
+    src[kept_first] = 0
+    last_state = dense[np.cumsum(new_len) - 1] if len(dense) else dense
+    conv = table.conversions[touched]
+    nulls = table.nulls[touched]
+    pairs, pair_w = _sum_pairs(
+        [
+            (src * width + dense, np.repeat(conv + nulls, new_len)),
+            (last_state * width + conv_idx, conv),
+            (last_state * width + null_idx, nulls),
+        ],
+        n_states * width,
+    )
+    state_value = np.bincount(last_state, weights=table.value[touched], minlength=n_states)
+    state_conv = np.bincount(last_state, weights=conv, minlength=n_states)
+    # A state's channels: the (up to k) raw channels ending at one of its touches.
+    example = np.zeros(n_states, dtype=np.int64)
+    example[dense] = kept
+    keys = [START]
+    for touch in example[1:].tolist():
+        begin = max(touch - int(position[touch]), touch - order + 1)
+        keys.append(state_key([table.channels[int(c)] for c in codes[begin : touch + 1]]))
+    keys += [CONVERSION, NULL]
+    edges = {
+        (keys[p // width], keys[p % width]): float(w)
+        for p, w in zip(pairs.tolist(), pair_w.tolist(), strict=True)
+    }
+    value = {keys[i]: float(state_value[i]) for i in np.flatnonzero(state_value)}
+    count = {keys[i]: float(state_conv[i]) for i in np.flatnonzero(state_conv)}
+    return TransitionCounts.from_parts(edges, value, count)

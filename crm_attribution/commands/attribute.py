@@ -62,6 +62,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="Markov chain order (default: config attribution.markov_order)",
     )
     p.add_argument(
+        "--markov-states",
+        choices=("merged", "raw"),
+        default=None,
+        help="merged: consecutive repeats merged; raw: kept, as ChannelAttribution "
+        "(default: config attribution.markov_states)",
+    )
+    p.add_argument(
         "--max-steps", type=int, default=None, help="Markov path length cap (default: none)"
     )
     p.add_argument("--sep", default=">", help="channel separator in paths (one character)")
@@ -189,6 +196,7 @@ def _options(args: argparse.Namespace, s: Attribution) -> Any:
         max_steps=args.max_steps,
         direct_channel=s.direct_channel,
         half_life_days=args.half_life_days or s.half_life_days,
+        markov_states=args.markov_states or s.markov_states,
     )
 
 

@@ -90,7 +90,10 @@ def run(args: argparse.Namespace) -> int:
         stage("crediting every order")
         a = settings.attribution
         options = ModelOptions(
-            order=a.markov_order, direct_channel=a.direct_channel, half_life_days=a.half_life_days
+            order=a.markov_order,
+            direct_channel=a.direct_channel,
+            half_life_days=a.half_life_days,
+            markov_states=a.markov_states,
         )
         tables = table_rows(built, models, options)
     report_invalid(args, read.invalid, err)

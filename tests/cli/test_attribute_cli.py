@@ -180,3 +180,27 @@ def test_many_invalid_records_are_summarised(
     assert json.loads(out)["totals"]["invalid_records"] == 25
     assert "line 20:" in err and "line 21:" not in err
     assert "... and 5 more" in err
+
+
+def test_markov_states_from_the_option_and_the_config(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = tmp_path / "paths.csv"
+    paths.write_text(
+        "path,total_conversions,total_conversion_value,total_null\na > a,1,1,0\nb > a > a,0,0,1\n"
+    )
+
+    def credit(*extra: str) -> dict[str, float]:
+        code, out, err = run(capsys, str(paths), "--models", "markov", "--order", "2", *extra)
+        assert code == 0, err
+        channels = json.loads(out)["models"]["markov"]["channels"]
+        return {ch: round(c["conversions"], 9) for ch, c in channels.items()}
+
+    assert credit() == {"a": 1.0, "b": 0.0}  # merged, the default
+    assert credit("--markov-states", "raw") == {"a": round(2 / 3, 9), "b": round(1 / 3, 9)}
+    monkeypatch.setenv("CRM_ATTRIBUTION__MARKOV_STATES", "raw")
+    assert credit() == {"a": round(2 / 3, 9), "b": round(1 / 3, 9)}
+    assert credit("--markov-states", "merged") == {"a": 1.0, "b": 0.0}
+    monkeypatch.setenv("CRM_ATTRIBUTION__MARKOV_STATES", "kept")
+    code, _, err = run(capsys, str(paths), "--models", "markov")
+    assert code == 2 and "attribution.markov_states" in err
