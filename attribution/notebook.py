@@ -400,6 +400,7 @@ def report(
     holdout_from_hash: bool = False,
     holdout_salt: str = "crm-attribution",
     holdout_control_share: float = 0.05,
+    clv_horizon_weeks: float = 52.0,
 ) -> ReportResult:
     """The customer analytics report of an event log (file, DataFrame or Arrow table)."""
     from attribution.models.registry import resolve_models
@@ -422,6 +423,7 @@ def report(
         holdout_salt=holdout_salt,
         holdout_control_share=holdout_control_share,
         compare_days=compare_days,
+        clv_horizon_weeks=clv_horizon_weeks,
     )
     events, invalid = _read_events(data)
     when = _as_of_ms(as_of)

@@ -57,6 +57,7 @@ class ReportParameters:
     holdout_salt: str = "crm-attribution"
     holdout_control_share: float = 0.05
     compare_days: float = 30.0
+    clv_horizon_weeks: float = 52.0
 
     @classmethod
     def from_settings(
@@ -83,6 +84,7 @@ class ReportParameters:
             holdout_salt=a.holdout_salt,
             holdout_control_share=a.holdout_control_share,
             compare_days=compare_days,
+            clv_horizon_weeks=a.clv_horizon_weeks,
         )
 
 
@@ -150,6 +152,7 @@ def build_report(
         crm_channels=params.crm_channels,
         rfm_window_days=params.rfm_window_days,
         model_options=model_options,
+        clv_horizon_weeks=params.clv_horizon_weeks,
     )
     # The lifetime-value fits need no journeys: a second thread (numpy and Polars release the
     # interpreter lock) runs them while the journeys are built and attributed.

@@ -88,6 +88,7 @@ class AnalyticsSettings(_Section):
     holdout_from_hash: bool = False
     holdout_salt: str = "crm-attribution"
     holdout_control_share: float = Field(0.05, gt=0, lt=1)
+    clv_horizon_weeks: float = Field(52.0, gt=0)
 
 
 class WorkerSettings(_Section):

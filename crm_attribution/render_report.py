@@ -134,7 +134,28 @@ def clv_sheets(report: dict[str, Any]) -> list[Sheet]:
     for model in ("bgnbd", "gamma_gamma"):
         for name, value in (clv.get(model) or {}).items():
             fit.add_row(f"{model} {name}", num(value, 6))
-    return [segments, fit]
+    sheets = [segments, fit]
+    per_customer = clv.get("per_customer")
+    if per_customer:
+        # `report --customers`: every customer, the largest forecast first.
+        customers = Sheet(
+            f"Lifetime value per customer ({horizon} weeks ahead)",
+            ["customer", "historical", "forecast", "expected purchases", "P(alive)",
+             "expected spend"],
+        )  # fmt: skip
+        rows = sorted(per_customer.items(), key=lambda kv: (-(kv[1].get("forecast") or 0), kv[0]))
+        for customer, row in rows:
+            alive = row.get("probability_alive")
+            customers.add_row(
+                customer,
+                num(row.get("historical")),
+                num(row.get("forecast")),
+                num(row.get("expected_purchases"), 3),
+                "-" if alive is None else pct(alive),
+                num(row.get("expected_spend")),
+            )
+        sheets.append(customers)
+    return sheets
 
 
 def revenue_sheets(report: dict[str, Any]) -> list[Sheet]:

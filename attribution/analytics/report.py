@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from attribution.analytics._common import ALL_TIME, MICROS, Granularity, ratio
-from attribution.analytics.bgnbd import fit_bgnbd_arrays
+from attribution.analytics.bgnbd import expected_purchases, fit_bgnbd_arrays, probability_alive
 from attribution.analytics.campaigns import campaign_report, retention_rate
 from attribution.analytics.clv import forecast_clv_arrays
 from attribution.analytics.clv_summary import summary_frame
@@ -33,7 +33,7 @@ from attribution.analytics.converted import (
     touch_weights,
 )
 from attribution.analytics.funnel import funnel_rates
-from attribution.analytics.gamma_gamma import fit_gamma_gamma_arrays
+from attribution.analytics.gamma_gamma import expected_average_spend, fit_gamma_gamma_arrays
 from attribution.analytics.holdout import (
     GroupState,
     HoldoutAggregate,
@@ -68,6 +68,15 @@ PLAUSIBLE_PARAMETERS = (1e-6, 1e6)
 DEFAULT_CLV_HORIZON_WEEKS = 52.0
 DEFAULT_COMPARE_DAYS = 30.0
 REVENUE_PERIOD: Granularity = "month"
+# Each customer's forecast, in ``clv.per_customer`` (name -> column of the forecast frame):
+# revenue over the horizon, BG/NBD's expected purchases over it and probability of being alive
+# (not yet dropped out) at the report time, Gamma-Gamma's expected spend per purchase.
+CUSTOMER_FORECAST_FIELDS = {
+    "forecast": "value",
+    "expected_purchases": "expected_purchases",
+    "probability_alive": "probability_alive",
+    "expected_spend": "expected_spend",
+}
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,9 @@ class ReportOptions:
             rfm_window_days=settings.analytics.rfm_window_days,
             model_options=model_options
             or ModelOptions(direct_channel=a.direct_channel, half_life_days=a.half_life_days),
+            clv_horizon_weeks=getattr(
+                settings.analytics, "clv_horizon_weeks", DEFAULT_CLV_HORIZON_WEEKS
+            ),
         )
 
 
@@ -303,10 +315,18 @@ def _clv_section(
     )
     out, forecast = _clv_fit(inputs, historical, snapshot, as_of, horizon_weeks)
     if customer_values:
-        predicted = dict(zip(forecast["customer_id"].to_list(), forecast["value"].to_list(),
-                             strict=True)) if forecast is not None else {}  # fmt: skip
+        predicted: dict[str, dict[str, float]] = {}
+        if forecast is not None:
+            predicted = {row.pop("customer_id"): row for row in forecast.iter_rows(named=True)}
+        none: dict[str, float | None] = dict.fromkeys(CUSTOMER_FORECAST_FIELDS.values())
         out["per_customer"] = {
-            customer: {"historical": value, "forecast": predicted.get(customer)}
+            customer: {
+                "historical": value,
+                **{
+                    name: predicted.get(customer, none)[column]
+                    for name, column in CUSTOMER_FORECAST_FIELDS.items()
+                },
+            }
             for customer, value in historical.select("customer_id", "value").iter_rows()
         }
     return out
@@ -373,7 +393,12 @@ def _clv_fit(
     if problem is not None:
         out["forecast_status"] = f"not identified: {problem}; no forecast"
         return out, None
-    forecast = summaries.select("customer_id").with_columns(value=pl.Series(values))
+    forecast = summaries.select("customer_id").with_columns(
+        value=pl.Series(values),
+        expected_purchases=pl.Series(expected_purchases(bgnbd, horizon_weeks, x, t_x, big_t)),
+        probability_alive=pl.Series(probability_alive(bgnbd, x, t_x, big_t)),
+        expected_spend=pl.Series(expected_average_spend(spend, x, np.where(x > 0, monetary, 0.0))),
+    )
     per_segment = _by_segment(forecast.with_columns(micros=pl.lit(0)), snapshot)
     for name, n, _, value in per_segment.iter_rows():
         row = segments.setdefault(
