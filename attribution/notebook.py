@@ -128,6 +128,7 @@ class AttributionResult:
                         "value": credit["value"],
                         "removal_effect": credit.get("removal_effect"),
                         "removal_effect_value": credit.get("removal_effect_value"),
+                        **_interval_columns(credit),
                     }
                 )
         return out
@@ -164,6 +165,16 @@ class AttributionResult:
         return "\n".join(lines)
 
 
+def _interval_columns(credit: dict[str, Any]) -> dict[str, float]:
+    """conversions_low/high and value_low/high, when the credit has an interval."""
+    interval = credit.get("ci")
+    if not interval:
+        return {}
+    (c_low, c_high), (v_low, v_high) = interval["conversions"], interval["value"]
+    return {"conversions_low": c_low, "conversions_high": c_high, "value_low": v_low,
+            "value_high": v_high}  # fmt: skip
+
+
 def attribute(
     data: Any,
     *,
@@ -181,14 +192,18 @@ def attribute(
     conversions_column: str = "total_conversions",
     value_column: str = "total_conversion_value",
     null_column: str = "total_null",
+    ci: float | None = None,
+    resamples: int = 200,
+    seed: int = 0,
 ) -> AttributionResult:
     """Attribute an event log or a path table (ChannelAttribution's layout) to channels.
 
     ``data``: a file (JSON Lines, CSV or Parquet events; CSV or Parquet paths), or a pandas or
     Polars DataFrame, or a pyarrow Table. A table with a ``path`` column and no ``type`` column
-    is a path table; anything else is events.
+    is a path table; anything else is events. ``ci=0.95``: every credit of an event log gets
+    its 95% interval, by ``resamples`` bootstrap resamples of the customers (``seed``).
     """
-    from attribution.engine import attribute_event_table, attribute_paths
+    from attribution.engine import attribute_journeys, attribute_paths
     from attribution.journeys import JourneyRules
     from attribution.models.options import ModelOptions
     from attribution.models.registry import resolve_models
@@ -201,6 +216,8 @@ def attribute(
         markov_states=markov_states,
     )
     if _source_kind(data, path_column) == "paths":
+        if ci is not None:
+            raise ValueError("ci resamples customers, which only an event log has, not paths")
         wanted = resolve_models(",".join(models or PATH_MODELS))
         read = _read_paths(data, sep, path_column, conversions_column, value_column, null_column)
         return AttributionResult(
@@ -211,7 +228,14 @@ def attribute(
     rules = JourneyRules.from_days(
         lookback_days, journey_timeout_days or lookback_days, allowed_lateness_hours
     )
-    report = attribute_event_table(events, rules, wanted, options)
+    from attribution.journey_table import build_journey_table
+
+    journeys = build_journey_table(events, rules)
+    report = attribute_journeys(journeys, wanted, options)
+    if ci is not None:
+        from attribution.bootstrap import journey_credit_intervals
+
+        report.confidence = journey_credit_intervals(journeys, wanted, options, resamples, ci, seed)
     report.totals.invalid_records = len(invalid)
     return AttributionResult(report, invalid)
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     Attribution = AttributionSettings | ShippedAttribution
 
 CSV_FIELDS = ("model", "channel", "conversions", "value", "removal_effect", "removal_effect_value")
+CI_FIELDS = ("conversions_low", "conversions_high", "value_low", "value_high")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -93,6 +94,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "-o", "--output", metavar="FILE", help="write here instead of stdout (needed for html)"
+    )
+    p.add_argument(
+        "--ci",
+        type=float,
+        metavar="LEVEL",
+        default=None,
+        help="confidence intervals at this level (e.g. 0.95) on every credit, by a bootstrap "
+        "over customers; events only (default: none)",
+    )
+    p.add_argument("--resamples", type=int, default=200, help="bootstrap resamples for --ci")
+    p.add_argument(
+        "--seed", type=int, default=0, help="bootstrap seed for --ci (same seed, same intervals)"
     )
     p.add_argument("--strict", action="store_true", help="fail (exit 2) on any invalid record")
     p.add_argument("--path-column", default="path", help="path file: column of the paths")
@@ -166,6 +179,15 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--lookback-days must be positive, got {args.lookback_days}")
     if args.half_life_days is not None and args.half_life_days <= 0:
         raise UserError(f"--half-life-days must be positive, got {args.half_life_days}")
+    if args.ci is not None:
+        if not 0 < args.ci < 1:
+            raise UserError(f"--ci must be a level between 0 and 1 (e.g. 0.95), got {args.ci}")
+        if not args.events:
+            raise UserError(
+                "--ci resamples customers, which only an event log has: run with --events"
+            )
+    if args.resamples < 2:
+        raise UserError(f"--resamples must be at least 2, got {args.resamples}")
 
 
 def _models(args: argparse.Namespace, settings: Attribution) -> list[str]:
@@ -246,7 +268,16 @@ def _from_events(
     with progress_bar(err, "attributing") as update:
         update(0, None)
         journeys = build_journey_table(read.table, rules)
-        report = attribute_journeys(journeys, models, _options(args, s))
+        options = _options(args, s)
+        report = attribute_journeys(journeys, models, options)
+    if args.ci is not None:
+        from attribution.bootstrap import journey_credit_intervals
+
+        with progress_bar(err, f"bootstrap: {args.resamples} resamples") as update:
+            update(0, None)
+            report.confidence = journey_credit_intervals(
+                journeys, models, options, args.resamples, args.ci, args.seed
+            )
     report.totals.invalid_records = len(read.invalid)
 
     def paths() -> Any:
@@ -265,12 +296,15 @@ def _print(fmt: str, data: dict[str, Any], output: str | None, err: StderrConsol
 
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(CSV_FIELDS)
+        intervals = "confidence" in data
+        writer.writerow(CSV_FIELDS + (CI_FIELDS if intervals else ()))
         for model, result in data["models"].items():
             for channel, credit in result["channels"].items():
-                writer.writerow(
-                    [model, channel, *(credit.get(name, "") for name in CSV_FIELDS[2:])]
-                )
+                row = [model, channel, *(credit.get(name, "") for name in CSV_FIELDS[2:])]
+                if intervals:
+                    ci = credit.get("ci") or {}
+                    row += [*(ci.get("conversions") or ["", ""]), *(ci.get("value") or ["", ""])]
+                writer.writerow(row)
         write_output(output, buffer.getvalue(), err)
     else:
         from crm_attribution.render import render_attribution

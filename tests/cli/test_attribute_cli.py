@@ -204,3 +204,48 @@ def test_markov_states_from_the_option_and_the_config(
     monkeypatch.setenv("CRM_ATTRIBUTION__MARKOV_STATES", "kept")
     code, _, err = run(capsys, str(paths), "--models", "markov")
     assert code == 2 and "attribution.markov_states" in err
+
+
+def test_ci_gives_every_credit_its_interval(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from crm_attribution.generator import GeneratorConfig, generate
+
+    log = tmp_path / "events.jsonl"
+    log.write_text("".join(line + "\n" for line in generate(GeneratorConfig(customers=300))))
+    argv = [str(log), "--events", "--ci", "0.9", "--resamples", "30", "--seed", "5"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    data = json.loads(out)
+    assert data["confidence"]["level"] == 0.9 and data["confidence"]["resamples"] == 30
+    assert data["confidence"]["customers"] > 0
+    for model in data["models"].values():
+        for credit in model["channels"].values():
+            (c_low, c_high), (v_low, v_high) = credit["ci"]["conversions"], credit["ci"]["value"]
+            assert c_low <= c_high and v_low <= v_high
+    code, again, _ = run(capsys, *argv)
+    assert json.loads(again) == data  # seeded: the same intervals
+    code, out, _ = run(capsys, *argv, "--format", "csv", "--models", "linear")
+    header, first = out.splitlines()[:2]
+    assert header.endswith("conversions_low,conversions_high,value_low,value_high")
+    assert len(first.split(",")) == 10
+    code, out, _ = run(capsys, *argv, "--format", "table", "--models", "linear")
+    assert code == 0 and "90% interval, 30 resamples" in " ".join(out.split())
+
+
+def test_ci_needs_customers_and_a_level(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, PATHS, "--ci", "0.95")
+    assert code == 2 and "--events" in err
+    code, _, err = run(capsys, EVENTS, "--events", "--ci", "95")
+    assert code == 2 and "between 0 and 1" in err
+    code, _, err = run(capsys, EVENTS, "--events", "--ci", "0.95", "--resamples", "1")
+    assert code == 2 and "--resamples must be at least 2" in err
+
+
+def test_notebook_attribute_with_intervals() -> None:
+    import attribution
+
+    result = attribution.attribute(EVENTS, models=["linear", "markov"], ci=0.95, resamples=20)
+    rows = result.rows()
+    assert rows and all(r["conversions_low"] <= r["conversions_high"] for r in rows)
+    assert result.to_json()["confidence"]["resamples"] == 20
