@@ -267,6 +267,7 @@ REPORT_TABLES = (
     "clv_segments",
     "clv_customers",
     "holdout",
+    "calibration",
     "campaigns",
 )
 
@@ -310,6 +311,10 @@ class ReportResult:
                 for model, m in r["revenue_share"]["models"].items()
                 for ch, c in m["channels"].items()
             ]
+        if table == "calibration":
+            from attribution.analytics.calibration import calibration_rows
+
+            return calibration_rows(r)
         if table == "assisted":
             return [{"channel": ch, **row} for ch, row in sorted(r["assisted"].items())]
         return self._warehouse()[table]

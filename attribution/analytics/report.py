@@ -20,6 +20,7 @@ import polars as pl
 
 from attribution.analytics._common import ALL_TIME, MICROS, Granularity, ratio
 from attribution.analytics.bgnbd import expected_purchases, fit_bgnbd_arrays, probability_alive
+from attribution.analytics.calibration import calibration_section
 from attribution.analytics.campaigns import campaign_report, retention_rate
 from attribution.analytics.clv import forecast_clv_arrays
 from attribution.analytics.clv_summary import summary_frame
@@ -173,6 +174,7 @@ def analytics_report(
     done = _converted(journeys)
     snapshot = snapshot_frame(inputs.purchases, as_of, options.rfm_window_days)
     weights = _model_weights(credits, done, options.model_options)
+    holdout = holdout_results(inputs)
     report = {
         "as_of": _iso(as_of),
         "rfm": _rfm_section(snapshot, previous_snapshot, as_of, customer_scores),
@@ -185,7 +187,8 @@ def analytics_report(
             for channel, (a, b) in assists(done).items()
         },
         "retention": _retention_section(inputs, snapshot, previous_snapshot, as_of),
-        "holdout": _holdout_section(inputs),
+        "holdout": _holdout_section(inputs, holdout),
+        "calibration": calibration_section(inputs, holdout, done, weights, options.crm_channels),
         "campaigns": _campaign_section(inputs, credits, done, weights),
     }
     return _clean(report)
@@ -532,12 +535,16 @@ def _pruned(aggregate: HoldoutAggregate) -> HoldoutAggregate:
     return out
 
 
-def _holdout_section(inputs: AnalyticsInputs) -> dict[str, Any]:
+def holdout_results(inputs: AnalyticsInputs) -> list[HoldoutResult]:
+    """Lift of every experiment and period of the holdout (the overall one first)."""
     aggregate = aggregate_of_tables(
         inputs.assignments, inputs.seen, inputs.holdout_purchases, inputs.granularity,
         inputs.hashing,
     )  # fmt: skip
-    results = holdout_report(_pruned(aggregate))
+    return holdout_report(_pruned(aggregate))
+
+
+def _holdout_section(inputs: AnalyticsInputs, results: list[HoldoutResult]) -> dict[str, Any]:
     overall = None
     campaigns: dict[str, Any] = {}
     periods: dict[str, dict[str, Any]] = {}

@@ -347,6 +347,23 @@
         ["power", r.underpowered ? "underpowered" : "ok"],
       ]])));
     note(node, "Membership by " + h.membership + "; absolute lifts are percentage points, relative lifts are against the control rate.");
+    const cal = h.calibration || [];
+    if (cal.length) {
+      function span(pair, show) { return pair ? show(pair[0]) + " to " + show(pair[1]) : "-"; }
+      node.append(table("holdout-calibration",
+        "Incrementality calibration: incremental revenue / credited CRM revenue, per model",
+        ["experiment / period / model", "incremental revenue", "95% interval", "credited", "factor", "factor 95%", "calibrated", "power"],
+        cal.map((r) => [r.experiment + " " + r.period + " " + r.model, [
+          ["incremental_revenue", money(r.incremental_revenue)],
+          ["incremental_revenue_ci", span(r.incremental_revenue_ci, money)],
+          ["credited_revenue", money(r.credited_revenue)],
+          ["incrementality_factor", fixed(r.incrementality_factor, 3)],
+          ["incrementality_factor_ci", span(r.incrementality_factor_ci, (v) => fixed(v, 3))],
+          ["calibrated_revenue", money(r.calibrated_revenue)],
+          ["power", r.underpowered ? "underpowered" : "ok"],
+        ]])));
+      note(node, "Factor: the share of what a model credits to CRM that the holdout shows was incremental (treatment group only); calibrated credit = credited x factor. Underpowered holdouts give wide factor intervals.");
+    }
   }
 
   function drawCampaigns(data) {

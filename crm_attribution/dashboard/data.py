@@ -163,7 +163,13 @@ def holdout_view(report: Mapping[str, Any]) -> dict[str, Any]:
             rows.append(
                 {"experiment": name, "period": period, **{k: row.get(k) for k in HOLDOUT_FIELDS}}
             )
-    return {"membership": holdout.get("membership"), "rows": rows}
+    from attribution.analytics.calibration import calibration_rows
+
+    return {
+        "membership": holdout.get("membership"),
+        "rows": rows,
+        "calibration": calibration_rows(dict(report)),
+    }
 
 
 def campaigns_view(report: Mapping[str, Any]) -> dict[str, Any]:

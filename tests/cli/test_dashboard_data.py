@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from crm_attribution.dashboard.data import dashboard_data, model_comparison, rfm_grid, state_label
 
 
@@ -57,3 +59,16 @@ def test_model_comparison_carries_the_intervals() -> None:
     assert view["intervals"]["value"]["linear"]["a"] == [2.0, 8.0]
     assert view["intervals"]["conversions"]["linear"]["a"] == [1.0, 3.0]
     assert model_comparison({"models": attribution["models"]})["intervals"] is None
+
+
+def test_holdout_view_carries_the_calibration_rows() -> None:
+    from attribution.report_build import ReportParameters, build_report
+    from crm_attribution.dashboard.data import holdout_view
+    from tests.analytics.test_calibration import overall_log
+
+    report = build_report(overall_log(), ReportParameters(models=("linear",))).report
+    rows = holdout_view(report)["calibration"]
+    overall = [r for r in rows if r["period"] == "all"]
+    assert len(overall) == 1 and overall[0]["model"] == "linear"
+    assert overall[0]["incrementality_factor"] == pytest.approx(1.7)
+    assert overall[0]["underpowered"] is True

@@ -68,6 +68,7 @@ SCORE_DEPENDENT = ("rfm", "clv.segments")
 # Fields the report gained after the answers were saved (issue 14): new numbers beside the saved
 # ones, which must all be there and unchanged. ``*`` stands for every key at that level.
 ADDED_REPORT_FIELDS = (
+    "calibration",
     "clv.per_customer.*.expected_purchases",
     "clv.per_customer.*.probability_alive",
     "clv.per_customer.*.expected_spend",
