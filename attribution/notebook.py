@@ -195,6 +195,8 @@ def attribute(
     ci: float | None = None,
     resamples: int = 200,
     seed: int = 0,
+    base_currency: str = "EUR",
+    rates: str | Path | None = None,
 ) -> AttributionResult:
     """Attribute an event log or a path table (ChannelAttribution's layout) to channels.
 
@@ -202,6 +204,8 @@ def attribute(
     Polars DataFrame, or a pyarrow Table. A table with a ``path`` column and no ``type`` column
     is a path table; anything else is events. ``ci=0.95``: every credit of an event log gets
     its 95% interval, by ``resamples`` bootstrap resamples of the customers (``seed``).
+    Amounts are summed in ``base_currency`` (others converted by ``rate`` events and the
+    ``rates`` CSV file) and net of refunds (attribution/money.py).
     """
     from attribution.engine import attribute_journeys, attribute_paths
     from attribution.journeys import JourneyRules
@@ -225,6 +229,7 @@ def attribute(
         )
     wanted = resolve_models(",".join(models or ALL_MODELS))
     events, invalid = _read_events(data)
+    events, invalid = _with_money(events, invalid, base_currency, rates)
     rules = JourneyRules.from_days(
         lookback_days, journey_timeout_days or lookback_days, allowed_lateness_hours
     )
@@ -238,6 +243,17 @@ def attribute(
         report.confidence = journey_credit_intervals(journeys, wanted, options, resamples, ci, seed)
     report.totals.invalid_records = len(invalid)
     return AttributionResult(report, invalid)
+
+
+def _with_money(
+    events: Any, invalid: list[InvalidRow], base_currency: str, rates: str | Path | None
+) -> tuple[Any, list[InvalidRow]]:
+    """Amounts in the base currency, net of refunds; records that cannot be, invalid."""
+    from attribution.money import MoneySettings, apply_money, merged_invalid, read_rates_file
+
+    money = MoneySettings(base_currency, read_rates_file(rates) if rates else ())
+    events, unapplied = apply_money(events, money)
+    return events, merged_invalid(invalid, unapplied)
 
 
 def _read_paths(data: Any, sep: str, path: str, conversions: str, value: str, null: str) -> Any:
@@ -430,8 +446,15 @@ def report(
     holdout_salt: str = "crm-attribution",
     holdout_control_share: float = 0.05,
     clv_horizon_weeks: float = 52.0,
+    base_currency: str = "EUR",
+    rates: str | Path | None = None,
+    time_zone: str = "UTC",
 ) -> ReportResult:
-    """The customer analytics report of an event log (file, DataFrame or Arrow table)."""
+    """The customer analytics report of an event log (file, DataFrame or Arrow table).
+
+    Amounts are in ``base_currency`` and net of refunds (as in :func:`attribute`); day and
+    month buckets are those of ``time_zone``.
+    """
     from attribution.models.registry import resolve_models
     from attribution.report_build import build_report
 
@@ -453,11 +476,16 @@ def report(
         holdout_control_share=holdout_control_share,
         compare_days=compare_days,
         clv_horizon_weeks=clv_horizon_weeks,
+        time_zone=time_zone,
     )
+    from attribution.analytics._common import check_time_zone
+
+    check_time_zone(time_zone)
     events, invalid = _read_events(data)
     when = _as_of_ms(as_of)
     if when is not None:
         events = events.filter(events["ts_ms"] <= when)
+    events, invalid = _with_money(events, invalid, base_currency, rates)
     if events.height == 0:
         raise ValueError("no valid event to report on")
     built = build_report(events, params, when, customer_scores=True)

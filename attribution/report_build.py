@@ -58,6 +58,7 @@ class ReportParameters:
     holdout_control_share: float = 0.05
     compare_days: float = 30.0
     clv_horizon_weeks: float = 52.0
+    time_zone: str = "UTC"  # of the day and month buckets
 
     @classmethod
     def from_settings(
@@ -85,6 +86,7 @@ class ReportParameters:
             holdout_control_share=a.holdout_control_share,
             compare_days=compare_days,
             clv_horizon_weeks=a.clv_horizon_weeks,
+            time_zone=getattr(getattr(settings, "business", None), "time_zone", "UTC"),
         )
 
 
@@ -134,7 +136,9 @@ def build_report(
         raise ValueError("no event to report on")
     stage("reading customers' purchases, holdout and campaigns")
     hashing = HashMembership(params.holdout_salt, params.holdout_control_share)
-    inputs = inputs_from_events(table, hashing if params.holdout_from_hash else None)
+    inputs = inputs_from_events(
+        table, hashing if params.holdout_from_hash else None, time_zone=params.time_zone
+    )
     when = inputs.newest_ms if as_of_ms is None else as_of_ms
     assert when is not None  # the table is not empty
     rules = JourneyRules.from_days(

@@ -91,6 +91,32 @@ class AnalyticsSettings(_Section):
     clv_horizon_weeks: float = Field(52.0, gt=0)
 
 
+class BusinessSettings(_Section):
+    """Money and calendar: base currency, exchange rates, business time zone."""
+
+    base_currency: str = Field("EUR", min_length=1)
+    rates_file: str = ""
+    time_zone: str = "UTC"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_time_zone(value)
+
+
+def check_time_zone(value: str) -> str:
+    """``value`` if it names an IANA time zone; a ValueError that says so otherwise."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"time zone {value!r} is not an IANA time zone (e.g. UTC, Europe/Paris)"
+        ) from None
+    return value
+
+
 class WorkerSettings(_Section):
     """Faust worker options."""
 
@@ -138,6 +164,7 @@ class Settings(_Section):
     topics: TopicSettings = Field(default_factory=TopicSettings)
     attribution: AttributionSettings = Field(default_factory=AttributionSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    business: BusinessSettings = Field(default_factory=BusinessSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
 

@@ -86,3 +86,33 @@ def _markov_states(value: Any) -> Literal["merged", "raw"]:
     if value == "raw":
         return "raw"
     raise ValueError(value)  # load_settings words the error
+
+
+@dataclass(frozen=True)
+class ShippedBusiness:
+    """The ``[business]`` section of defaults.toml, fields as in ``BusinessSettings``."""
+
+    base_currency: str
+    rates_file: str
+    time_zone: str
+
+
+def shipped_business(
+    config_file: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> ShippedBusiness | None:
+    """The shipped business settings, or None when ``load_settings`` must be asked."""
+    env = os.environ if environ is None else environ
+    if overridden(config_file, env):
+        return None
+    try:
+        with DEFAULTS_FILE.open("rb") as handle:
+            section: dict[str, Any] = tomllib.load(handle)["business"]
+        shipped = ShippedBusiness(
+            base_currency=str(section["base_currency"]),
+            rates_file=str(section["rates_file"]),
+            time_zone=str(section["time_zone"]),
+        )
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError):
+        return None
+    # What load_settings would check: leave anything else to its error message.
+    return shipped if shipped.base_currency and shipped.time_zone == "UTC" else None

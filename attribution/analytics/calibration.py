@@ -59,7 +59,7 @@ def _treated(inputs: AnalyticsInputs) -> pl.DataFrame:
     )
 
 
-def _touches(done: ConvertedTable, granularity: Any) -> pl.DataFrame:
+def _touches(done: ConvertedTable, granularity: Any, time_zone: str) -> pl.DataFrame:
     """One row per touch of a converted journey: customer, channel, campaign, period, ts."""
     journey = done.journey_of_touch()
     customers = np.array(done.customers, dtype=object)
@@ -77,7 +77,7 @@ def _touches(done: ConvertedTable, granularity: Any) -> pl.DataFrame:
     )
     labels = [pl.lit(ALL_TIME).alias("period")]
     if granularity != "all":
-        labels = [period_labels(pl.col("ts_ms"), granularity).alias("period")]
+        labels = [period_labels(pl.col("ts_ms"), granularity, time_zone).alias("period")]
     return frame.with_columns(*labels)
 
 
@@ -114,7 +114,7 @@ def calibration_section(
     crm_channels: Sequence[str],
 ) -> dict[str, Any]:
     """The ``calibration`` section of the report (see the module doc)."""
-    touches = _touches(done, inputs.granularity)
+    touches = _touches(done, inputs.granularity, inputs.time_zone)
     treated = _treated(inputs)
     crm = sorted(crm_channels)
     credited_of: dict[str | None, Credited] = {}

@@ -352,7 +352,7 @@ def _clv_fit(
         }
         for name, n, micros, _ in _by_segment(historical, snapshot).iter_rows()
     }
-    summaries = summary_frame(inputs.purchases, as_of, unit="weeks")
+    summaries = summary_frame(inputs.purchases, as_of, unit="weeks", time_zone=inputs.time_zone)
     x = summaries["frequency"].to_numpy().astype(np.float64)
     monetary = summaries["monetary"].to_numpy()
     repeat = int(((x > 0) & (monetary > 0)).sum())
@@ -426,7 +426,7 @@ def _implausible(params: Mapping[str, float], model: str) -> str | None:
 
 
 def _period_credits(
-    credits: Credits, done: ConvertedTable, weights: Mapping[str, Any]
+    credits: Credits, done: ConvertedTable, weights: Mapping[str, Any], time_zone: str = "UTC"
 ) -> dict[str, dict[str, dict[str, tuple[float, float]]]]:
     """period -> model -> channel -> (conversions, value), by purchase month.
 
@@ -440,10 +440,10 @@ def _period_credits(
         if model not in weights:
             continue
         w = weights[model]
-        by_conv = allocate(done, w.conversions, "channel", REVENUE_PERIOD)
+        by_conv = allocate(done, w.conversions, "channel", REVENUE_PERIOD, time_zone)
         by_value = (
             by_conv if w.value is w.conversions
-            else allocate(done, w.value, "channel", REVENUE_PERIOD)
+            else allocate(done, w.value, "channel", REVENUE_PERIOD, time_zone)
         )  # fmt: skip
         for period in sorted(set(by_conv) | set(by_value)):
             if period == ALL_TIME:
@@ -458,7 +458,9 @@ def _period_credits(
 
 def _revenue_by_period(inputs: AnalyticsInputs, granularity: Granularity) -> dict[str, float]:
     grouped = (
-        inputs.purchases.select(period_labels(pl.col("ts_ms"), granularity).alias("p"), "micros")
+        inputs.purchases.select(
+            period_labels(pl.col("ts_ms"), granularity, inputs.time_zone).alias("p"), "micros"
+        )
         .group_by("p")
         .agg(pl.col("micros").sum())
         .sort("p")
@@ -474,8 +476,8 @@ def _revenue_periods(
     crm_channels: Sequence[str],
 ) -> dict[str, Any]:
     revenue = _revenue_by_period(inputs, REVENUE_PERIOD)
-    shares = revenue_share_by_period(_period_credits(credits, done, weights), revenue,
-                                     crm_channels)  # fmt: skip
+    by_period = _period_credits(credits, done, weights, inputs.time_zone)
+    shares = revenue_share_by_period(by_period, revenue, crm_channels)
     return {
         period: {
             "total_revenue": revenue[period],
@@ -539,7 +541,7 @@ def holdout_results(inputs: AnalyticsInputs) -> list[HoldoutResult]:
     """Lift of every experiment and period of the holdout (the overall one first)."""
     aggregate = aggregate_of_tables(
         inputs.assignments, inputs.seen, inputs.holdout_purchases, inputs.granularity,
-        inputs.hashing,
+        inputs.hashing, inputs.time_zone,
     )  # fmt: skip
     return holdout_report(_pruned(aggregate))
 

@@ -261,8 +261,15 @@ def _from_events(
     rules = JourneyRules.from_days(
         lookback, s.journey_timeout_days or lookback, s.allowed_lateness_hours
     )
+    from attribution.money import apply_money, merged_invalid
+    from crm_attribution.commands.common import money_from
+
+    money, _ = money_from(args)
     with progress_bar(err, f"reading {path.name}") as update:
         read = read_event_table(path, args.input_format, progress=update)
+    # Amounts into the base currency and net of refunds; what cannot be is invalid too.
+    read.table, unapplied = apply_money(read.table, money)
+    read.invalid = merged_invalid(read.invalid, unapplied)
     fail_if_strict(args, read.invalid)
     fail_if_nothing_valid(args, read.count, read.invalid, err, "attribute")
     with progress_bar(err, "attributing") as update:

@@ -137,8 +137,15 @@ def read_log(
         ) from None
     except OSError as error:
         raise UserError(f"cannot read {path}: {error.strerror or error}") from None
-    fail_if_strict(args, read.invalid)
+    from attribution.money import apply_money, merged_invalid
+    from crm_attribution.commands.common import money_from
+
+    money, _ = money_from(args)
     table = read.table if as_of is None else read.table.filter(read.table["ts_ms"] <= as_of)
+    # After the --as-of cut: a refund or a rate after the report time is not known at it.
+    table, unapplied = apply_money(table, money)
+    read.invalid = merged_invalid(read.invalid, unapplied)
+    fail_if_strict(args, read.invalid)
     when = "" if as_of is None else f" at or before --as-of {args.as_of}"
     fail_if_nothing_valid(args, table.height, read.invalid, err, "report", when)
     return table, read, models

@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from attribution.events import EVENT_TYPES, InvalidRecord, event_json_schema, parse_event
+from attribution.events import EVENT_TYPES, InvalidRecord, event_json_schema, parse_record
 from crm_attribution.cli import COMMANDS, build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def test_the_readme_describes_every_event_type_with_its_fields_and_an_example() 
         assert examples, f"README shows no {kind} example"
         for example in examples:
             assert example["type"] == kind
-            assert parse_event(example).type == kind
+            assert parse_record(example).type == kind
             validator.validate(example)
 
 
@@ -103,13 +103,13 @@ def test_records_the_schema_rejects_are_rejected_by_the_validator_too(
     schema = event_json_schema()
     assert not jsonschema.Draft202012Validator(schema).is_valid(record), record
     with pytest.raises(InvalidRecord):
-        parse_event(record)
+        parse_record(record)
 
 
 @pytest.mark.parametrize("ts", ["2026-01-05T10:00:00+01:00", 1767571200000, "1767571200000"])
 def test_every_time_form_the_validator_takes_is_in_the_schema(ts: Any) -> None:
     record = {**GOOD, "ts": ts}
-    parse_event(record)
+    parse_record(record)
     jsonschema.Draft202012Validator(event_json_schema()).validate(record)
 
 
@@ -295,3 +295,14 @@ def test_worker_with_an_unreachable_broker_says_so_in_one_line(tmp_path: Path) -
     assert done.returncode == 2, done.stderr
     assert len(lines) == 1 and lines[0].startswith("error: cannot reach Kafka at 127.0.0.1:"), lines
     assert "broker start" in lines[0]
+
+
+def test_a_consumer_of_customer_events_refuses_money_events_with_the_reason() -> None:
+    from attribution.events import parse_event
+
+    for kind, (_, examples) in readme_events().items():
+        if kind in ("refund", "rate"):
+            with pytest.raises(InvalidRecord, match=f"{kind} events are applied by the batch"):
+                parse_event(examples[0])
+        else:
+            assert parse_event(examples[0]).type == kind

@@ -75,6 +75,19 @@ ADDED_REPORT_FIELDS = (
 )
 
 
+# Reasons that list the event types name the two added since (refund, rate): same records,
+# same verdict, a longer list.
+OLD_TYPES = "touchpoint, purchase, cost, assignment"
+NEW_TYPES = "touchpoint, purchase, cost, assignment, refund, rate"
+
+
+def _with_new_types(row: dict[str, Any]) -> dict[str, Any]:
+    reason = str(row["reason"])
+    for prefix in ("(one of ", "(expected one of "):
+        reason = reason.replace(prefix + OLD_TYPES + ")", prefix + NEW_TYPES + ")")
+    return {**row, "reason": reason}
+
+
 def _without_added(answer: Any, path: str) -> None:
     """Remove an added field (asserting it is there), through ``*`` levels."""
     head, _, rest = path.partition(".")
@@ -129,7 +142,15 @@ def test_attribute_matches_saved_answer(
     assert_same(got, _answer(f"{log}.attribute.{case}"))
     if case == "default":
         rows = [json.loads(line) for line in invalid.read_text().splitlines()]
-        assert rows == _answer(f"{log}.invalid")
+        saved = _answer(f"{log}.invalid")
+        assert [row["line"] for row in rows] == [row["line"] for row in saved]
+        for mine, theirs in zip(rows, saved, strict=True):
+            if theirs["reason"].startswith("unknown event type 'refund'"):
+                # The generator's "unknown type" was refund, a type since: its invalid records
+                # name orders no log holds ("bad-N"), and are invalid for that reason now.
+                assert mine["reason"].startswith("refund for unknown order 'bad-"), mine
+            else:
+                assert mine == _with_new_types(theirs)
 
 
 @pytest.mark.parametrize(("log", "case", "arguments", "env"), _cases("report"))
