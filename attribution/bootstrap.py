@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from scipy import sparse
 
     from attribution.journey_table import JourneyTable
+    from attribution.journeys import Journey
 
 DEFAULT_RESAMPLES = 200
 DEFAULT_LEVEL = 0.95
@@ -351,4 +352,28 @@ def journey_credit_intervals(
     """:func:`bootstrap_credits` of the journeys of an event log."""
     return bootstrap_credits(
         journeys.path_table(), path_customers(journeys), models, options, resamples, level, seed
+    )
+
+
+def credit_intervals_of_journeys(
+    journeys: Sequence[Journey],
+    models: Sequence[str],
+    options: ModelOptions,
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+) -> BootstrapCredits:
+    """:func:`bootstrap_credits` of journey objects (what a stream's merged journeys are).
+
+    The rows and customers are those of :func:`attribution.journeys.journeys_to_table`, so
+    the same journeys give the intervals the batch engine gives.
+    """
+    from attribution.journeys import ConvertedJourney, journeys_to_table
+
+    kept = [j for j in journeys if not (isinstance(j, ConvertedJourney) and j.unattributed)]
+    ids = sorted({j.customer_id for j in kept})
+    code = {customer: i for i, customer in enumerate(ids)}
+    customers = np.array([code[j.customer_id] for j in kept], dtype=np.int64)
+    return bootstrap_credits(
+        journeys_to_table(kept), customers, models, options, resamples, level, seed
     )

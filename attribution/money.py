@@ -193,6 +193,51 @@ def _converted(
     return table.with_columns(amount=pl.Series(amounts, dtype=pl.Float64)), invalid
 
 
+def refund_problem(
+    customer: str,
+    order: str,
+    refund_micros: int,
+    refund_currency: str | None,
+    order_micros: int | None,
+    order_currency: str,
+    refunded_micros: int,
+) -> str | None:
+    """Why a refund cannot apply to its order (None: it can); the rule of batch and stream.
+
+    ``order_micros`` is the order's amount in its own currency (None: no such order of this
+    customer), ``refunded_micros`` what earlier refunds (in time order) took already; amounts
+    in integer micro-units. A refund without a currency is in the order's.
+    """
+    if order_micros is None:
+        return f"refund for unknown order {order!r} of customer {customer!r}"
+    if refund_currency is not None and refund_currency != order_currency:
+        return f"refund in {refund_currency} of order {order!r}, which is in {order_currency}"
+    if refunded_micros + refund_micros > order_micros:
+        return (
+            f"refund of {refund_micros / MICROS:.2f} would take order {order!r} below zero "
+            f"({(order_micros - refunded_micros) / MICROS:.2f} of {order_micros / MICROS:.2f} "
+            "left to refund)"
+        )
+    return None
+
+
+def rate_in_force(rates: list[Rate] | tuple[Rate, ...], currency: str, ts_ms: int) -> float | None:
+    """The rate of ``currency`` at ``ts_ms``: the latest at or before it (None: no rate yet).
+
+    ``rates`` in the order they became known (file first, then rate events in arrival order):
+    at equal times the later one wins, as :func:`apply_money` does over a whole log.
+    """
+    best: Rate | None = None
+    for rate in rates:
+        if (
+            rate.currency == currency
+            and rate.since_ms <= ts_ms
+            and (best is None or rate.since_ms >= best.since_ms)
+        ):
+            best = rate
+    return None if best is None else best.rate
+
+
 def _refunded(
     table: pl.DataFrame, original: pl.DataFrame, base: str, left_out: list[int]
 ) -> tuple[pl.DataFrame, list[InvalidRow]]:
@@ -237,28 +282,10 @@ def _refunded(
     for line, customer, order, micros, total, order_currency, currency in joined.select(
         "line", "customer_id", "order_id", "micros", "total", "order_currency", "currency"
     ).iter_rows():
-        if total is None:
-            invalid.append(
-                InvalidRow(line, f"refund for unknown order {order!r} of customer {customer!r}")
-            )
-            continue
-        if currency is not None and currency != order_currency:
-            invalid.append(
-                InvalidRow(
-                    line,
-                    f"refund in {currency} of order {order!r}, which is in {order_currency}",
-                )
-            )
-            continue
         done = taken.get((customer, order), 0)
-        if done + micros > total:
-            invalid.append(
-                InvalidRow(
-                    line,
-                    f"refund of {micros / MICROS:.2f} would take order {order!r} below zero "
-                    f"({(total - done) / MICROS:.2f} of {total / MICROS:.2f} left to refund)",
-                )
-            )
+        reason = refund_problem(customer, order, micros, currency, total, order_currency, done)
+        if reason is not None:
+            invalid.append(InvalidRow(line, reason))
             continue
         taken[(customer, order)] = done + micros
     if not taken:

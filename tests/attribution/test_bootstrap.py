@@ -215,3 +215,22 @@ def test_the_95_percent_interval_covers_the_truth_of_a_known_chain() -> None:
 def test_intervals_json_names_how_they_were_made() -> None:
     empty = BootstrapCredits(0.9, 10, 7, 3)
     assert empty.settings_json()["level"] == 0.9 and empty.intervals() == {}
+
+
+def test_journey_objects_give_the_batch_intervals() -> None:
+    # What a stream would call on its merged journeys: the same intervals as the batch's.
+    from attribution.bootstrap import credit_intervals_of_journeys
+
+    journeys = generated_journeys()
+    models = ["linear", "time_decay", "markov", "shapley"]
+    batch = journey_credit_intervals(journeys, models, ModelOptions(), 30, 0.9, seed=9)
+    objects = credit_intervals_of_journeys(
+        journeys.journeys(), models, ModelOptions(), 30, 0.9, seed=9
+    )
+    assert objects.customers == batch.customers
+    for model, channels in batch.intervals().items():
+        mine = objects.intervals()[model]
+        assert set(mine) == set(channels)
+        for ch, interval in channels.items():
+            assert mine[ch].conversions == pytest.approx(interval.conversions, rel=1e-9)
+            assert mine[ch].value == pytest.approx(interval.value, rel=1e-9)

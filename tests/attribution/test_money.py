@@ -380,3 +380,30 @@ def test_the_notebook_api_takes_the_base_currency_rates_and_time_zone(tmp_path: 
     assert [row.line for row in unconverted.invalid] == [2, 3]
     with pytest.raises(ValueError, match="not an IANA time zone"):
         attribution.report(log, time_zone="Nowhere/Land")
+
+
+def test_the_per_event_rules_a_stream_calls_are_the_batch_rules() -> None:
+    import random
+
+    from attribution.money import rate_in_force, refund_problem
+
+    rng = random.Random(4)
+    day = 86_400_000
+    for _ in range(30):
+        rates = [Rate(rng.choice("AB"), rng.randrange(10) * day, rng.choice([0.5, 2.0, 3.0]))
+                 for _ in range(rng.randrange(1, 6))]  # fmt: skip
+        events = [buy(f"p{i}", "c", f"o{i}", 10.0, rng.randrange(12) * day, rng.choice("AB"))
+                  for i in range(8)]  # fmt: skip
+        out, invalid = apply_money(table(*events), MoneySettings("EUR", tuple(rates)))
+        got = dict(out.select("event_id", "amount").iter_rows())
+        for i, event in enumerate(events):
+            expected = rate_in_force(rates, event["currency"], event["ts"])
+            if expected is None:
+                assert f"p{i}" not in got and (i + 1) in [row.line for row in invalid]
+            else:
+                assert got[f"p{i}"] == pytest.approx(10.0 * expected)
+    assert refund_problem("c", "o", 5, None, None, "EUR", 0) == (
+        "refund for unknown order 'o' of customer 'c'"
+    )
+    assert refund_problem("c", "o", 5_000_000, None, 10_000_000, "EUR", 5_000_000) is None
+    assert "below zero" in (refund_problem("c", "o", 1, "EUR", 10, "EUR", 10) or "")
