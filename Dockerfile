@@ -7,7 +7,7 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 # Only what the package needs: tests, benchmarks and caches stay out of the image.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY attribution ./attribution
 COPY stream ./stream
 COPY config ./config

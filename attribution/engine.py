@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     # and pydantic takes longer to import than a path file takes to attribute.
     import polars as pl
 
+    from attribution.bootstrap import BootstrapCredits
     from attribution.events import AnyEvent
     from attribution.journey_table import JourneyTable
     from attribution.journeys import JourneyRules
@@ -73,13 +74,27 @@ class AttributionReport:
     results: dict[str, ModelResult] = field(default_factory=dict)
     # Customers whose journey is still open at the end of the log (events input only).
     open_journeys: int = 0
+    # The bootstrap's resamples (attribution/bootstrap.py), when intervals were asked for.
+    confidence: BootstrapCredits | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """``{"totals": ..., "models": {name: {"channels": ..., ...}}}``."""
-        return {
+        """``{"totals": ..., "models": {name: {"channels": ..., ...}}}``.
+
+        With :attr:`confidence`, every channel's credit has ``ci`` (``{"conversions": [low,
+        high], "value": [low, high]}``) and ``confidence`` says how it was made.
+        """
+        out = {
             "totals": self.totals.to_json(),
             "models": {name: result.to_json() for name, result in self.results.items()},
         }
+        if self.confidence is not None:
+            intervals = self.confidence.intervals()
+            out["confidence"] = self.confidence.settings_json()
+            for name, model in out["models"].items():
+                for channel, credit in model["channels"].items():
+                    interval = intervals.get(name, {}).get(channel)
+                    credit["ci"] = None if interval is None else interval.to_json()
+        return out
 
 
 def _with_touches(table: PathTable) -> PathTable:

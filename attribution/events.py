@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -76,7 +77,22 @@ def _parse_timestamp(value: Any) -> datetime:
     return parsed.astimezone(UTC)
 
 
-Timestamp = Annotated[datetime, Field(description="ISO 8601 with offset, or epoch ms")]
+# What parse_timestamp accepts, for producers' JSON Schema (pydantic alone would say date-time).
+_ISO_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}(:?[0-9]{2}(:?[0-9]{2}([.,][0-9]+)?)?)?)?"
+    r"([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
+)
+_TIMESTAMP_SCHEMA = {
+    "description": "event time: ISO 8601 with a UTC offset (2026-01-05T10:00:00Z), or epoch "
+    "milliseconds as an integer or a string of digits",
+    "anyOf": [
+        {"type": "string", "format": "date-time", "pattern": _ISO_PATTERN},
+        {"type": "string", "pattern": "^-?[0-9]+$"},
+        {"type": "number"},
+    ],
+}
+Timestamp = Annotated[datetime, WithJsonSchema(_TIMESTAMP_SCHEMA)]
+_AMOUNT_SCHEMA = {"minimum": 0, "description": "a finite, non-negative amount of money"}
 
 _NonEmpty = Annotated[str, Field(min_length=1, max_length=256)]
 
@@ -127,7 +143,7 @@ class Purchase(_Event):
     type: Literal["purchase"] = "purchase"
     customer_id: _NonEmpty
     order_id: _NonEmpty
-    amount: float
+    amount: Annotated[float, Field(json_schema_extra=_AMOUNT_SCHEMA)]
     currency: str | None = None
 
     @field_validator("amount")
@@ -142,7 +158,7 @@ class Cost(_Event):
     type: Literal["cost"] = "cost"
     campaign: _NonEmpty
     channel: _NonEmpty
-    amount: float
+    amount: Annotated[float, Field(json_schema_extra=_AMOUNT_SCHEMA)]
     currency: str | None = None
 
     @field_validator("amount")
@@ -160,9 +176,64 @@ class Assignment(_Event):
     campaign: str | None = None
 
 
-Event = Annotated[Touchpoint | Purchase | Cost | Assignment, Field(discriminator="type")]
-EVENT_TYPES = ("touchpoint", "purchase", "cost", "assignment")
-_EVENT_ADAPTER: TypeAdapter[Touchpoint | Purchase | Cost | Assignment] = TypeAdapter(Event)
+class Refund(_Event):
+    """Money given back on an order (a return, a cancellation): it lowers the order's value.
+
+    The order must be a purchase of the same customer in the log; without ``currency`` the
+    refund is in the order's currency (attribution/money.py).
+    """
+
+    type: Literal["refund"] = "refund"
+    customer_id: _NonEmpty
+    order_id: _NonEmpty
+    amount: Annotated[float, Field(json_schema_extra=_AMOUNT_SCHEMA)]
+    currency: str | None = None
+
+    @field_validator("amount")
+    @classmethod
+    def _amount(cls, value: float) -> float:
+        return _check_amount(value)
+
+
+class Rate(_Event):
+    """An exchange rate: from ``ts`` on, one ``currency`` is worth ``rate`` base currency."""
+
+    type: Literal["rate"] = "rate"
+    currency: _NonEmpty
+    rate: Annotated[
+        float,
+        Field(
+            json_schema_extra={
+                "exclusiveMinimum": 0,
+                "description": "units of the base currency one unit of currency is worth",
+            }
+        ),
+    ]
+
+    @field_validator("rate")
+    @classmethod
+    def _rate(cls, value: float) -> float:
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError("rate must be a finite number greater than 0")
+        return value
+
+
+AnyEvent = Touchpoint | Purchase | Cost | Assignment
+"""The events of journeys and customer analytics (what the stream consumes today)."""
+MoneyEvent = Refund | Rate
+"""Events that change what amounts are worth: refunds of orders, exchange rates."""
+AnyRecord = AnyEvent | MoneyEvent
+Event = Annotated[AnyRecord, Field(discriminator="type")]
+EVENT_TYPES = ("touchpoint", "purchase", "cost", "assignment", "refund", "rate")
+_MODEL_OF_TYPE: dict[str, type[_Event]] = {
+    "touchpoint": Touchpoint,
+    "purchase": Purchase,
+    "cost": Cost,
+    "assignment": Assignment,
+    "refund": Refund,
+    "rate": Rate,
+}
+_EVENT_ADAPTER: TypeAdapter[AnyRecord] = TypeAdapter(Event)
 
 
 def _describe(error: ValidationError) -> str:
@@ -179,8 +250,12 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_event(raw: Any) -> Touchpoint | Purchase | Cost | Assignment:
-    """Validate one decoded record; raise :class:`InvalidRecord` with a readable reason."""
+def parse_record(raw: Any) -> AnyRecord:
+    """Validate one decoded record of any type; raise :class:`InvalidRecord` with the reason.
+
+    The batch readers' contract: every record of a log goes through here (or through the
+    vectorised checks that give the same answer, attribution/io/fast_validation.py).
+    """
     if not isinstance(raw, dict):
         raise InvalidRecord(f"expected a JSON object, got {type(raw).__name__}")
     kind = raw.get("type")
@@ -196,15 +271,65 @@ def parse_event(raw: Any) -> Touchpoint | Purchase | Cost | Assignment:
         raise InvalidRecord(_describe(error)) from None
 
 
-def parse_event_bytes(payload: bytes | str | None) -> Touchpoint | Purchase | Cost | Assignment:
-    """Decode a JSON message (a Kafka value) and validate it."""
+def parse_event(raw: Any) -> AnyEvent:
+    """:func:`parse_record`, for a consumer of customer and cost events only (the stream).
+
+    Refunds and rates are valid records, but such a consumer cannot apply them: it gets an
+    :class:`InvalidRecord` saying so (the stream dead-letters it) rather than an event it
+    would drop or misread.
+    """
+    record = parse_record(raw)
+    if isinstance(record, Refund | Rate):
+        raise InvalidRecord(
+            f"{record.type} events are applied by the batch engine (attribute, report); this "
+            "consumer takes touchpoint, purchase, cost and assignment events"
+        )
+    return record
+
+
+def _decoded(payload: bytes | str | None) -> Any:
     if payload is None:
         raise InvalidRecord("empty message (no value)")
     try:
-        raw = json.loads(payload)
+        return json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InvalidRecord(f"not valid JSON: {error}") from None
-    return parse_event(raw)
 
 
-AnyEvent = Touchpoint | Purchase | Cost | Assignment
+def parse_event_bytes(payload: bytes | str | None) -> AnyEvent:
+    """Decode a JSON message (a Kafka value) and validate it (:func:`parse_event`)."""
+    return parse_event(_decoded(payload))
+
+
+def parse_record_bytes(payload: bytes | str | None) -> AnyRecord:
+    """Decode a JSON message and validate it as a record of any type (:func:`parse_record`)."""
+    return parse_record(_decoded(payload))
+
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def event_json_schema(kind: str | None = None) -> dict[str, Any]:
+    """JSON Schema (2020-12) of one event type, or of any event (``kind`` None), from the models.
+
+    What a schema cannot say is in the descriptions: strings are stripped of surrounding
+    white space before their length is checked, and any other field is ignored.
+    """
+    if kind is not None and kind not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {kind!r} (expected one of {', '.join(EVENT_TYPES)})")
+    adapter = _EVENT_ADAPTER if kind is None else TypeAdapter(_MODEL_OF_TYPE[kind])
+    schema = adapter.json_schema()
+    for model in schema.get("$defs", {None: schema}).values():
+        properties = model.get("properties", {})
+        if "type" in properties:
+            # The models default ``type`` for Python callers; a record must carry it.
+            properties["type"].pop("default", None)
+            model["required"] = ["type", *model.get("required", [])]
+    schema["$schema"] = JSON_SCHEMA_DIALECT
+    if kind is None:
+        schema["title"] = "crm-attribution event"
+        schema["description"] = (
+            "One record of an event log or Kafka message; the type field says which. Text "
+            "fields are stripped of surrounding white space; fields not listed are ignored."
+        )
+    return schema

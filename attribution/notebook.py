@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from attribution.io import InvalidRow, ReadError
 from attribution.report_build import ALL_MODELS, BuiltReport, ReportParameters
@@ -128,6 +128,7 @@ class AttributionResult:
                         "value": credit["value"],
                         "removal_effect": credit.get("removal_effect"),
                         "removal_effect_value": credit.get("removal_effect_value"),
+                        **_interval_columns(credit),
                     }
                 )
         return out
@@ -164,6 +165,16 @@ class AttributionResult:
         return "\n".join(lines)
 
 
+def _interval_columns(credit: dict[str, Any]) -> dict[str, float]:
+    """conversions_low/high and value_low/high, when the credit has an interval."""
+    interval = credit.get("ci")
+    if not interval:
+        return {}
+    (c_low, c_high), (v_low, v_high) = interval["conversions"], interval["value"]
+    return {"conversions_low": c_low, "conversions_high": c_high, "value_low": v_low,
+            "value_high": v_high}  # fmt: skip
+
+
 def attribute(
     data: Any,
     *,
@@ -172,6 +183,7 @@ def attribute(
     journey_timeout_days: float = 0.0,
     allowed_lateness_hours: float = 1.0,
     markov_order: int = 1,
+    markov_states: Literal["merged", "raw"] = "merged",
     max_steps: int | None = None,
     half_life_days: float = 7.0,
     direct_channel: str = "direct",
@@ -180,14 +192,22 @@ def attribute(
     conversions_column: str = "total_conversions",
     value_column: str = "total_conversion_value",
     null_column: str = "total_null",
+    ci: float | None = None,
+    resamples: int = 200,
+    seed: int = 0,
+    base_currency: str = "EUR",
+    rates: str | Path | None = None,
 ) -> AttributionResult:
     """Attribute an event log or a path table (ChannelAttribution's layout) to channels.
 
     ``data``: a file (JSON Lines, CSV or Parquet events; CSV or Parquet paths), or a pandas or
     Polars DataFrame, or a pyarrow Table. A table with a ``path`` column and no ``type`` column
-    is a path table; anything else is events.
+    is a path table; anything else is events. ``ci=0.95``: every credit of an event log gets
+    its 95% interval, by ``resamples`` bootstrap resamples of the customers (``seed``).
+    Amounts are summed in ``base_currency`` (others converted by ``rate`` events and the
+    ``rates`` CSV file) and net of refunds (attribution/money.py).
     """
-    from attribution.engine import attribute_event_table, attribute_paths
+    from attribution.engine import attribute_journeys, attribute_paths
     from attribution.journeys import JourneyRules
     from attribution.models.options import ModelOptions
     from attribution.models.registry import resolve_models
@@ -197,8 +217,11 @@ def attribute(
         max_steps=max_steps,
         direct_channel=direct_channel,
         half_life_days=half_life_days,
+        markov_states=markov_states,
     )
     if _source_kind(data, path_column) == "paths":
+        if ci is not None:
+            raise ValueError("ci resamples customers, which only an event log has, not paths")
         wanted = resolve_models(",".join(models or PATH_MODELS))
         read = _read_paths(data, sep, path_column, conversions_column, value_column, null_column)
         return AttributionResult(
@@ -206,12 +229,31 @@ def attribute(
         )
     wanted = resolve_models(",".join(models or ALL_MODELS))
     events, invalid = _read_events(data)
+    events, invalid = _with_money(events, invalid, base_currency, rates)
     rules = JourneyRules.from_days(
         lookback_days, journey_timeout_days or lookback_days, allowed_lateness_hours
     )
-    report = attribute_event_table(events, rules, wanted, options)
+    from attribution.journey_table import build_journey_table
+
+    journeys = build_journey_table(events, rules)
+    report = attribute_journeys(journeys, wanted, options)
+    if ci is not None:
+        from attribution.bootstrap import journey_credit_intervals
+
+        report.confidence = journey_credit_intervals(journeys, wanted, options, resamples, ci, seed)
     report.totals.invalid_records = len(invalid)
     return AttributionResult(report, invalid)
+
+
+def _with_money(
+    events: Any, invalid: list[InvalidRow], base_currency: str, rates: str | Path | None
+) -> tuple[Any, list[InvalidRow]]:
+    """Amounts in the base currency, net of refunds; records that cannot be, invalid."""
+    from attribution.money import MoneySettings, apply_money, merged_invalid, read_rates_file
+
+    money = MoneySettings(base_currency, read_rates_file(rates) if rates else ())
+    events, unapplied = apply_money(events, money)
+    return events, merged_invalid(invalid, unapplied)
 
 
 def _read_paths(data: Any, sep: str, path: str, conversions: str, value: str, null: str) -> Any:
@@ -241,6 +283,7 @@ REPORT_TABLES = (
     "clv_segments",
     "clv_customers",
     "holdout",
+    "calibration",
     "campaigns",
 )
 
@@ -284,6 +327,10 @@ class ReportResult:
                 for model, m in r["revenue_share"]["models"].items()
                 for ch, c in m["channels"].items()
             ]
+        if table == "calibration":
+            from attribution.analytics.calibration import calibration_rows
+
+            return calibration_rows(r)
         if table == "assisted":
             return [{"channel": ch, **row} for ch, row in sorted(r["assisted"].items())]
         return self._warehouse()[table]
@@ -295,7 +342,10 @@ class ReportResult:
 
         p = self.params
         options = ModelOptions(
-            order=p.markov_order, direct_channel=p.direct_channel, half_life_days=p.half_life_days
+            order=p.markov_order,
+            direct_channel=p.direct_channel,
+            half_life_days=p.half_life_days,
+            markov_states=p.markov_states,
         )
         effects = markov_effects_of(self.built.attribution.results.get("markov"))
         records = order_records(self.built.journey_objects(), list(p.models), options, effects)
@@ -387,6 +437,7 @@ def report(
     journey_timeout_days: float = 0.0,
     allowed_lateness_hours: float = 1.0,
     markov_order: int = 1,
+    markov_states: Literal["merged", "raw"] = "merged",
     half_life_days: float = 7.0,
     direct_channel: str = "direct",
     crm_channels: Sequence[str] = ("email", "push", "sms", "whatsapp"),
@@ -394,8 +445,16 @@ def report(
     holdout_from_hash: bool = False,
     holdout_salt: str = "crm-attribution",
     holdout_control_share: float = 0.05,
+    clv_horizon_weeks: float = 52.0,
+    base_currency: str = "EUR",
+    rates: str | Path | None = None,
+    time_zone: str = "UTC",
 ) -> ReportResult:
-    """The customer analytics report of an event log (file, DataFrame or Arrow table)."""
+    """The customer analytics report of an event log (file, DataFrame or Arrow table).
+
+    Amounts are in ``base_currency`` and net of refunds (as in :func:`attribute`); day and
+    month buckets are those of ``time_zone``.
+    """
     from attribution.models.registry import resolve_models
     from attribution.report_build import build_report
 
@@ -407,6 +466,7 @@ def report(
         journey_timeout_days=journey_timeout_days,
         allowed_lateness_hours=allowed_lateness_hours,
         markov_order=markov_order,
+        markov_states=markov_states,
         direct_channel=direct_channel,
         half_life_days=half_life_days,
         crm_channels=tuple(crm_channels),
@@ -415,11 +475,17 @@ def report(
         holdout_salt=holdout_salt,
         holdout_control_share=holdout_control_share,
         compare_days=compare_days,
+        clv_horizon_weeks=clv_horizon_weeks,
+        time_zone=time_zone,
     )
+    from attribution.analytics._common import check_time_zone
+
+    check_time_zone(time_zone)
     events, invalid = _read_events(data)
     when = _as_of_ms(as_of)
     if when is not None:
         events = events.filter(events["ts_ms"] <= when)
+    events, invalid = _with_money(events, invalid, base_currency, rates)
     if events.height == 0:
         raise ValueError("no valid event to report on")
     built = build_report(events, params, when, customer_scores=True)

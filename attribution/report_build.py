@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import polars as pl
@@ -48,6 +48,7 @@ class ReportParameters:
     journey_timeout_days: float = 0.0  # 0: the lookback
     allowed_lateness_hours: float = 1.0
     markov_order: int = 1
+    markov_states: Literal["merged", "raw"] = "merged"
     direct_channel: str = "direct"
     half_life_days: float = 7.0
     crm_channels: tuple[str, ...] = ("email", "push", "sms", "whatsapp")
@@ -56,6 +57,8 @@ class ReportParameters:
     holdout_salt: str = "crm-attribution"
     holdout_control_share: float = 0.05
     compare_days: float = 30.0
+    clv_horizon_weeks: float = 52.0
+    time_zone: str = "UTC"  # of the day and month buckets
 
     @classmethod
     def from_settings(
@@ -73,6 +76,7 @@ class ReportParameters:
             journey_timeout_days=s.journey_timeout_days,
             allowed_lateness_hours=s.allowed_lateness_hours,
             markov_order=s.markov_order,
+            markov_states=s.markov_states,
             direct_channel=s.direct_channel,
             half_life_days=s.half_life_days,
             crm_channels=tuple(s.crm_channels),
@@ -81,6 +85,8 @@ class ReportParameters:
             holdout_salt=a.holdout_salt,
             holdout_control_share=a.holdout_control_share,
             compare_days=compare_days,
+            clv_horizon_weeks=a.clv_horizon_weeks,
+            time_zone=getattr(getattr(settings, "business", None), "time_zone", "UTC"),
         )
 
 
@@ -130,7 +136,9 @@ def build_report(
         raise ValueError("no event to report on")
     stage("reading customers' purchases, holdout and campaigns")
     hashing = HashMembership(params.holdout_salt, params.holdout_control_share)
-    inputs = inputs_from_events(table, hashing if params.holdout_from_hash else None)
+    inputs = inputs_from_events(
+        table, hashing if params.holdout_from_hash else None, time_zone=params.time_zone
+    )
     when = inputs.newest_ms if as_of_ms is None else as_of_ms
     assert when is not None  # the table is not empty
     rules = JourneyRules.from_days(
@@ -142,11 +150,13 @@ def build_report(
         order=params.markov_order,
         direct_channel=params.direct_channel,
         half_life_days=params.half_life_days,
+        markov_states=params.markov_states,
     )
     options = ReportOptions(
         crm_channels=params.crm_channels,
         rfm_window_days=params.rfm_window_days,
         model_options=model_options,
+        clv_horizon_weeks=params.clv_horizon_weeks,
     )
     # The lifetime-value fits need no journeys: a second thread (numpy and Polars release the
     # interpreter lock) runs them while the journeys are built and attributed.

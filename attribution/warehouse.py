@@ -119,6 +119,9 @@ CLV_CUSTOMERS = Table(
         ("as_of", "timestamp"),
         ("historical", "float"),
         ("forecast", "float"),
+        ("expected_purchases", "float"),
+        ("probability_alive", "float"),
+        ("expected_spend", "float"),
     ),
     ("customer_id",),
 )
@@ -280,7 +283,7 @@ def snapshot_rows(report: Mapping[str, Any]) -> dict[str, list[Row]]:
             {
                 "customer_id": customer,
                 "as_of": as_of,
-                **{k: row.get(k) for k in ("historical", "forecast")},
+                **{k: row.get(k) for k in CLV_CUSTOMERS.names[2:]},
             }
         )
     out["holdout"] = _holdout_rows(report["holdout"], as_of)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -63,6 +63,7 @@ class AttributionSettings(_Section):
     half_life_days: float = Field(7.0, gt=0)
     models: list[str] = Field(default_factory=lambda: list(KNOWN_MODELS))
     markov_order: int = Field(1, ge=1, le=6)
+    markov_states: Literal["merged", "raw"] = "merged"
     markov_refresh_seconds: float = Field(60.0, gt=0)
 
     @field_validator("models")
@@ -87,6 +88,33 @@ class AnalyticsSettings(_Section):
     holdout_from_hash: bool = False
     holdout_salt: str = "crm-attribution"
     holdout_control_share: float = Field(0.05, gt=0, lt=1)
+    clv_horizon_weeks: float = Field(52.0, gt=0)
+
+
+class BusinessSettings(_Section):
+    """Money and calendar: base currency, exchange rates, business time zone."""
+
+    base_currency: str = Field("EUR", min_length=1)
+    rates_file: str = ""
+    time_zone: str = "UTC"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_time_zone(value)
+
+
+def check_time_zone(value: str) -> str:
+    """``value`` if it names an IANA time zone; a ValueError that says so otherwise."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"time zone {value!r} is not an IANA time zone (e.g. UTC, Europe/Paris)"
+        ) from None
+    return value
 
 
 class WorkerSettings(_Section):
@@ -136,6 +164,7 @@ class Settings(_Section):
     topics: TopicSettings = Field(default_factory=TopicSettings)
     attribution: AttributionSettings = Field(default_factory=AttributionSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    business: BusinessSettings = Field(default_factory=BusinessSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
 

@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 ENV_PREFIX = "CRM_"
@@ -37,6 +37,7 @@ class ShippedAttribution:
     models: list[str]
     markov_order: int
     markov_refresh_seconds: float
+    markov_states: Literal["merged", "raw"] = "merged"
 
     @property
     def timeout_days(self) -> float:
@@ -73,6 +74,45 @@ def shipped_attribution(
             models=[str(m) for m in section["models"]],
             markov_order=int(section["markov_order"]),
             markov_refresh_seconds=float(section["markov_refresh_seconds"]),
+            markov_states=_markov_states(section["markov_states"]),
         )
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError):
         return None  # let load_settings report what is wrong, as it always did
+
+
+def _markov_states(value: Any) -> Literal["merged", "raw"]:
+    if value == "merged":
+        return "merged"
+    if value == "raw":
+        return "raw"
+    raise ValueError(value)  # load_settings words the error
+
+
+@dataclass(frozen=True)
+class ShippedBusiness:
+    """The ``[business]`` section of defaults.toml, fields as in ``BusinessSettings``."""
+
+    base_currency: str
+    rates_file: str
+    time_zone: str
+
+
+def shipped_business(
+    config_file: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> ShippedBusiness | None:
+    """The shipped business settings, or None when ``load_settings`` must be asked."""
+    env = os.environ if environ is None else environ
+    if overridden(config_file, env):
+        return None
+    try:
+        with DEFAULTS_FILE.open("rb") as handle:
+            section: dict[str, Any] = tomllib.load(handle)["business"]
+        shipped = ShippedBusiness(
+            base_currency=str(section["base_currency"]),
+            rates_file=str(section["rates_file"]),
+            time_zone=str(section["time_zone"]),
+        )
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError):
+        return None
+    # What load_settings would check: leave anything else to its error message.
+    return shipped if shipped.base_currency and shipped.time_zone == "UTC" else None

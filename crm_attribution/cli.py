@@ -26,6 +26,7 @@ COMMANDS = {
     "demo": "demo",
     "export": "export",
     "sink": "sink",
+    "schema": "schema",
 }
 
 
@@ -72,6 +73,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         description="Streaming multi-touch attribution and customer analytics for CRM channels.",
     )
     parser.add_argument("--config", help="TOML file overriding config/defaults.toml")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         if only is not None and name != only:
@@ -83,7 +85,53 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                 continue  # subcommand not built yet
             raise
         module.register(sub)
+    show_defaults(parser)
     return parser
+
+
+def package_version() -> str:
+    """The installed distribution's version (the source tree's when it is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("crm-attribution")
+    except PackageNotFoundError:
+        import tomllib
+        from pathlib import Path
+
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        with pyproject.open("rb") as handle:
+            return str(tomllib.load(handle)["project"]["version"])
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Help that ends each option with its default, unless the text already says it.
+
+    Unlike argparse's ArgumentDefaultsHelpFormatter, options without a default (None) or flags
+    (False) get nothing appended: "(default: None)" tells a reader nothing.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text.lower()
+            or default is None
+            or default is False
+            or default == argparse.SUPPRESS
+            or not action.option_strings
+        ):
+            return action.help
+        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
+
+
+def show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Use :class:`DefaultsHelpFormatter` in ``parser`` and all of its subcommands."""
+    parser.formatter_class = DefaultsHelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                show_defaults(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

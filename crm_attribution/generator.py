@@ -396,7 +396,7 @@ def invalid_record(kind: str, rng: random.Random, serial: int) -> str:
     if kind == "missing_type":
         base.pop("type")
     elif kind == "unknown_type":
-        base["type"] = "refund"
+        base["type"] = "chargeback"
     elif kind == "missing_field":
         base.pop("order_id")
     elif kind == "naive_ts":

@@ -17,16 +17,34 @@ def attribution_sheets(data: dict[str, Any], title: str = "Attribution") -> list
     """Models side by side: conversions and value per channel, then the totals."""
     models = data.get("models", {})
     channels = sorted({ch for m in models.values() for ch in m.get("channels", {})})
-    conv = Sheet(f"{title}: conversions credited", ["channel", *models])
-    value = Sheet(f"{title}: value credited", ["channel", *models])
+    confidence = data.get("confidence")
+    suffix = ""
+    if confidence:
+        suffix = f" [{confidence['level']:.0%} interval, {confidence['resamples']:,} resamples]"
+    conv = Sheet(f"{title}: conversions credited{suffix}", ["channel", *models])
+    value = Sheet(f"{title}: value credited{suffix}", ["channel", *models])
     for ch in channels:
         cells = [models[m].get("channels", {}).get(ch, {}) for m in models]
-        conv.add_row(ch, *(num(c.get("conversions", 0.0)) for c in cells))
-        value.add_row(ch, *(num(c.get("value", 0.0)) for c in cells))
+        conv.add_row(ch, *(_with_interval(c, "conversions") for c in cells))
+        value.add_row(ch, *(_with_interval(c, "value") for c in cells))
     sheets = [conv, value]
+    if confidence:
+        conv.notes.append(
+            f"[low, high]: {confidence['method']}, seed {confidence['seed']}, "
+            f"{confidence['customers']:,} customers"
+        )
     if "totals" in data:
         sheets.append(totals_sheet(data["totals"]))
     return sheets
+
+
+def _with_interval(credit: dict[str, Any], name: str) -> str:
+    """The credit, and its interval in brackets when there is one."""
+    shown = num(credit.get(name, 0.0))
+    interval = (credit.get("ci") or {}).get(name)
+    if interval is None:
+        return shown
+    return f"{shown} [{num(interval[0])}, {num(interval[1])}]"
 
 
 def attribution_tables(data: dict[str, Any], title: str = "Attribution") -> Group:

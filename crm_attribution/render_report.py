@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Group
 
+from attribution.analytics.calibration import calibration_rows
 from attribution.report_figures import campaign_economics, campaign_rates, retention_shown
 from crm_attribution.render_fit import Sheet, num, pct, points
 
@@ -134,7 +135,28 @@ def clv_sheets(report: dict[str, Any]) -> list[Sheet]:
     for model in ("bgnbd", "gamma_gamma"):
         for name, value in (clv.get(model) or {}).items():
             fit.add_row(f"{model} {name}", num(value, 6))
-    return [segments, fit]
+    sheets = [segments, fit]
+    per_customer = clv.get("per_customer")
+    if per_customer:
+        # `report --customers`: every customer, the largest forecast first.
+        customers = Sheet(
+            f"Lifetime value per customer ({horizon} weeks ahead)",
+            ["customer", "historical", "forecast", "expected purchases", "P(alive)",
+             "expected spend"],
+        )  # fmt: skip
+        rows = sorted(per_customer.items(), key=lambda kv: (-(kv[1].get("forecast") or 0), kv[0]))
+        for customer, row in rows:
+            alive = row.get("probability_alive")
+            customers.add_row(
+                customer,
+                num(row.get("historical")),
+                num(row.get("forecast")),
+                num(row.get("expected_purchases"), 3),
+                "-" if alive is None else pct(alive),
+                num(row.get("expected_spend")),
+            )
+        sheets.append(customers)
+    return sheets
 
 
 def revenue_sheets(report: dict[str, Any]) -> list[Sheet]:
@@ -319,6 +341,38 @@ def campaign_sheets(report: dict[str, Any]) -> list[Sheet]:
     return [funnel, economics]
 
 
+def calibration_sheet(report: dict[str, Any]) -> Sheet | None:
+    """Incremental revenue beside each model's credited CRM revenue, and their ratio."""
+    rows = calibration_rows(report)
+    if not rows:
+        return None
+    sheet = Sheet(
+        "Incrementality calibration: holdout vs credited CRM revenue",
+        ["experiment / period / model", "incremental revenue [95%]", "credited", "factor [95%]",
+         "calibrated", "power"],
+    )  # fmt: skip
+    for r in rows:
+        ci, fci = r["incremental_revenue_ci"], r["incrementality_factor_ci"]
+        sheet.add_row(
+            f"{r['experiment']} / {r['period']} / {r['model']}",
+            num(r["incremental_revenue"]) + (f" [{num(ci[0])}, {num(ci[1])}]" if ci else ""),
+            num(r["credited_revenue"]),
+            num(r["incrementality_factor"], 3)
+            + (f" [{num(fci[0], 3)}, {num(fci[1], 3)}]" if fci else ""),
+            num(r["calibrated_revenue"]),
+            "underpowered" if r["underpowered"] else "ok",
+        )
+    sheet.notes.append(
+        "factor = incremental revenue / credited CRM revenue (treatment group; overall: CRM "
+        "channels, campaign: its own touches); calibrated = credited x factor"
+    )
+    warnings = sorted({r["warning"] for r in rows if r["warning"]})
+    sheet.notes.extend(warnings[:5])
+    if len(warnings) > 5:
+        sheet.notes.append(f"... and {len(warnings) - 5} more warnings")
+    return sheet
+
+
 def report_sheets(
     report: dict[str, Any], rfm_window_days: float = DEFAULT_RFM_WINDOW_DAYS
 ) -> list[Sheet]:
@@ -331,6 +385,9 @@ def report_sheets(
     sheets += revenue_sheets(report)
     sheets.append(assisted_sheet(report))
     sheets.append(holdout_sheet(report))
+    calibration = calibration_sheet(report)
+    if calibration is not None:
+        sheets.append(calibration)
     sheets += campaign_sheets(report)
     return sheets
 

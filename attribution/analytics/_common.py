@@ -14,6 +14,21 @@ from attribution.events import MS_PER_DAY
 MICROS = 1_000_000
 Granularity = Literal["day", "month", "all"]
 ALL_TIME = "all"
+# The business time zone of day and month buckets by default (``business.time_zone``).
+UTC_ZONE = "UTC"
+
+
+def check_time_zone(name: str) -> str:
+    """``name`` if it is an IANA time zone; a ValueError that says so otherwise."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"time zone {name!r} is not an IANA time zone (e.g. UTC, Europe/Paris)"
+        ) from None
+    return name
 
 
 def to_micros(amount: float) -> int:
@@ -34,16 +49,27 @@ def ratio(numerator: float, denominator: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def day_of(ts_ms: int) -> int:
-    """UTC calendar day number (days since 1970-01-01) of an epoch-ms time."""
-    return ts_ms // MS_PER_DAY
+def day_of(ts_ms: int, time_zone: str = UTC_ZONE) -> int:
+    """Calendar day number (days since 1970-01-01) of an epoch-ms time in ``time_zone``."""
+    if time_zone == UTC_ZONE:
+        return ts_ms // MS_PER_DAY
+    from zoneinfo import ZoneInfo
+
+    offset = datetime.fromtimestamp(ts_ms / 1000, tz=ZoneInfo(time_zone)).utcoffset()
+    assert offset is not None
+    return (ts_ms + int(offset.total_seconds() * 1000)) // MS_PER_DAY
 
 
-def period_key(ts_ms: int, granularity: Granularity) -> str:
-    """Label of the UTC period holding ``ts_ms``: YYYY-MM-DD, YYYY-MM, or ``all``."""
+def period_key(ts_ms: int, granularity: Granularity, time_zone: str = UTC_ZONE) -> str:
+    """Label of the period holding ``ts_ms`` in ``time_zone``: YYYY-MM-DD, YYYY-MM, or ``all``."""
     if granularity == "all":
         return ALL_TIME
-    moment = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    zone: Any = UTC
+    if time_zone != UTC_ZONE:
+        from zoneinfo import ZoneInfo
+
+        zone = ZoneInfo(time_zone)
+    moment = datetime.fromtimestamp(ts_ms / 1000, tz=zone)
     if granularity == "day":
         return moment.strftime("%Y-%m-%d")
     if granularity == "month":

@@ -46,18 +46,24 @@ def _unit_days(unit: Unit) -> float:
         raise ValueError(f"time unit {unit!r} must be 'days' or 'weeks'") from None
 
 
-def summary_frame(purchases: pl.DataFrame, as_of_ms: int, unit: Unit = "weeks") -> pl.DataFrame:
+def summary_frame(
+    purchases: pl.DataFrame, as_of_ms: int, unit: Unit = "weeks", time_zone: str = "UTC"
+) -> pl.DataFrame:
     """Per customer (sorted): frequency, recency, T, monetary, from a purchases table.
 
-    ``purchases`` has customer_id, ts_ms and amount; purchases after the end of as_of's UTC
-    day are left out.
+    ``purchases`` has customer_id, ts_ms and amount; purchases are collapsed per calendar day
+    of ``time_zone``, and those after the end of as_of's day are left out.
     """
     per_unit = _unit_days(unit)
-    end_day = day_of(as_of_ms)
+    end_day = day_of(as_of_ms, time_zone)
+    day = pl.col("ts_ms") // MS_PER_DAY
+    if time_zone != "UTC":
+        local = pl.from_epoch("ts_ms", "ms").dt.replace_time_zone("UTC")
+        day = local.dt.convert_time_zone(time_zone).dt.date().cast(pl.Int64)
     # Spend per customer and day, and the mean of the repeat days, as exactly rounded float
     # sums (math.fsum): the fitted models are sensitive to the last bit of their inputs.
     days = (
-        purchases.with_columns(day=pl.col("ts_ms") // MS_PER_DAY)
+        purchases.with_columns(day=day)
         .filter(pl.col("day") <= end_day)
         .sort("customer_id", "day", "ts_ms", "amount")
         .with_columns(key=pl.struct("customer_id", "day").rank("dense").cast(pl.Int64))

@@ -231,13 +231,23 @@ def touch_weights(
 
 
 def period_of_journeys(
-    converted: ConvertedTable, granularity: Granularity
+    converted: ConvertedTable, granularity: Granularity, time_zone: str = "UTC"
 ) -> tuple[NDArray[np.int64], list[str]]:
-    """Period of each journey's purchase: codes into labels (sorted)."""
+    """Period of each journey's purchase (in ``time_zone``): codes into labels (sorted)."""
     from attribution.analytics.inputs import period_labels
 
     if granularity == "all":
         return np.zeros(converted.count, np.int64), [ALL_TIME]
+    if time_zone != "UTC":
+        # Local days do not start at multiples of a UTC day: label every distinct time.
+        times = np.unique(converted.ts_ms, return_inverse=True)
+        named = (
+            pl.DataFrame({"ts": times[0]})
+            .select(period_labels(pl.col("ts"), granularity, time_zone))
+            .to_series()
+        )
+        names, of_time = np.unique(np.array(named.to_list(), dtype=object), return_inverse=True)
+        return of_time[times[1]].astype(np.int64), [str(n) for n in names]
     days = np.unique(converted.ts_ms // MS_PER_DAY, return_inverse=True)
     labels = (
         pl.DataFrame({"ts": days[0] * MS_PER_DAY})
@@ -253,6 +263,7 @@ def allocate(
     weights: Floats,
     key: str = "channel",
     granularity: Granularity = "all",
+    time_zone: str = "UTC",
 ) -> dict[str, dict[str, tuple[float, float]]]:
     """period (``all`` included) -> key -> (conversions, value) over touches with a share.
 
@@ -269,7 +280,7 @@ def allocate(
     out: dict[str, dict[str, tuple[float, float]]] = {}
     groups = [(ALL_TIME, np.zeros(len(code), np.int64), [ALL_TIME])]
     if granularity != "all":
-        period, labels = period_of_journeys(converted, granularity)
+        period, labels = period_of_journeys(converted, granularity, time_zone)
         groups.append(("", period[journey[counted]], labels))
     for _, period_code, labels in groups:
         slot = period_code * max(len(names), 1) + code

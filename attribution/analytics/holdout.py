@@ -22,7 +22,7 @@ from typing import Any, Literal, NamedTuple
 import polars as pl
 
 from attribution.analytics._common import ALL_TIME, Granularity, period_key, to_micros
-from attribution.events import AnyEvent, Assignment, Cost, Purchase
+from attribution.events import AnyEvent, Assignment, Cost, Purchase, Rate
 
 Group = Literal["treatment", "control"]
 GROUPS: tuple[Group, Group] = ("treatment", "control")
@@ -221,7 +221,7 @@ class HoldoutTracker:
 
     def apply(self, event: AnyEvent) -> None:
         """Fold one event: swap the customer's old contribution for the new one."""
-        if isinstance(event, Cost):
+        if isinstance(event, Cost | Rate):
             return
         customer = event.customer_id
         self.aggregate.add(self.contribution(customer), sign=-1)
@@ -244,6 +244,7 @@ def aggregate_of_tables(
     purchases: pl.DataFrame,
     granularity: Granularity,
     hashing: HashMembership | None,
+    time_zone: str = "UTC",
 ) -> HoldoutAggregate:
     """The sums of every customer's contribution, by group-by over the holdout tables.
 
@@ -274,7 +275,7 @@ def aggregate_of_tables(
     )
     labels = [pl.lit(ALL_TIME).alias("period")]
     if granularity != "all":
-        labels.append(period_labels(pl.col("ts_ms"), granularity).alias("period"))
+        labels.append(period_labels(pl.col("ts_ms"), granularity, time_zone).alias("period"))
     per_customer = pl.concat(
         [
             counted.select("customer_id", "experiment", "group", "micros", label)

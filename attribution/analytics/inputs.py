@@ -26,10 +26,10 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from attribution.analytics._common import MICROS, Granularity, distinct
+from attribution.analytics._common import MICROS, UTC_ZONE, Granularity, distinct
 from attribution.analytics.funnel import REACHED, FunnelCounts
 from attribution.analytics.holdout import HashMembership
-from attribution.io.event_table import ASSIGNMENT, COST, PURCHASE, TOUCHPOINT
+from attribution.io.event_table import ASSIGNMENT, COST, PURCHASE, REFUND, TOUCHPOINT
 
 if TYPE_CHECKING:
     from attribution.analytics.report import AnalyticsState
@@ -91,12 +91,14 @@ class AnalyticsInputs:
     newest_ms: int | None = None
     granularity: Granularity = "month"
     hashing: HashMembership | None = None
+    time_zone: str = UTC_ZONE  # of the day and month buckets
 
 
 def inputs_from_events(
     table: pl.DataFrame,
     hashing: HashMembership | None = None,
     granularity: Granularity = "month",
+    time_zone: str = UTC_ZONE,
 ) -> AnalyticsInputs:
     """The analytics inputs of an event table (any order, repeats allowed)."""
     kind = pl.col("kind")
@@ -129,7 +131,13 @@ def inputs_from_events(
         .unique(subset=["customer_id", "experiment"], keep="first", maintain_order=True)
         .select(list(ASSIGNMENTS_SCHEMA))
     )
-    seen = table.select("kind", "customer_id").filter(kind != COST)["customer_id"].unique().sort()
+    # Customers with any event of theirs (costs and rates belong to no customer).
+    seen = (
+        table.select("kind", "customer_id")
+        .filter(kind.is_in([TOUCHPOINT, PURCHASE, ASSIGNMENT, REFUND]))["customer_id"]
+        .unique()
+        .sort()
+    )
     costs = (
         _money(
             table.select("kind", "event_id", "ts_ms", "campaign", "channel", "amount").filter(
@@ -154,6 +162,7 @@ def inputs_from_events(
         None if newest is None else int(newest),  # type: ignore[arg-type]
         granularity,
         hashing,
+        time_zone,
     )
 
 
@@ -242,9 +251,13 @@ def inputs_from_state(state: AnalyticsState) -> AnalyticsInputs:
     )
 
 
-def period_labels(ts_ms: pl.Expr | pl.Series, granularity: Granularity) -> pl.Expr:
-    """UTC period label of epoch-ms times: YYYY-MM-DD, YYYY-MM or ``all``."""
+def period_labels(
+    ts_ms: pl.Expr | pl.Series, granularity: Granularity, time_zone: str = UTC_ZONE
+) -> pl.Expr:
+    """Period label of epoch-ms times in ``time_zone``: YYYY-MM-DD, YYYY-MM or ``all``."""
     moment = pl.from_epoch(ts_ms if isinstance(ts_ms, pl.Expr) else pl.lit(ts_ms), "ms")
+    if time_zone != UTC_ZONE:
+        moment = moment.dt.replace_time_zone("UTC").dt.convert_time_zone(time_zone)
     if granularity == "day":
         return moment.dt.strftime("%Y-%m-%d")
     if granularity == "month":

@@ -19,7 +19,8 @@ import numpy as np
 import polars as pl
 
 from attribution.analytics._common import ALL_TIME, MICROS, Granularity, ratio
-from attribution.analytics.bgnbd import fit_bgnbd_arrays
+from attribution.analytics.bgnbd import expected_purchases, fit_bgnbd_arrays, probability_alive
+from attribution.analytics.calibration import calibration_section
 from attribution.analytics.campaigns import campaign_report, retention_rate
 from attribution.analytics.clv import forecast_clv_arrays
 from attribution.analytics.clv_summary import summary_frame
@@ -33,7 +34,7 @@ from attribution.analytics.converted import (
     touch_weights,
 )
 from attribution.analytics.funnel import funnel_rates
-from attribution.analytics.gamma_gamma import fit_gamma_gamma_arrays
+from attribution.analytics.gamma_gamma import expected_average_spend, fit_gamma_gamma_arrays
 from attribution.analytics.holdout import (
     GroupState,
     HoldoutAggregate,
@@ -68,6 +69,15 @@ PLAUSIBLE_PARAMETERS = (1e-6, 1e6)
 DEFAULT_CLV_HORIZON_WEEKS = 52.0
 DEFAULT_COMPARE_DAYS = 30.0
 REVENUE_PERIOD: Granularity = "month"
+# Each customer's forecast, in ``clv.per_customer`` (name -> column of the forecast frame):
+# revenue over the horizon, BG/NBD's expected purchases over it and probability of being alive
+# (not yet dropped out) at the report time, Gamma-Gamma's expected spend per purchase.
+CUSTOMER_FORECAST_FIELDS = {
+    "forecast": "value",
+    "expected_purchases": "expected_purchases",
+    "probability_alive": "probability_alive",
+    "expected_spend": "expected_spend",
+}
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,9 @@ class ReportOptions:
             rfm_window_days=settings.analytics.rfm_window_days,
             model_options=model_options
             or ModelOptions(direct_channel=a.direct_channel, half_life_days=a.half_life_days),
+            clv_horizon_weeks=getattr(
+                settings.analytics, "clv_horizon_weeks", DEFAULT_CLV_HORIZON_WEEKS
+            ),
         )
 
 
@@ -161,6 +174,7 @@ def analytics_report(
     done = _converted(journeys)
     snapshot = snapshot_frame(inputs.purchases, as_of, options.rfm_window_days)
     weights = _model_weights(credits, done, options.model_options)
+    holdout = holdout_results(inputs)
     report = {
         "as_of": _iso(as_of),
         "rfm": _rfm_section(snapshot, previous_snapshot, as_of, customer_scores),
@@ -173,7 +187,8 @@ def analytics_report(
             for channel, (a, b) in assists(done).items()
         },
         "retention": _retention_section(inputs, snapshot, previous_snapshot, as_of),
-        "holdout": _holdout_section(inputs),
+        "holdout": _holdout_section(inputs, holdout),
+        "calibration": calibration_section(inputs, holdout, done, weights, options.crm_channels),
         "campaigns": _campaign_section(inputs, credits, done, weights),
     }
     return _clean(report)
@@ -303,10 +318,18 @@ def _clv_section(
     )
     out, forecast = _clv_fit(inputs, historical, snapshot, as_of, horizon_weeks)
     if customer_values:
-        predicted = dict(zip(forecast["customer_id"].to_list(), forecast["value"].to_list(),
-                             strict=True)) if forecast is not None else {}  # fmt: skip
+        predicted: dict[str, dict[str, float]] = {}
+        if forecast is not None:
+            predicted = {row.pop("customer_id"): row for row in forecast.iter_rows(named=True)}
+        none: dict[str, float | None] = dict.fromkeys(CUSTOMER_FORECAST_FIELDS.values())
         out["per_customer"] = {
-            customer: {"historical": value, "forecast": predicted.get(customer)}
+            customer: {
+                "historical": value,
+                **{
+                    name: predicted.get(customer, none)[column]
+                    for name, column in CUSTOMER_FORECAST_FIELDS.items()
+                },
+            }
             for customer, value in historical.select("customer_id", "value").iter_rows()
         }
     return out
@@ -329,7 +352,7 @@ def _clv_fit(
         }
         for name, n, micros, _ in _by_segment(historical, snapshot).iter_rows()
     }
-    summaries = summary_frame(inputs.purchases, as_of, unit="weeks")
+    summaries = summary_frame(inputs.purchases, as_of, unit="weeks", time_zone=inputs.time_zone)
     x = summaries["frequency"].to_numpy().astype(np.float64)
     monetary = summaries["monetary"].to_numpy()
     repeat = int(((x > 0) & (monetary > 0)).sum())
@@ -373,7 +396,12 @@ def _clv_fit(
     if problem is not None:
         out["forecast_status"] = f"not identified: {problem}; no forecast"
         return out, None
-    forecast = summaries.select("customer_id").with_columns(value=pl.Series(values))
+    forecast = summaries.select("customer_id").with_columns(
+        value=pl.Series(values),
+        expected_purchases=pl.Series(expected_purchases(bgnbd, horizon_weeks, x, t_x, big_t)),
+        probability_alive=pl.Series(probability_alive(bgnbd, x, t_x, big_t)),
+        expected_spend=pl.Series(expected_average_spend(spend, x, np.where(x > 0, monetary, 0.0))),
+    )
     per_segment = _by_segment(forecast.with_columns(micros=pl.lit(0)), snapshot)
     for name, n, _, value in per_segment.iter_rows():
         row = segments.setdefault(
@@ -398,7 +426,7 @@ def _implausible(params: Mapping[str, float], model: str) -> str | None:
 
 
 def _period_credits(
-    credits: Credits, done: ConvertedTable, weights: Mapping[str, Any]
+    credits: Credits, done: ConvertedTable, weights: Mapping[str, Any], time_zone: str = "UTC"
 ) -> dict[str, dict[str, dict[str, tuple[float, float]]]]:
     """period -> model -> channel -> (conversions, value), by purchase month.
 
@@ -412,10 +440,10 @@ def _period_credits(
         if model not in weights:
             continue
         w = weights[model]
-        by_conv = allocate(done, w.conversions, "channel", REVENUE_PERIOD)
+        by_conv = allocate(done, w.conversions, "channel", REVENUE_PERIOD, time_zone)
         by_value = (
             by_conv if w.value is w.conversions
-            else allocate(done, w.value, "channel", REVENUE_PERIOD)
+            else allocate(done, w.value, "channel", REVENUE_PERIOD, time_zone)
         )  # fmt: skip
         for period in sorted(set(by_conv) | set(by_value)):
             if period == ALL_TIME:
@@ -430,7 +458,9 @@ def _period_credits(
 
 def _revenue_by_period(inputs: AnalyticsInputs, granularity: Granularity) -> dict[str, float]:
     grouped = (
-        inputs.purchases.select(period_labels(pl.col("ts_ms"), granularity).alias("p"), "micros")
+        inputs.purchases.select(
+            period_labels(pl.col("ts_ms"), granularity, inputs.time_zone).alias("p"), "micros"
+        )
         .group_by("p")
         .agg(pl.col("micros").sum())
         .sort("p")
@@ -446,8 +476,8 @@ def _revenue_periods(
     crm_channels: Sequence[str],
 ) -> dict[str, Any]:
     revenue = _revenue_by_period(inputs, REVENUE_PERIOD)
-    shares = revenue_share_by_period(_period_credits(credits, done, weights), revenue,
-                                     crm_channels)  # fmt: skip
+    by_period = _period_credits(credits, done, weights, inputs.time_zone)
+    shares = revenue_share_by_period(by_period, revenue, crm_channels)
     return {
         period: {
             "total_revenue": revenue[period],
@@ -507,12 +537,16 @@ def _pruned(aggregate: HoldoutAggregate) -> HoldoutAggregate:
     return out
 
 
-def _holdout_section(inputs: AnalyticsInputs) -> dict[str, Any]:
+def holdout_results(inputs: AnalyticsInputs) -> list[HoldoutResult]:
+    """Lift of every experiment and period of the holdout (the overall one first)."""
     aggregate = aggregate_of_tables(
         inputs.assignments, inputs.seen, inputs.holdout_purchases, inputs.granularity,
-        inputs.hashing,
+        inputs.hashing, inputs.time_zone,
     )  # fmt: skip
-    results = holdout_report(_pruned(aggregate))
+    return holdout_report(_pruned(aggregate))
+
+
+def _holdout_section(inputs: AnalyticsInputs, results: list[HoldoutResult]) -> dict[str, Any]:
     overall = None
     campaigns: dict[str, Any] = {}
     periods: dict[str, dict[str, Any]] = {}

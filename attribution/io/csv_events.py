@@ -5,7 +5,7 @@ missing field); a row with more cells than the header is invalid; the line of a 
 line where it ends. Without a quote character and with plain line ends, Arrow's CSV parser
 splits the file exactly as Python's ``csv`` module would; any other file is split by the
 ``csv`` module itself. Either way the cells are validated as columns, and only the rows the
-vectorised validation does not accept go through ``parse_event`` one at a time.
+vectorised validation does not accept go through ``parse_record`` one at a time.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.csv as pa_csv
 
-from attribution.events import InvalidRecord, parse_event
+from attribution.events import InvalidRecord, parse_record
 from attribution.io import InvalidRow, ReadError
 from attribution.io.event_table import RECORD_FIELDS, EventTableRead, concat, from_events
 from attribution.io.fast_validation import validate_columns
@@ -150,7 +150,7 @@ def _slow(
         invalid.append(InvalidRow(number, outcome.reason))
         return
     try:
-        events.append(parse_event(outcome))
+        events.append(parse_record(outcome))
         event_lines.append(number)
     except InvalidRecord as error:
         invalid.append(InvalidRow(number, error.reason))
@@ -159,7 +159,7 @@ def _slow(
 def _record_of(row: list[str], header: list[str]) -> dict[str, str] | InvalidRecord:
     if len(row) > len(header):
         return InvalidRecord(f"{len(row)} fields but the header has {len(header)} columns")
-    # Empty cells are missing fields: parse_event then names the missing field.
+    # Empty cells are missing fields: parse_record then names the missing field.
     return {k: v for k, v in zip(header, row, strict=False) if v != ""}
 
 
@@ -194,7 +194,7 @@ def _with_csv_module(text: str, source: str) -> EventTableRead:
     by_line = dict(zip(lines, records, strict=True))
     for number in slow.tolist():
         try:
-            events.append(parse_event(by_line[number]))
+            events.append(parse_record(by_line[number]))
             event_lines.append(number)
         except InvalidRecord as error:
             invalid.append(InvalidRow(number, error.reason))

@@ -1,4 +1,4 @@
-"""Raw event logs (JSON Lines, CSV or Parquet), validated as the stream's ``parse_event`` does.
+"""Raw event logs (JSON Lines, CSV or Parquet), validated as ``parse_record`` does.
 
 Every record that cannot become an event is reported with its line (1-based line of the file,
 header included for CSV; row number for Parquet) and the reason; the others are returned in
@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING
 from attribution.io import InvalidRow, ReadError, suffix_of
 
 if TYPE_CHECKING:
-    from attribution.events import AnyEvent
+    from attribution.events import AnyRecord
     from attribution.io.event_table import EventTableRead
 
 FORMATS = {
@@ -36,7 +36,7 @@ Progress = Callable[[int, int | None], None]
 class EventsRead:
     """Valid events in file order, and the records that were skipped."""
 
-    events: list[AnyEvent] = field(default_factory=list)
+    events: list[AnyRecord] = field(default_factory=list)
     invalid: list[InvalidRow] = field(default_factory=list)
 
 

@@ -1,13 +1,13 @@
 """Vectorised validation of decoded records: the common shapes at column speed, the rest by the
 per-record validator.
 
-The contract is :func:`attribution.events.parse_event` (pydantic). This module accepts a row
-only when the row's fields have a shape for which the result of ``parse_event`` is certain and
+The contract is :func:`attribution.events.parse_record` (pydantic). This module accepts a row
+only when the row's fields have a shape for which the result of ``parse_record`` is certain and
 computed here exactly: clean strings (a printable ASCII character other than space at either
 end, so nothing to strip, and at most 256 bytes), finite non-negative numbers, ISO 8601 times
 in the usual layout (``2026-01-05T15:04:05.123+01:00``, ``...Z``, a space for the ``T``) or
 integer epoch milliseconds, a known event type and group. Every other row, valid or not, is
-handed back to be validated one by one by ``parse_event``, which gives the verdict and the
+handed back to be validated one by one by ``parse_record``, which gives the verdict and the
 reason. So the
 vectorised path decides nothing that the contract could decide differently; a property test
 holds the two equal on arbitrary records.
@@ -32,6 +32,7 @@ from attribution.io.event_table import (
     COST,
     KIND_OF_TYPE,
     PURCHASE,
+    REFUND,
     TOUCHPOINT,
     schema,
 )
@@ -50,12 +51,15 @@ _REQUIRED = {
     PURCHASE: ("event_id", "customer_id", "order_id"),
     COST: ("event_id", "campaign", "channel"),
     ASSIGNMENT: ("event_id", "customer_id"),
+    REFUND: ("event_id", "customer_id", "order_id"),
 }
+# Rate events (a few a day) are not here: their "rate" field always goes through parse_record.
 _OPTIONAL = {
     TOUCHPOINT: ("campaign", "interaction"),
     PURCHASE: ("currency",),
     COST: ("currency",),
     ASSIGNMENT: ("campaign",),
+    REFUND: ("currency",),
 }
 _FIELDS = {kind: _REQUIRED[kind] + _OPTIONAL[kind] for kind in _REQUIRED}
 Bools = NDArray[np.bool_]
@@ -284,7 +288,7 @@ def _is_text(table: pa.Table, name: str) -> bool:
 def validate_columns(
     table: pa.Table, lines: NDArray[np.int64]
 ) -> tuple[pl.DataFrame, NDArray[np.int64]]:
-    """(rows accepted here, as an event table; line numbers left for ``parse_event``).
+    """(rows accepted here, as an event table; line numbers left for ``parse_record``).
 
     ``table`` holds any of the record's fields as columns of any type (an absent field: no
     column, or null), one row per record; ``lines`` their line numbers.
@@ -320,7 +324,7 @@ def validate_columns(
             ok &= required[name]
         for name in _OPTIONAL[code]:
             ok &= optional[name]
-        if code in (PURCHASE, COST):
+        if code in (PURCHASE, COST, REFUND):
             ok &= amount_ok
         if code == ASSIGNMENT:
             ok &= group_ok
@@ -339,7 +343,7 @@ def _optional(table: pa.Table, name: str) -> Bools:
 
 def _owners(name: str) -> list[int]:
     if name == "amount":
-        return [PURCHASE, COST]
+        return [PURCHASE, COST, REFUND]
     if name == "group":
         return [ASSIGNMENT]
     return [code for code, fields in _FIELDS.items() if name in fields]
@@ -347,7 +351,7 @@ def _owners(name: str) -> list[int]:
 
 # Per field: whether each kind code (shifted by one, so -1 is index 0) has it.
 _OWNED = {
-    name: np.array([False] + [code in _owners(name) for code in range(4)])
+    name: np.array([False] + [code in _owners(name) for code in range(len(KIND_OF_TYPE))])
     for name in (
         "event_id",
         "customer_id",

@@ -4,7 +4,7 @@ where it must.
 Arrow parses a chunk of lines against a fixed schema and refuses a chunk with anything that
 does not fit it (a number where text is expected, a broken line, a repeated key), naming the
 row. Those rows, and the rows the vectorised validation does not accept, are read again one
-at a time exactly as before: ``json.loads`` and ``parse_event``, which give the verdict and
+at a time exactly as before: ``json.loads`` and ``parse_record``, which give the verdict and
 the reason. Arrow does not check UTF-8, so each chunk is checked first; a chunk with bad
 bytes is read line by line. Chunks are parsed on two threads.
 """
@@ -24,7 +24,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.json as pa_json
 
-from attribution.events import InvalidRecord, parse_event
+from attribution.events import InvalidRecord, parse_record
 from attribution.io import InvalidRow, ReadError
 from attribution.io.event_table import (
     RECORD_FIELDS,
@@ -74,7 +74,7 @@ def _sample_schema(head: bytes) -> pa.Schema:
 
 @dataclass
 class _ChunkResult:
-    """What one chunk of lines gave: accepted rows and the lines left for parse_event."""
+    """What one chunk of lines gave: accepted rows and the lines left for parse_record."""
 
     tables: list[pl.DataFrame] = field(default_factory=list)
     slow: list[tuple[int, bytes]] = field(default_factory=list)  # (line number, line)
@@ -211,7 +211,7 @@ def _slow_row(number: int, line: bytes) -> Any:
     except UnicodeDecodeError as error:
         return InvalidRow(number, f"not valid UTF-8 text (byte {error.start + 1})")
     try:
-        return parse_event(raw)
+        return parse_record(raw)
     except InvalidRecord as error:
         return InvalidRow(number, error.reason)
 
@@ -269,7 +269,7 @@ def _json_array(text: str) -> EventTableRead:
     invalid: list[InvalidRow] = []
     for number, raw in enumerate(records, start=1):
         try:
-            events.append(parse_event(raw))
+            events.append(parse_record(raw))
             lines.append(number)
         except InvalidRecord as error:
             invalid.append(InvalidRow(number, error.reason))

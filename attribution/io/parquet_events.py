@@ -2,7 +2,7 @@
 
 A record is the row's non-null columns; its "line" is its 1-based row number. Typed columns
 (strings, numbers, UTC timestamps) are validated as columns; rows the vectorised validation
-does not accept are turned into Python values and go through ``parse_event`` one at a time.
+does not accept are turned into Python values and go through ``parse_record`` one at a time.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from attribution.events import InvalidRecord, parse_event
+from attribution.events import InvalidRecord, parse_record
 from attribution.io import InvalidRow, ReadError
 from attribution.io.event_table import RECORD_FIELDS, EventTableRead, concat, from_events
 from attribution.io.fast_validation import validate_columns
@@ -60,11 +60,11 @@ def read_parquet_table(path: Path, progress: Progress | None = None) -> EventTab
     events: list[Any] = []
     event_lines: list[int] = []
     done = 0
-    # Only the record's fields are read: parse_event ignores every other column.
+    # Only the record's fields are read: parse_record ignores every other column.
     wanted = [n for n in RECORD_FIELDS if n in parquet.schema_arrow.names]
     batches = _batches(parquet, wanted)
     # Batches are validated on two threads (numpy and Arrow release the interpreter lock),
-    # the rows left for parse_event one by one on this one, in order.
+    # the rows left for parse_record one by one on this one, in order.
     with ThreadPoolExecutor(max_workers=2) as pool:
         pending: deque[tuple[int, pa.RecordBatch, Future[Any]]] = deque()
 
@@ -129,7 +129,7 @@ def _slow_row(
         invalid.append(InvalidRow(line, f"row cannot be read as values: {error}"))
         return
     try:
-        events.append(parse_event({k: v for k, v in record.items() if v is not None}))
+        events.append(parse_record({k: v for k, v in record.items() if v is not None}))
         event_lines.append(line)
     except InvalidRecord as error:
         invalid.append(InvalidRow(line, error.reason))

@@ -17,6 +17,7 @@ from attribution.models.markov_counts import (
     TransitionCounts,
     collapse_repeats,
     count_transitions,
+    path_states,
     path_transitions,
     state_channels,
     state_key,
@@ -41,6 +42,7 @@ __all__ = [
     "markov",
     "markov_from_counts",
     "path_credit",
+    "path_states",
     "path_transitions",
     "solve_markov",
     "state_channels",
@@ -126,7 +128,8 @@ class _Extras(dict[str, Any]):
 
 def markov(table: PathTable, options: ModelOptions) -> ModelResult:
     """Markov attribution of order ``options.order`` over the rows of ``table``."""
-    return markov_from_counts(count_transitions(table, options.order), options)
+    counts = count_transitions(table, options.order, options.markov_states)
+    return markov_from_counts(counts, options)
 
 
 def path_credit(

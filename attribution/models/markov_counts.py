@@ -17,12 +17,26 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from attribution.paths import PathTable
+
+MarkovStates = Literal["merged", "raw"]
+MARKOV_STATES: tuple[MarkovStates, ...] = ("merged", "raw")
+"""How a journey's channels become order-k states (docs/models.md):
+
+* ``merged`` (the default): consecutive repeats are merged first (``a>a>b`` is ``a>b``); a
+  state is the last k merged channels, shorter at the start of a path;
+* ``raw``: ChannelAttribution's states: every window of k consecutive channels as they came,
+  repeats kept (``a>a>b`` at order 2 visits ``(a,a)``, ``(a,b)``); a path shorter than k is
+  one state of all its channels. A window equal to the previous one adds no transition (a
+  self-loop changes no absorption probability, and ChannelAttribution lists none).
+
+For order 1 both give the same states.
+"""
 
 START = "(start)"
 CONVERSION = "(conversion)"
@@ -165,17 +179,37 @@ def collapse_repeats(channels: Sequence[str]) -> list[str]:
     return out
 
 
+def path_states(
+    channels: Sequence[str], order: int, states: MarkovStates = "merged"
+) -> list[tuple[str, ...]]:
+    """The channel states one journey visits, in order (see :data:`MARKOV_STATES`)."""
+    _check_order(order)
+    _check_states(states)
+    if states == "merged":
+        seq = collapse_repeats(channels)
+        return [tuple(seq[max(0, j - order + 1) : j + 1]) for j in range(len(seq))]
+    raw = list(channels)
+    if len(raw) < order:
+        return [tuple(raw)] if raw else []
+    windows = [tuple(raw[j - order + 1 : j + 1]) for j in range(order - 1, len(raw))]
+    return [w for i, w in enumerate(windows) if i == 0 or w != windows[i - 1]]
+
+
 def path_transitions(
-    channels: Sequence[str], conversions: float, value: float, nulls: float, order: int
+    channels: Sequence[str],
+    conversions: float,
+    value: float,
+    nulls: float,
+    order: int,
+    states: MarkovStates = "merged",
 ) -> TransitionCounts:
     """Transition counts of one journey (the stream calls this per journey)."""
-    _check_order(order)
-    seq = collapse_repeats(channels)
+    visited = path_states(channels, order, states)
     counts = TransitionCounts()
-    if not seq:
+    if not visited:
         return counts
     weight = conversions + nulls
-    keys = [state_key(seq[max(0, j - order + 1) : j + 1]) for j in range(len(seq))]
+    keys = [state_key(s) for s in visited]
     edges: dict[tuple[str, str], float] = {}
     for src, dst in zip([START, *keys[:-1]], keys, strict=True):
         edges[(src, dst)] = edges.get((src, dst), 0.0) + weight
@@ -191,6 +225,11 @@ def path_transitions(
 def _check_order(order: int) -> None:
     if order < 1:
         raise ValueError(f"Markov order must be at least 1, got {order}")
+
+
+def _check_states(states: str) -> None:
+    if states not in MARKOV_STATES:
+        raise ValueError(f"Markov states must be one of {', '.join(MARKOV_STATES)}, got {states!r}")
 
 
 def _dense(ids: NDArray[np.int64], upper: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -252,9 +291,14 @@ def _sum_pairs(
     return pairs, summed.astype(np.float64)
 
 
-def count_transitions(table: PathTable, order: int) -> TransitionCounts:
+def count_transitions(
+    table: PathTable, order: int, states: MarkovStates = "merged"
+) -> TransitionCounts:
     """Transition counts of every row of ``table``, vectorised (equal to summing per journey)."""
     _check_order(order)
+    _check_states(states)
+    if states == "raw" and order > 1:
+        return _count_raw(table, order)
     upper = (len(table.channels) + 1) ** order
     if upper * (upper + 2) <= _RAW_TABLE_LIMIT:
         return _count_blocks(table, order)
@@ -439,3 +483,145 @@ def _state_keys(
             channels.insert(0, names[int(codes[j])])
         keys.append(state_key(channels))
     return keys
+
+
+@dataclass(frozen=True)
+class TransitionOccurrences:
+    """Every transition of every path row, before any weight is applied.
+
+    States are dense indexes into ``keys`` (0 is ``(start)``). Per traversal (a step from one
+    state to the next, ``(start)`` included): ``src``, ``dst`` and the path ``row``. Per row
+    with touches (``rows``, increasing): ``last``, the state its walk ends in, which then goes
+    to ``(conversion)`` and ``(null)``. A row with ``c`` conversions, ``n`` nulls and value
+    ``v`` adds ``c + n`` to each of its traversals, ``c`` and ``n`` to its last state's exits
+    and ``v`` to its conversion value: counts are linear in the rows' weights, which is what
+    the bootstrap (attribution/bootstrap.py) reweights.
+    """
+
+    keys: list[str]
+    src: NDArray[np.int64]
+    dst: NDArray[np.int64]
+    row: NDArray[np.int64]
+    rows: NDArray[np.int64]
+    last: NDArray[np.int64]
+
+    def counts(
+        self,
+        conversions: NDArray[np.float64],
+        value: NDArray[np.float64],
+        nulls: NDArray[np.float64],
+    ) -> TransitionCounts:
+        """The counts of the rows with these (per row of the table) weights."""
+        n_states = len(self.keys)
+        width = n_states + 2
+        conv, null = conversions[self.rows], nulls[self.rows]
+        pairs, pair_w = _sum_pairs(
+            [
+                (self.src * width + self.dst, (conversions + nulls)[self.row]),
+                (self.last * width + n_states, conv),
+                (self.last * width + n_states + 1, null),
+            ],
+            n_states * width,
+        )
+        keys = [*self.keys, CONVERSION, NULL]
+        edges = {
+            (keys[p // width], keys[p % width]): float(w)
+            for p, w in zip(pairs.tolist(), pair_w.tolist(), strict=True)
+        }
+        state_value = np.bincount(self.last, weights=value[self.rows], minlength=n_states)
+        state_conv = np.bincount(self.last, weights=conv, minlength=n_states)
+        return TransitionCounts.from_parts(
+            edges,
+            {keys[i]: float(state_value[i]) for i in np.flatnonzero(state_value)},
+            {keys[i]: float(state_conv[i]) for i in np.flatnonzero(state_conv)},
+        )
+
+
+def transition_occurrences(
+    table: PathTable, order: int, states: MarkovStates = "merged"
+) -> TransitionOccurrences:
+    """The transitions of every row of ``table`` (see :class:`TransitionOccurrences`)."""
+    _check_order(order)
+    _check_states(states)
+    codes = np.asarray(table.codes, dtype=np.int64)
+    lengths = table.lengths
+    touched = np.flatnonzero(lengths > 0)
+    path_starts = table.offsets[:-1][touched]
+    first = np.zeros(len(codes), dtype=np.bool_)
+    first[path_starts] = True
+    path_of = np.repeat(np.arange(len(touched), dtype=np.int64), lengths[touched])
+    position = np.arange(len(codes), dtype=np.int64) - np.repeat(path_starts, lengths[touched])
+    base = len(table.channels) + 1
+    if states == "raw" and order > 1:
+        ids, upper = _state_ids(codes, first, base, order)
+        length = lengths[touched][path_of]
+        last = position == length - 1
+        keep = (position >= order - 1) | (last & (length < order))
+        kept = np.flatnonzero(keep)
+        # The channels of a raw state: up to k touches as they came, ending at the kept one.
+        begin = np.maximum(kept - position[kept], kept - order + 1)
+        reach = kept - begin + 1
+    else:
+        # Merged states: consecutive repeats dropped first, then the last k of what is left.
+        merged = first.copy()
+        merged[1:] |= codes[1:] != codes[:-1]
+        kept = np.flatnonzero(merged)
+        merged_first = first[kept]
+        ids, upper = _state_ids(codes[kept], merged_first, base, order)
+        keep_ids = ids
+        ids = np.zeros(len(codes), dtype=np.int64)
+        ids[kept] = keep_ids
+        # How many merged channels a state holds: up to k, not reaching before its path.
+        merged_position = np.arange(len(kept)) - np.repeat(
+            np.flatnonzero(merged_first), np.diff(np.r_[np.flatnonzero(merged_first), len(kept)])
+        )
+        reach = np.minimum(merged_position + 1, order)
+        begin = np.zeros(0, dtype=np.int64)  # read from the merged touches below
+    kept_ids, kept_path = ids[kept], path_of[kept]
+    repeat = np.zeros(len(kept), dtype=np.bool_)
+    repeat[1:] = (kept_ids[1:] == kept_ids[:-1]) & (kept_path[1:] == kept_path[:-1])
+    new = ~repeat
+    kept, kept_ids, kept_path, reach = kept[new], kept_ids[new], kept_path[new], reach[new]
+    if states == "raw" and order > 1:
+        begin = begin[new]
+    new_len = np.bincount(kept_path, minlength=len(touched)).astype(np.int64)
+    kept_first = np.zeros(len(kept), dtype=np.bool_)
+    kept_first[np.cumsum(new_len) - new_len] = True
+    _, dense = _dense(kept_ids, upper)
+    dense += 1
+    n_states = int(dense.max()) + 1 if len(dense) else 1
+    src = np.empty_like(dense)
+    src[1:] = dense[:-1]
+    src[kept_first] = 0
+    last = dense[np.cumsum(new_len) - 1] if len(dense) else dense
+    # A state's key, read off one kept touch in it.
+    example = np.zeros(n_states, dtype=np.int64)
+    example[dense] = np.arange(len(dense), dtype=np.int64)
+    keys = [START]
+    names = table.channels
+    for k in example[1:].tolist():
+        touch = int(kept[k])
+        if states == "raw" and order > 1:
+            channels = codes[int(begin[k]) : touch + 1]
+        else:
+            # The last ``reach`` merged channels up to this touch: walk back over repeats.
+            channels_rev = [int(codes[touch])]
+            j = touch
+            while len(channels_rev) < int(reach[k]):
+                j -= 1
+                if codes[j] != channels_rev[-1]:
+                    channels_rev.append(int(codes[j]))
+            channels = np.array(channels_rev[::-1], dtype=np.int64)
+        keys.append(state_key([names[int(c)] for c in channels]))
+    return TransitionOccurrences(keys, src, dense, touched[kept_path], touched, last)
+
+
+def _count_raw(table: PathTable, order: int) -> TransitionCounts:
+    """:func:`count_transitions` with ``raw`` states (order >= 2), over the whole table.
+
+    Every touch's order-k state is computed on the channels as they came (no merging); a path
+    keeps the states of its touches from the k-th on (its last touch's alone when it is
+    shorter than k), less any state equal to the one before it.
+    """
+    occurrences = transition_occurrences(table, order, "raw")
+    return occurrences.counts(table.conversions, table.value, table.nulls)

@@ -17,6 +17,7 @@ from crm_attribution.commands.common import (
 )
 from crm_attribution.commands.input_report import (
     StderrConsole,
+    fail_if_nothing_valid,
     fail_if_strict,
     progress_bar,
     report_invalid,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     Attribution = AttributionSettings | ShippedAttribution
 
 CSV_FIELDS = ("model", "channel", "conversions", "value", "removal_effect", "removal_effect_value")
+CI_FIELDS = ("conversions_low", "conversions_high", "value_low", "value_high")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,11 +56,36 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="comma-separated models, or all (default: all that apply to the input)",
     )
-    p.add_argument("--order", type=int, default=None, help="Markov chain order (default: config)")
-    p.add_argument("--max-steps", type=int, default=None, help="Markov path length cap")
+    p.add_argument(
+        "--order",
+        type=int,
+        default=None,
+        help="Markov chain order (default: config attribution.markov_order)",
+    )
+    p.add_argument(
+        "--markov-states",
+        choices=("merged", "raw"),
+        default=None,
+        help="merged: consecutive repeats merged; raw: kept, as ChannelAttribution "
+        "(default: config attribution.markov_states)",
+    )
+    p.add_argument(
+        "--max-steps", type=int, default=None, help="Markov path length cap (default: none)"
+    )
     p.add_argument("--sep", default=">", help="channel separator in paths (one character)")
-    p.add_argument("--lookback-days", type=float, default=None, help="default: config")
-    p.add_argument("--half-life-days", type=float, default=None, help="default: config")
+    p.add_argument(
+        "--lookback-days",
+        type=float,
+        default=None,
+        help="touches older than this before a purchase get no credit "
+        "(default: config attribution.lookback_days)",
+    )
+    p.add_argument(
+        "--half-life-days",
+        type=float,
+        default=None,
+        help="time-decay half-life (default: config attribution.half_life_days)",
+    )
     p.add_argument(
         "--format",
         choices=("json", "csv", "table", "html"),
@@ -68,13 +95,37 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "-o", "--output", metavar="FILE", help="write here instead of stdout (needed for html)"
     )
-    p.add_argument("--strict", action="store_true", help="fail (exit 2) on any invalid record")
-    p.add_argument("--path-column", default="path")
-    p.add_argument("--conversions-column", default="total_conversions")
-    p.add_argument("--value-column", default="total_conversion_value")
-    p.add_argument("--null-column", default="total_null")
     p.add_argument(
-        "--invalid-report", metavar="FILE", help="write every invalid record here (JSON Lines)"
+        "--ci",
+        type=float,
+        metavar="LEVEL",
+        default=None,
+        help="confidence intervals at this level (e.g. 0.95) on every credit, by a bootstrap "
+        "over customers; events only (default: none)",
+    )
+    p.add_argument("--resamples", type=int, default=200, help="bootstrap resamples for --ci")
+    p.add_argument(
+        "--seed", type=int, default=0, help="bootstrap seed for --ci (same seed, same intervals)"
+    )
+    p.add_argument("--strict", action="store_true", help="fail (exit 2) on any invalid record")
+    p.add_argument("--path-column", default="path", help="path file: column of the paths")
+    p.add_argument(
+        "--conversions-column",
+        default="total_conversions",
+        help="path file: column of the conversion counts",
+    )
+    p.add_argument(
+        "--value-column",
+        default="total_conversion_value",
+        help="path file: column of the conversion values",
+    )
+    p.add_argument(
+        "--null-column", default="total_null", help="path file: column of the null path counts"
+    )
+    p.add_argument(
+        "--invalid-report",
+        metavar="FILE",
+        help="write every invalid record here, as JSON Lines (default: none written)",
     )
     p.set_defaults(handler=run)
 
@@ -128,6 +179,15 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--lookback-days must be positive, got {args.lookback_days}")
     if args.half_life_days is not None and args.half_life_days <= 0:
         raise UserError(f"--half-life-days must be positive, got {args.half_life_days}")
+    if args.ci is not None:
+        if not 0 < args.ci < 1:
+            raise UserError(f"--ci must be a level between 0 and 1 (e.g. 0.95), got {args.ci}")
+        if not args.events:
+            raise UserError(
+                "--ci resamples customers, which only an event log has: run with --events"
+            )
+    if args.resamples < 2:
+        raise UserError(f"--resamples must be at least 2, got {args.resamples}")
 
 
 def _models(args: argparse.Namespace, settings: Attribution) -> list[str]:
@@ -158,6 +218,7 @@ def _options(args: argparse.Namespace, s: Attribution) -> Any:
         max_steps=args.max_steps,
         direct_channel=s.direct_channel,
         half_life_days=args.half_life_days or s.half_life_days,
+        markov_states=args.markov_states or s.markov_states,
     )
 
 
@@ -177,6 +238,7 @@ def _from_paths(
     with progress_bar(err, f"reading {path.name}") as update:
         read = read_paths(path, sep=args.sep, columns=columns, progress=update)
     fail_if_strict(args, read.invalid)
+    fail_if_nothing_valid(args, read.table.n_paths, read.invalid, err, "attribute", noun="path")
     with progress_bar(err, "attributing") as update:
         update(0, None)
         report = attribute_paths(read.table, read.totals, models, _options(args, settings))
@@ -199,13 +261,30 @@ def _from_events(
     rules = JourneyRules.from_days(
         lookback, s.journey_timeout_days or lookback, s.allowed_lateness_hours
     )
+    from attribution.money import apply_money, merged_invalid
+    from crm_attribution.commands.common import money_from
+
+    money, _ = money_from(args)
     with progress_bar(err, f"reading {path.name}") as update:
         read = read_event_table(path, args.input_format, progress=update)
+    # Amounts into the base currency and net of refunds; what cannot be is invalid too.
+    read.table, unapplied = apply_money(read.table, money)
+    read.invalid = merged_invalid(read.invalid, unapplied)
     fail_if_strict(args, read.invalid)
+    fail_if_nothing_valid(args, read.count, read.invalid, err, "attribute")
     with progress_bar(err, "attributing") as update:
         update(0, None)
         journeys = build_journey_table(read.table, rules)
-        report = attribute_journeys(journeys, models, _options(args, s))
+        options = _options(args, s)
+        report = attribute_journeys(journeys, models, options)
+    if args.ci is not None:
+        from attribution.bootstrap import journey_credit_intervals
+
+        with progress_bar(err, f"bootstrap: {args.resamples} resamples") as update:
+            update(0, None)
+            report.confidence = journey_credit_intervals(
+                journeys, models, options, args.resamples, args.ci, args.seed
+            )
     report.totals.invalid_records = len(read.invalid)
 
     def paths() -> Any:
@@ -224,12 +303,15 @@ def _print(fmt: str, data: dict[str, Any], output: str | None, err: StderrConsol
 
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(CSV_FIELDS)
+        intervals = "confidence" in data
+        writer.writerow(CSV_FIELDS + (CI_FIELDS if intervals else ()))
         for model, result in data["models"].items():
             for channel, credit in result["channels"].items():
-                writer.writerow(
-                    [model, channel, *(credit.get(name, "") for name in CSV_FIELDS[2:])]
-                )
+                row = [model, channel, *(credit.get(name, "") for name in CSV_FIELDS[2:])]
+                if intervals:
+                    ci = credit.get("ci") or {}
+                    row += [*(ci.get("conversions") or ["", ""]), *(ci.get("value") or ["", ""])]
+                writer.writerow(row)
         write_output(output, buffer.getvalue(), err)
     else:
         from crm_attribution.render import render_attribution

@@ -35,6 +35,23 @@ def attribution_settings_from(
     return shipped if shipped is not None else settings_from(args).attribution
 
 
+def money_from(args: argparse.Namespace) -> tuple[Any, str]:
+    """(MoneySettings, time zone) from ``[business]``: base currency, rates file, time zone."""
+    from attribution.money import MoneySettings, RatesFileError, read_rates_file
+    from config.shipped import shipped_business
+
+    business: Any = shipped_business(getattr(args, "config", None))
+    if business is None:
+        business = settings_from(args).business
+    rates: tuple[Any, ...] = ()
+    if business.rates_file:
+        try:
+            rates = read_rates_file(business.rates_file)
+        except RatesFileError as error:
+            raise UserError(f"{error} (setting business.rates_file)") from None
+    return MoneySettings(business.base_currency, rates), business.time_zone
+
+
 def bootstrap_from(settings: Settings, explicit: str | None = None) -> str:
     """The broker to use: --bootstrap, configuration/environment, or the local broker."""
     if explicit:

@@ -26,8 +26,8 @@ from crm_attribution.render import attribution_tables
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommand."""
     p = sub.add_parser("demo", help="run the whole pipeline locally and show live tables")
-    p.add_argument("--customers", type=int, default=3000)
-    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--customers", type=int, default=3000, help="customers to simulate")
+    p.add_argument("--days", type=int, default=30, help="days of activity to simulate")
     p.add_argument("--rate", type=float, default=3000.0, help="events per second to produce")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
     p.add_argument("--web-port", type=int, help="worker HTTP port (default: a free one)")

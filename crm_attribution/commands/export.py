@@ -26,14 +26,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("input", metavar="INPUT", help="event log (JSON Lines, CSV or Parquet)")
     p.add_argument("--to", metavar="DIR", required=True, help="directory for the Parquet files")
-    p.add_argument("--duckdb", metavar="FILE", help="also write a DuckDB database file")
-    p.add_argument("--input-format", choices=("jsonl", "csv", "parquet"))
-    p.add_argument("--models", default=None, help="comma-separated models, or all")
-    p.add_argument("--lookback-days", type=float, default=None, help="default: config")
+    p.add_argument(
+        "--duckdb", metavar="FILE", help="also write a DuckDB database file (default: none)"
+    )
+    p.add_argument(
+        "--input-format",
+        choices=("jsonl", "csv", "parquet"),
+        help="format of the event log (default: from the extension)",
+    )
+    p.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated models, or all (default: config attribution.models)",
+    )
+    p.add_argument(
+        "--lookback-days",
+        type=float,
+        default=None,
+        help="touches older than this before a purchase get no credit "
+        "(default: config attribution.lookback_days)",
+    )
     p.add_argument("--as-of", metavar="ISO", help="report time (default: the newest event)")
     p.add_argument("--compare-days", type=float, default=30.0, help="RFM movement span (days)")
     p.add_argument("--strict", action="store_true", help="fail (exit 2) on any invalid record")
-    p.add_argument("--invalid-report", metavar="FILE", help="write invalid records here")
+    p.add_argument(
+        "--invalid-report",
+        metavar="FILE",
+        help="write invalid records here (default: none written)",
+    )
     p.set_defaults(handler=run, customers=True)
 
 
@@ -70,7 +90,10 @@ def run(args: argparse.Namespace) -> int:
         stage("crediting every order")
         a = settings.attribution
         options = ModelOptions(
-            order=a.markov_order, direct_channel=a.direct_channel, half_life_days=a.half_life_days
+            order=a.markov_order,
+            direct_channel=a.direct_channel,
+            half_life_days=a.half_life_days,
+            markov_states=a.markov_states,
         )
         tables = table_rows(built, models, options)
     report_invalid(args, read.invalid, err)

@@ -118,6 +118,23 @@ def report_invalid(
         err.print(f"  ... and {len(invalid) - SHOWN_INVALID} more", highlight=False)
 
 
+def fail_if_nothing_valid(
+    args: argparse.Namespace,
+    valid: int,
+    invalid: list[Any],
+    err: Console | StderrConsole,
+    what: str,
+    when: str = "",
+    noun: str = "event",
+) -> None:
+    """Stop (exit 2) when no valid record is left, after saying which records were skipped."""
+    if valid:
+        return
+    report_invalid(args, invalid, err)
+    why = f" ({len(invalid)} invalid records)" if invalid else ""
+    raise UserError(f"{args.input} holds no valid {noun}{when}{why}: nothing to {what}")
+
+
 @contextmanager
 def stage_status(err: Console | StderrConsole, label: str) -> Iterator[Any]:
     """A spinner on stderr naming the step under way (a step has no count to show a bar of)."""

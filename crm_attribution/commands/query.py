@@ -24,14 +24,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("what", choices=WHAT, help="what to ask for")
     p.add_argument("customer_id", nargs="?", help="customer id (for `query customer`)")
     p.add_argument("--url", help="worker URL (default: http://<worker.web_host>:<worker.web_port>)")
-    p.add_argument("--model", help="model(s) for credits, comma-separated")
-    p.add_argument("--from", dest="start", help="first purchase day YYYY-MM-DD (credits)")
-    p.add_argument("--to", dest="end", help="last purchase day YYYY-MM-DD (credits)")
+    p.add_argument("--model", help="model(s) for credits, comma-separated (default: every model)")
+    p.add_argument(
+        "--from", dest="start", help="first purchase day YYYY-MM-DD (credits; default: the first)"
+    )
+    p.add_argument(
+        "--to", dest="end", help="last purchase day YYYY-MM-DD (credits; default: the last)"
+    )
     p.add_argument("--refresh", action="store_true", help="re-solve Markov now (markov)")
     p.add_argument(
         "--customers", action="store_true", help="include every customer's RFM (analytics)"
     )
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     p.set_defaults(handler=run)
 
 

@@ -15,6 +15,7 @@ from config.settings import Settings
 from crm_attribution.cli import UserError
 from crm_attribution.commands.common import check_output_args, settings_from, write_output
 from crm_attribution.commands.input_report import (
+    fail_if_nothing_valid,
     fail_if_strict,
     progress_bar,
     report_invalid,
@@ -49,9 +50,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "-o", "--output", metavar="FILE", help="write here instead of stdout (needed for html)"
     )
     p.add_argument(
-        "--models", default=None, help="comma-separated models, or all (default: config)"
+        "--models",
+        default=None,
+        help="comma-separated models, or all (default: config attribution.models)",
     )
-    p.add_argument("--lookback-days", type=float, default=None, help="default: config")
+    p.add_argument(
+        "--lookback-days",
+        type=float,
+        default=None,
+        help="touches older than this before a purchase get no credit "
+        "(default: config attribution.lookback_days)",
+    )
     p.add_argument(
         "--as-of",
         metavar="ISO",
@@ -62,12 +71,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--compare-days",
         type=float,
         default=30.0,
-        help="RFM movement from this many days before the report time (default 30)",
+        help="RFM movement from this many days before the report time",
     )
     p.add_argument("--customers", action="store_true", help="include every customer's RFM")
     p.add_argument("--strict", action="store_true", help="fail (exit 2) on any invalid record")
     p.add_argument(
-        "--invalid-report", metavar="FILE", help="write every invalid record here (JSON Lines)"
+        "--invalid-report",
+        metavar="FILE",
+        help="write every invalid record here, as JSON Lines (default: none written)",
     )
     p.set_defaults(handler=run)
 
@@ -126,11 +137,17 @@ def read_log(
         ) from None
     except OSError as error:
         raise UserError(f"cannot read {path}: {error.strerror or error}") from None
-    fail_if_strict(args, read.invalid)
+    from attribution.money import apply_money, merged_invalid
+    from crm_attribution.commands.common import money_from
+
+    money, _ = money_from(args)
     table = read.table if as_of is None else read.table.filter(read.table["ts_ms"] <= as_of)
-    if table.height == 0:
-        when = "" if as_of is None else f" at or before --as-of {args.as_of}"
-        raise UserError(f"{path} holds no valid event{when}: nothing to report")
+    # After the --as-of cut: a refund or a rate after the report time is not known at it.
+    table, unapplied = apply_money(table, money)
+    read.invalid = merged_invalid(read.invalid, unapplied)
+    fail_if_strict(args, read.invalid)
+    when = "" if as_of is None else f" at or before --as-of {args.as_of}"
+    fail_if_nothing_valid(args, table.height, read.invalid, err, "report", when)
     return table, read, models
 
 

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from crm_attribution.cli import UserError
 from crm_attribution.commands.common import bootstrap_from, settings_from
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+
+# Exit code of a worker that cannot start because Kafka does not answer (as `produce`: 2).
+UNREACHABLE_EXIT = 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,19 +20,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("worker", help="run a stream worker (Faust) against Kafka")
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: configured or local)")
     p.add_argument("--web-port", type=int, help="HTTP port (default: config worker.web_port)")
-    p.add_argument("--data-dir", help="where the worker keeps its state")
+    p.add_argument(
+        "--data-dir", help="where the worker keeps its state (default: config worker.data_dir)"
+    )
     p.add_argument("--tick-seconds", type=float, default=5.0, help="seconds between expiry ticks")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run until stopped."""
-    from stream.worker import run_worker
-
     settings = settings_from(args)
     bootstrap = bootstrap_from(settings, args.bootstrap)
     if args.web_port is not None and not 0 < args.web_port < 65536:
         raise UserError(f"--web-port {args.web_port} is not a TCP port")
+    check_broker(bootstrap, settings)
+    from stream.worker import run_worker
+
     run_worker(
         settings,
         bootstrap,
@@ -34,3 +44,22 @@ def run(args: argparse.Namespace) -> int:
         tick_seconds=args.tick_seconds,
     )
     return 0
+
+
+def check_broker(bootstrap: str, settings: Settings) -> None:
+    """Create the pipeline's topics now, so that an unreachable broker is one clear line.
+
+    The worker creates them too (stream/worker.py) after it configured logging, where a
+    failure surfaces as the Kafka client's traceback; asked first, before anything logs, the
+    client stays quiet (its loggers have no handler yet) and the error is ours to word.
+    """
+    from stream.topics_admin import ensure_topics
+
+    try:
+        ensure_topics(bootstrap, settings)
+    except Exception as error:  # noqa: BLE001 - any client failure means the broker is unusable
+        raise UserError(
+            f"cannot reach Kafka at {bootstrap}: {error}. Start it with `crm-attribution "
+            "broker start`, or point KAFKA_BOOTSTRAP_SERVERS / --bootstrap at a running broker.",
+            UNREACHABLE_EXIT,
+        ) from None

@@ -131,15 +131,40 @@
     const m = data.models;
     if (!m) return missing("view-models", "No attribution data in this source.");
     const node = section("view-models");
-    chart(node, "chart-models-value", m.models.map((model) => ({
-      type: "bar", name: model, x: m.channels, y: m.channels.map((ch) => m.value[model][ch]),
-      marker: { color: modelColour(model) },
-      hovertemplate: "%{x}<br>" + model + ": %{y:,.2f}<extra></extra>",
-    })), layout("Value credited per channel and model", { barmode: "group" }));
-    node.append(table("models-value", "Value credited", ["channel", ...m.models],
-      m.channels.map((ch) => [ch, m.models.map((model) => [model, money(m.value[model][ch])])])));
-    node.append(table("models-conversions", "Conversions credited", ["channel", ...m.models],
-      m.channels.map((ch) => [ch, m.models.map((model) => [model, money(m.conversions[model][ch])])])));
+    // With intervals (attribute --ci): error bars from low to high, and "low to high" in tables.
+    const iv = m.intervals;
+    const level = m.confidence ? Math.round(m.confidence.level * 100) + "% interval" : "";
+    function bounds(kind, model, ch) { return iv && iv[kind][model] ? iv[kind][model][ch] : null; }
+    function errors(kind, model, values) {
+      if (!iv) return undefined;
+      const b = m.channels.map((ch) => bounds(kind, model, ch));
+      return { type: "data", symmetric: false, visible: true,
+        array: b.map((x, i) => (x ? x[1] - values[i] : 0)),
+        arrayminus: b.map((x, i) => (x ? values[i] - x[0] : 0)) };
+    }
+    function withInterval(kind, model, ch, v) {
+      const b = bounds(kind, model, ch);
+      return b ? money(v) + " (" + money(b[0]) + " to " + money(b[1]) + ")" : money(v);
+    }
+    chart(node, "chart-models-value", m.models.map((model) => {
+      const y = m.channels.map((ch) => m.value[model][ch]);
+      return {
+        type: "bar", name: model, x: m.channels, y: y, error_y: errors("value", model, y),
+        marker: { color: modelColour(model) },
+        hovertemplate: "%{x}<br>" + model + ": %{y:,.2f}<extra></extra>",
+      };
+    }), layout("Value credited per channel and model" + (iv ? " (bars: " + level + ")" : ""),
+      { barmode: "group" }));
+    node.append(table("models-value", "Value credited" + (iv ? " (" + level + ")" : ""),
+      ["channel", ...m.models], m.channels.map((ch) => [ch, m.models.map((model) =>
+        [model, withInterval("value", model, ch, m.value[model][ch])])])));
+    node.append(table("models-conversions", "Conversions credited" + (iv ? " (" + level + ")" : ""),
+      ["channel", ...m.models], m.channels.map((ch) => [ch, m.models.map((model) =>
+        [model, withInterval("conversions", model, ch, m.conversions[model][ch])])])));
+    if (iv) {
+      note(node, "Intervals: " + m.confidence.method + ", " + m.confidence.resamples +
+        " resamples, seed " + m.confidence.seed + ".");
+    }
     if (m.change_vs_baseline) {
       const others = m.models.filter((model) => model !== m.baseline);
       chart(node, "chart-models-change", others.map((model) => ({
@@ -322,6 +347,23 @@
         ["power", r.underpowered ? "underpowered" : "ok"],
       ]])));
     note(node, "Membership by " + h.membership + "; absolute lifts are percentage points, relative lifts are against the control rate.");
+    const cal = h.calibration || [];
+    if (cal.length) {
+      function span(pair, show) { return pair ? show(pair[0]) + " to " + show(pair[1]) : "-"; }
+      node.append(table("holdout-calibration",
+        "Incrementality calibration: incremental revenue / credited CRM revenue, per model",
+        ["experiment / period / model", "incremental revenue", "95% interval", "credited", "factor", "factor 95%", "calibrated", "power"],
+        cal.map((r) => [r.experiment + " " + r.period + " " + r.model, [
+          ["incremental_revenue", money(r.incremental_revenue)],
+          ["incremental_revenue_ci", span(r.incremental_revenue_ci, money)],
+          ["credited_revenue", money(r.credited_revenue)],
+          ["incrementality_factor", fixed(r.incrementality_factor, 3)],
+          ["incrementality_factor_ci", span(r.incrementality_factor_ci, (v) => fixed(v, 3))],
+          ["calibrated_revenue", money(r.calibrated_revenue)],
+          ["power", r.underpowered ? "underpowered" : "ok"],
+        ]])));
+      note(node, "Factor: the share of what a model credits to CRM that the holdout shows was incremental (treatment group only); calibrated credit = credited x factor. Underpowered holdouts give wide factor intervals.");
+    }
   }
 
   function drawCampaigns(data) {

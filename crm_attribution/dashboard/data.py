@@ -29,10 +29,19 @@ def model_comparison(attribution: Mapping[str, Any]) -> dict[str, Any]:
     channels = sorted({ch for m in models.values() for ch in m.get("channels", {})})
     conversions: dict[str, dict[str, float]] = {}
     value: dict[str, dict[str, float]] = {}
+    # With `attribute --ci`: each credit's interval, [low, high] (None where there is none).
+    intervals: dict[str, dict[str, dict[str, list[float] | None]]] | None = None
+    if attribution.get("confidence"):
+        intervals = {"conversions": {}, "value": {}}
     for model, result in models.items():
         credits = result.get("channels", {})
         conversions[model] = {ch: credits.get(ch, {}).get("conversions", 0.0) for ch in channels}
         value[model] = {ch: credits.get(ch, {}).get("value", 0.0) for ch in channels}
+        if intervals is not None:
+            for name in ("conversions", "value"):
+                intervals[name][model] = {
+                    ch: ((credits.get(ch, {}).get("ci") or {}).get(name)) for ch in channels
+                }
     change: dict[str, dict[str, float | None]] | None = None
     if BASELINE_MODEL in models:
         base = conversions[BASELINE_MODEL]
@@ -48,6 +57,8 @@ def model_comparison(attribution: Mapping[str, Any]) -> dict[str, Any]:
         "baseline": BASELINE_MODEL if change is not None else None,
         "change_vs_baseline": change,
         "totals": dict(attribution.get("totals") or {}),
+        "intervals": intervals,
+        "confidence": attribution.get("confidence"),
     }
 
 
@@ -152,7 +163,13 @@ def holdout_view(report: Mapping[str, Any]) -> dict[str, Any]:
             rows.append(
                 {"experiment": name, "period": period, **{k: row.get(k) for k in HOLDOUT_FIELDS}}
             )
-    return {"membership": holdout.get("membership"), "rows": rows}
+    from attribution.analytics.calibration import calibration_rows
+
+    return {
+        "membership": holdout.get("membership"),
+        "rows": rows,
+        "calibration": calibration_rows(dict(report)),
+    }
 
 
 def campaigns_view(report: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
-"""The columnar readers equal ``parse_event`` record by record, on arbitrary records.
+"""The columnar readers equal ``parse_record`` record by record, on arbitrary records.
 
 The reference below is the per-record reading the project had before the columnar readers
-(``json.loads`` or the ``csv`` module or ``to_pylist``, then ``parse_event``); every reader
+(``json.loads`` or the ``csv`` module or ``to_pylist``, then ``parse_record``); every reader
 must give the same valid events (same values) and the same invalid lines with the same
 reasons, whatever the records hold.
 """
@@ -22,14 +22,14 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attribution.events import EVENT_TYPES, InvalidRecord, parse_event
+from attribution.events import EVENT_TYPES, InvalidRecord, parse_record
 from attribution.io import jsonl_events
 from attribution.io.csv_events import read_csv_table
 from attribution.io.event_table import COLUMNS, row_of
 from attribution.io.parquet_events import read_parquet_table
 
 FIELDS = ("type", "event_id", "customer_id", "channel", "campaign", "interaction", "order_id",
-          "amount", "currency", "group", "ts")  # fmt: skip
+          "amount", "currency", "group", "rate", "ts")  # fmt: skip
 
 clean_texts = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1,
                       max_size=10)  # fmt: skip
@@ -76,6 +76,7 @@ values = {
     "group": st.one_of(st.sampled_from(["treatment", "control", "Control", " treatment"]), texts),
     "ts": times,
     "amount": amounts,
+    "rate": amounts,
 }
 
 
@@ -114,6 +115,8 @@ plausible = st.builds(
             "ts": times,
             "campaign": texts,
             "group": values["group"],
+            "currency": texts,
+            "rate": amounts,
         }  # fmt: skip
     ),
     records,
@@ -123,13 +126,15 @@ KIND_FIELDS = {
     "purchase": (("event_id", "customer_id", "order_id", "amount", "ts"), ("currency",)),
     "cost": (("event_id", "campaign", "channel", "amount", "ts"), ("currency",)),
     "assignment": (("event_id", "customer_id", "group", "ts"), ("campaign",)),
+    "refund": (("event_id", "customer_id", "order_id", "amount", "ts"), ("currency",)),
+    "rate": (("event_id", "currency", "rate", "ts"), ()),
 }
 
 
 def _mostly_valid(name: str) -> st.SearchStrategy[Any]:
     if name == "ts":
         return st.one_of(*[good_times] * 8, times)
-    if name == "amount":
+    if name in ("amount", "rate"):
         return st.one_of(st.floats(0, 1e6), st.floats(0, 1e6), st.integers(0, 10**6), amounts)
     if name == "group":
         return st.one_of(st.sampled_from(["treatment", "control"]), values["group"])
@@ -154,7 +159,7 @@ def _expected(outcomes: list[tuple[int, Any]]) -> tuple[list[dict[str, Any]], li
             invalid.append((line, raw.reason))
             continue
         try:
-            rows.append(row_of(parse_event(raw), line))
+            rows.append(row_of(parse_record(raw), line))
         except InvalidRecord as error:
             invalid.append((line, error.reason))
     return rows, invalid
@@ -183,7 +188,7 @@ def _json_line(record: dict[str, Any]) -> str:
     ["", "   ", "{", "[1]", '{"type": "cost"} x', '{"a": NaN}', "\x0c", '{"type": 1e400}',
      '{"type":"purchase","type":"touchpoint"}', '{"ts": 5.0, "type": "touchpoint"}']
 )), max_size=40))  # fmt: skip
-def test_json_lines_reader_equals_parse_event(lines: list[str]) -> None:
+def test_json_lines_reader_equals_parse_record(lines: list[str]) -> None:
     data = "\n".join(lines).encode() + b"\n"
     if data[:64].lstrip().startswith(b"["):
         data = b'{"type": "first line"}\n' + data  # a file starting with "[" is one JSON array
@@ -244,9 +249,9 @@ arrow_typed = st.sampled_from(list(KIND_FIELDS)).flatmap(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(arrow_typed.map(_json_line), min_size=1, max_size=60))
-def test_records_arrow_parses_are_validated_as_parse_event_does(lines: list[str]) -> None:
+def test_records_arrow_parses_are_validated_as_parse_record_does(lines: list[str]) -> None:
     # Every record has the JSON types of Arrow's schema, so every row reaches the vectorised
-    # validation: its verdicts and values must be parse_event's.
+    # validation: its verdicts and values must be parse_record's.
     data = "\n".join(lines).encode() + b"\n"
     outcomes = [(n, json.loads(line)) for n, line in enumerate(lines, start=1)]
     slow: list[int] = []
@@ -272,7 +277,7 @@ def _cell(value: Any) -> str:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(any_record, max_size=40), st.booleans(), st.booleans())
-def test_csv_reader_equals_parse_event(
+def test_csv_reader_equals_parse_record(
     rows: list[dict[str, Any]], crlf: bool, blank_lines: bool
 ) -> None:
     buffer = io.StringIO(newline="")
@@ -343,7 +348,7 @@ def parquet_tables(draw: st.DrawFn) -> pa.Table:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(table=parquet_tables())
-def test_parquet_reader_equals_parse_event(table: pa.Table, tmp_path_factory: Any) -> None:
+def test_parquet_reader_equals_parse_record(table: pa.Table, tmp_path_factory: Any) -> None:
     path = Path(tmp_path_factory.mktemp("parquet")) / "log.parquet"
     pq.write_table(table, path)
     outcomes = [

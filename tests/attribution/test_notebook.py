@@ -98,6 +98,8 @@ def test_defaults_are_the_shipped_configuration() -> None:
     assert params.journey_timeout_days == a["journey_timeout_days"]
     assert params.allowed_lateness_hours == a["allowed_lateness_hours"]
     assert params.markov_order == a["markov_order"]
+    assert params.markov_states == a["markov_states"] == "merged"
+    assert params.clv_horizon_weeks == an["clv_horizon_weeks"]
     assert params.half_life_days == a["half_life_days"]
     assert params.direct_channel == a["direct_channel"]
     assert params.crm_channels == tuple(a["crm_channels"])

@@ -154,7 +154,7 @@ def test_events_invalid_kinds_with_line_numbers(tmp_path: Path) -> None:
     lines = [
         tp("e1"),
         '{"type": "touchpoint", "event_id": ',
-        json.dumps({"type": "refund", "event_id": "x"}),
+        json.dumps({"type": "chargeback", "event_id": "x"}),
         json.dumps({"event_id": "x"}),
         json.dumps({"type": "purchase", "event_id": "p1", "ts": 1, "customer_id": "c1"}),
         "",
@@ -177,7 +177,7 @@ def test_events_invalid_kinds_with_line_numbers(tmp_path: Path) -> None:
     reasons = {row.line: row.reason for row in read.invalid}
     assert sorted(reasons) == [2, 3, 4, 5, 7, 8, 9]
     assert reasons[2].startswith("not valid JSON")
-    assert "unknown event type 'refund'" in reasons[3]
+    assert "unknown event type 'chargeback'" in reasons[3]
     assert "missing field 'type'" in reasons[4]
     assert "missing field 'order_id'" in reasons[5] and "missing field 'amount'" in reasons[5]
     assert "has no UTC offset" in reasons[7]

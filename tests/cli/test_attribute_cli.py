@@ -171,9 +171,81 @@ def test_many_invalid_records_are_summarised(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     log = tmp_path / "bad.jsonl"
-    log.write_text("".join(f'{{"type": "nope", "event_id": "{i}"}}\n' for i in range(25)))
+    # One valid event: a log of invalid records only is an error (test_contracts.py).
+    valid = '{"type": "touchpoint", "event_id": "t", "ts": 0, "customer_id": "c", "channel": "a"}'
+    invalid = "".join(f'{{"type": "nope", "event_id": "{i}"}}\n' for i in range(25))
+    log.write_text(invalid + valid + "\n")
     code, out, err = run(capsys, str(log), "--events", "--models", "linear")
     assert code == 0
     assert json.loads(out)["totals"]["invalid_records"] == 25
     assert "line 20:" in err and "line 21:" not in err
     assert "... and 5 more" in err
+
+
+def test_markov_states_from_the_option_and_the_config(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = tmp_path / "paths.csv"
+    paths.write_text(
+        "path,total_conversions,total_conversion_value,total_null\na > a,1,1,0\nb > a > a,0,0,1\n"
+    )
+
+    def credit(*extra: str) -> dict[str, float]:
+        code, out, err = run(capsys, str(paths), "--models", "markov", "--order", "2", *extra)
+        assert code == 0, err
+        channels = json.loads(out)["models"]["markov"]["channels"]
+        return {ch: round(c["conversions"], 9) for ch, c in channels.items()}
+
+    assert credit() == {"a": 1.0, "b": 0.0}  # merged, the default
+    assert credit("--markov-states", "raw") == {"a": round(2 / 3, 9), "b": round(1 / 3, 9)}
+    monkeypatch.setenv("CRM_ATTRIBUTION__MARKOV_STATES", "raw")
+    assert credit() == {"a": round(2 / 3, 9), "b": round(1 / 3, 9)}
+    assert credit("--markov-states", "merged") == {"a": 1.0, "b": 0.0}
+    monkeypatch.setenv("CRM_ATTRIBUTION__MARKOV_STATES", "kept")
+    code, _, err = run(capsys, str(paths), "--models", "markov")
+    assert code == 2 and "attribution.markov_states" in err
+
+
+def test_ci_gives_every_credit_its_interval(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from crm_attribution.generator import GeneratorConfig, generate
+
+    log = tmp_path / "events.jsonl"
+    log.write_text("".join(line + "\n" for line in generate(GeneratorConfig(customers=300))))
+    argv = [str(log), "--events", "--ci", "0.9", "--resamples", "30", "--seed", "5"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    data = json.loads(out)
+    assert data["confidence"]["level"] == 0.9 and data["confidence"]["resamples"] == 30
+    assert data["confidence"]["customers"] > 0
+    for model in data["models"].values():
+        for credit in model["channels"].values():
+            (c_low, c_high), (v_low, v_high) = credit["ci"]["conversions"], credit["ci"]["value"]
+            assert c_low <= c_high and v_low <= v_high
+    code, again, _ = run(capsys, *argv)
+    assert json.loads(again) == data  # seeded: the same intervals
+    code, out, _ = run(capsys, *argv, "--format", "csv", "--models", "linear")
+    header, first = out.splitlines()[:2]
+    assert header.endswith("conversions_low,conversions_high,value_low,value_high")
+    assert len(first.split(",")) == 10
+    code, out, _ = run(capsys, *argv, "--format", "table", "--models", "linear")
+    assert code == 0 and "90% interval, 30 resamples" in " ".join(out.split())
+
+
+def test_ci_needs_customers_and_a_level(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, PATHS, "--ci", "0.95")
+    assert code == 2 and "--events" in err
+    code, _, err = run(capsys, EVENTS, "--events", "--ci", "95")
+    assert code == 2 and "between 0 and 1" in err
+    code, _, err = run(capsys, EVENTS, "--events", "--ci", "0.95", "--resamples", "1")
+    assert code == 2 and "--resamples must be at least 2" in err
+
+
+def test_notebook_attribute_with_intervals() -> None:
+    import attribution
+
+    result = attribution.attribute(EVENTS, models=["linear", "markov"], ci=0.95, resamples=20)
+    rows = result.rows()
+    assert rows and all(r["conversions_low"] <= r["conversions_high"] for r in rows)
+    assert result.to_json()["confidence"]["resamples"] == 20

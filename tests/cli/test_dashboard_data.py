@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from crm_attribution.dashboard.data import dashboard_data, model_comparison, rfm_grid, state_label
 
 
@@ -41,3 +43,32 @@ def test_views_without_input_are_none() -> None:
     data = dashboard_data()
     assert data["models"] is None and data["rfm"] is None and data["markov"] is None
     assert data["generated_at"].endswith("Z")
+
+
+def test_model_comparison_carries_the_intervals() -> None:
+    from crm_attribution.dashboard.data import model_comparison
+
+    attribution = {
+        "confidence": {"level": 0.95, "resamples": 10, "seed": 0, "method": "m", "customers": 3},
+        "models": {
+            "linear": {"channels": {"a": {"conversions": 2.0, "value": 5.0,
+                                          "ci": {"conversions": [1.0, 3.0], "value": [2.0, 8.0]}}}},
+        },
+    }  # fmt: skip
+    view = model_comparison(attribution)
+    assert view["intervals"]["value"]["linear"]["a"] == [2.0, 8.0]
+    assert view["intervals"]["conversions"]["linear"]["a"] == [1.0, 3.0]
+    assert model_comparison({"models": attribution["models"]})["intervals"] is None
+
+
+def test_holdout_view_carries_the_calibration_rows() -> None:
+    from attribution.report_build import ReportParameters, build_report
+    from crm_attribution.dashboard.data import holdout_view
+    from tests.analytics.test_calibration import overall_log
+
+    report = build_report(overall_log(), ReportParameters(models=("linear",))).report
+    rows = holdout_view(report)["calibration"]
+    overall = [r for r in rows if r["period"] == "all"]
+    assert len(overall) == 1 and overall[0]["model"] == "linear"
+    assert overall[0]["incrementality_factor"] == pytest.approx(1.7)
+    assert overall[0]["underpowered"] is True

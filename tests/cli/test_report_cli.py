@@ -104,3 +104,26 @@ def test_bad_numbers_and_models(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, EVENTS, "--compare-days", "0")[2].count("--compare-days must be") == 1
     code, _, err = run(capsys, EVENTS, "--models", "nope")
     assert code == 2 and "unknown model 'nope'" in err
+
+
+def test_customers_carry_their_lifetime_value_forecast(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.analytics.test_clv_customers import cdnow_events
+
+    # CDNOW's first 39 weeks: enough repeat buying to fit BG/NBD (a short generated log is not).
+    path = tmp_path / "cdnow.jsonl"
+    path.write_text("".join(json.dumps(e.to_record()) + "\n" for e in cdnow_events()))
+    monkeypatch.setenv("CRM_ANALYTICS__CLV_HORIZON_WEEKS", "26")
+    code, out, _ = run(capsys, str(path), "--customers", "--models", "last_touch")
+    assert code == 0
+    clv = json.loads(out)["clv"]
+    assert clv["horizon_weeks"] == 26 and clv["forecast_status"] == "fitted"
+    rows = clv["per_customer"].values()
+    assert rows and all(0 < r["probability_alive"] <= 1 for r in rows)
+    assert all(r["forecast"] == pytest.approx(r["expected_purchases"] * r["expected_spend"])
+               for r in rows)  # fmt: skip
+    code, out, _ = run(capsys, str(path), "--customers", "--models", "last_touch",
+                       "--format", "table")  # fmt: skip
+    assert code == 0 and "Lifetime value per customer (26 weeks ahead)" in " ".join(out.split())
+    assert "P(alive)" in out

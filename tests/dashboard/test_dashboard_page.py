@@ -18,6 +18,7 @@ from tests.dashboard.expected import (
     markov_cells,
     mismatches,
     models_cells,
+    money,
     paths_cells,
     report_cells,
 )
@@ -123,6 +124,41 @@ def test_attribute_dashboard_of_a_path_file(
     assert page.page.locator("#view-paths table[data-table=paths-top]").count() == 1
     assert "path files do not have them" in page.page.inner_text("#view-paths")
     assert "No customer analytics" in page.page.inner_text("#view-rfm")
+
+
+@pytest.mark.slow
+def test_attribute_dashboard_shows_the_intervals(
+    capsys: pytest.CaptureFixture[str], log: Path, tmp_path: Path, page: Page
+) -> None:
+    html = tmp_path / "ci.html"
+    argv = ["attribute", str(log), "--events", "--models", "last_touch,linear,markov",
+            "--ci", "0.95", "--resamples", "20"]  # fmt: skip
+    assert main([*argv, "--format", "html", "-o", str(html)]) == 0
+    capsys.readouterr()
+    attribution = cli_json(capsys, *argv)
+    open_page(page, html.as_uri())
+    assert page.errors == []
+    expected = {}
+    for model, result in attribution["models"].items():
+        for ch, credit in result["channels"].items():
+            for kind in ("value", "conversions"):
+                low, high = credit["ci"][kind]
+                expected[f"models-{kind}|{ch}|{model}"] = (
+                    f"{money(credit[kind])} ({money(low)} to {money(high)})"
+                )
+    assert mismatches(page.cells(), expected) == []
+    bars = page.page.evaluate(
+        "() => document.getElementById('chart-models-value').data.map("
+        "(t) => [t.name, t.error_y.array, t.error_y.arrayminus])"
+    )
+    channels = sorted({ch for m in attribution["models"].values() for ch in m["channels"]})
+    for model, above, below in bars:
+        credits = attribution["models"][model]["channels"]
+        for ch, up, down in zip(channels, above, below, strict=True):
+            low, high = credits[ch]["ci"]["value"]
+            assert up == pytest.approx(high - credits[ch]["value"])
+            assert down == pytest.approx(credits[ch]["value"] - low)
+    assert "95% interval" in page.page.inner_text("#view-models")
 
 
 def test_html_needs_an_output_file(capsys: pytest.CaptureFixture[str]) -> None:

@@ -65,6 +65,43 @@ CENTS_FIX = {("long", "asof-compare14")}
 SCORE_DEPENDENT = ("rfm", "clv.segments")
 
 
+# Fields the report gained after the answers were saved (issue 14): new numbers beside the saved
+# ones, which must all be there and unchanged. ``*`` stands for every key at that level.
+ADDED_REPORT_FIELDS = (
+    "calibration",
+    "clv.per_customer.*.expected_purchases",
+    "clv.per_customer.*.probability_alive",
+    "clv.per_customer.*.expected_spend",
+)
+
+
+# Reasons that list the event types name the two added since (refund, rate): same records,
+# same verdict, a longer list.
+OLD_TYPES = "touchpoint, purchase, cost, assignment"
+NEW_TYPES = "touchpoint, purchase, cost, assignment, refund, rate"
+
+
+def _with_new_types(row: dict[str, Any]) -> dict[str, Any]:
+    reason = str(row["reason"])
+    for prefix in ("(one of ", "(expected one of "):
+        reason = reason.replace(prefix + OLD_TYPES + ")", prefix + NEW_TYPES + ")")
+    return {**row, "reason": reason}
+
+
+def _without_added(answer: Any, path: str) -> None:
+    """Remove an added field (asserting it is there), through ``*`` levels."""
+    head, _, rest = path.partition(".")
+    if head == "*":
+        for value in answer.values():
+            _without_added(value, rest)
+    elif rest:
+        if head in answer:  # e.g. per_customer only with --customers
+            _without_added(answer[head], rest)
+    else:
+        assert head in answer, f"added field {path} missing"
+        answer.pop(head)
+
+
 def _without(answer: dict[str, Any], path: str) -> None:
     head, _, rest = path.partition(".")
     if rest:
@@ -105,7 +142,15 @@ def test_attribute_matches_saved_answer(
     assert_same(got, _answer(f"{log}.attribute.{case}"))
     if case == "default":
         rows = [json.loads(line) for line in invalid.read_text().splitlines()]
-        assert rows == _answer(f"{log}.invalid")
+        saved = _answer(f"{log}.invalid")
+        assert [row["line"] for row in rows] == [row["line"] for row in saved]
+        for mine, theirs in zip(rows, saved, strict=True):
+            if theirs["reason"].startswith("unknown event type 'refund'"):
+                # The generator's "unknown type" was refund, a type since: its invalid records
+                # name orders no log holds ("bad-N"), and are invalid for that reason now.
+                assert mine["reason"].startswith("refund for unknown order 'bad-"), mine
+            else:
+                assert mine == _with_new_types(theirs)
 
 
 @pytest.mark.parametrize(("log", "case", "arguments", "env"), _cases("report"))
@@ -122,6 +167,8 @@ def test_report_matches_saved_answer(
         arguments = [saved["as_of"] if a == "AS_OF" else a for a in arguments]
     got = _run(capsys, monkeypatch, ["report", str(_log(log)), "--format", "json", *arguments], env)
     saved = _answer(f"{log}.report.{case}")
+    for path in ADDED_REPORT_FIELDS:
+        _without_added(got, path)
     if (log, case) in CENTS_FIX:
         assert _broken_tie(saved["rfm"]["cut_points"]["monetary"])
         assert not _broken_tie(got["rfm"]["cut_points"]["monetary"])
