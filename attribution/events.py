@@ -22,6 +22,8 @@ from pydantic import (
     field_validator,
 )
 
+from attribution.limits import MAX_TEXT, record_limits
+
 MS_PER_DAY = 86_400_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -94,7 +96,8 @@ _TIMESTAMP_SCHEMA = {
 Timestamp = Annotated[datetime, WithJsonSchema(_TIMESTAMP_SCHEMA)]
 _AMOUNT_SCHEMA = {"minimum": 0, "description": "a finite, non-negative amount of money"}
 
-_NonEmpty = Annotated[str, Field(min_length=1, max_length=256)]
+_NonEmpty = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+_Text = Annotated[str, Field(max_length=MAX_TEXT)]
 
 
 class _Event(BaseModel):
@@ -106,7 +109,14 @@ class _Event(BaseModel):
     @field_validator("ts", mode="before")
     @classmethod
     def _aware_ts(cls, value: Any) -> datetime:
-        return parse_timestamp(value)
+        moment = parse_timestamp(value)
+        limits = record_limits()
+        if not limits.min_ts_ms <= _to_ms(moment) <= limits.max_ts_ms:
+            raise ValueError(
+                f"timestamp {value!r} is outside the accepted range {limits.time_range_text()} "
+                "(validation.min_time, validation.max_time)"
+            )
+        return moment
 
     @cached_property
     def ts_ms(self) -> int:
@@ -124,6 +134,9 @@ def _check_amount(value: float) -> float:
         raise ValueError("amount must be a finite number")
     if value < 0:
         raise ValueError("amount must not be negative")
+    limit = record_limits().max_amount
+    if value > limit:
+        raise ValueError(f"amount must be at most {limit:,.0f} (validation.max_amount)")
     return value
 
 
@@ -133,8 +146,8 @@ class Touchpoint(_Event):
     type: Literal["touchpoint"] = "touchpoint"
     customer_id: _NonEmpty
     channel: _NonEmpty
-    campaign: str | None = None
-    interaction: str | None = None
+    campaign: _Text | None = None
+    interaction: _Text | None = None
 
 
 class Purchase(_Event):
@@ -144,7 +157,7 @@ class Purchase(_Event):
     customer_id: _NonEmpty
     order_id: _NonEmpty
     amount: Annotated[float, Field(json_schema_extra=_AMOUNT_SCHEMA)]
-    currency: str | None = None
+    currency: _Text | None = None
 
     @field_validator("amount")
     @classmethod
@@ -159,7 +172,7 @@ class Cost(_Event):
     campaign: _NonEmpty
     channel: _NonEmpty
     amount: Annotated[float, Field(json_schema_extra=_AMOUNT_SCHEMA)]
-    currency: str | None = None
+    currency: _Text | None = None
 
     @field_validator("amount")
     @classmethod
@@ -173,7 +186,7 @@ class Assignment(_Event):
     type: Literal["assignment"] = "assignment"
     customer_id: _NonEmpty
     group: Literal["treatment", "control"]
-    campaign: str | None = None
+    campaign: _Text | None = None
 
 
 class Refund(_Event):
@@ -187,7 +200,7 @@ class Refund(_Event):
     customer_id: _NonEmpty
     order_id: _NonEmpty
     amount: Annotated[float, Field(json_schema_extra=_AMOUNT_SCHEMA)]
-    currency: str | None = None
+    currency: _Text | None = None
 
     @field_validator("amount")
     @classmethod

@@ -117,6 +117,22 @@ def check_time_zone(value: str) -> str:
     return value
 
 
+class ValidationSettings(_Section):
+    """Bounds of every record (attribution/limits.py): larger or outside is invalid."""
+
+    max_amount: float = Field(1e12, gt=0, le=1e15)
+    min_time: str = "1970-01-01T00:00:00Z"
+    max_time: str = "2100-01-01T00:00:00Z"
+
+    @field_validator("min_time", "max_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        from attribution.events import parse_timestamp
+
+        parse_timestamp(value)
+        return value
+
+
 class WorkerSettings(_Section):
     """Faust worker options."""
 
@@ -165,6 +181,7 @@ class Settings(_Section):
     attribution: AttributionSettings = Field(default_factory=AttributionSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     business: BusinessSettings = Field(default_factory=BusinessSettings)
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
 

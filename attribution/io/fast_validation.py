@@ -36,8 +36,8 @@ from attribution.io.event_table import (
     TOUCHPOINT,
     schema,
 )
+from attribution.limits import MAX_TEXT, record_limits
 
-MAX_TEXT = 256
 EPOCH_MS_TEXT = r"^-?[0-9]{1,15}$"
 DECIMAL_TEXT = r"^[0-9]{1,15}(?:\.[0-9]{1,15})?$"
 # Years 1000-8999 only: far from the calendar's edges, where converting to UTC can overflow.
@@ -302,6 +302,11 @@ def validate_columns(
     kinds = _kinds(table)
     time_ok, ts_ms = _times(table)
     amount_ok, amount = _amounts(table)
+    # Records outside the configured bounds are left to parse_event, which says which bound.
+    limits = record_limits()
+    time_ok &= (ts_ms >= limits.min_ts_ms) & (ts_ms <= limits.max_ts_ms)
+    with np.errstate(invalid="ignore"):
+        amount_ok &= amount <= limits.max_amount
     required: dict[str, Bools] = {}
     optional: dict[str, Bools] = {}
     for code in _REQUIRED:

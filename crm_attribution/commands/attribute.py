@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from crm_attribution.cli import UserError
 from crm_attribution.commands.common import (
+    apply_record_limits,
     attribution_settings_from,
     check_output_args,
     write_output,
@@ -132,6 +133,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the input, run the models, print the report."""
+    apply_record_limits(args)
     from attribution.io import ReadError
     from attribution.models.registry import UnknownModel
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,17 @@ def attribution_settings_from(
 
     shipped = shipped_attribution(getattr(args, "config", None))
     return shipped if shipped is not None else settings_from(args).attribution
+
+
+def apply_record_limits(args: argparse.Namespace) -> None:
+    """Put the ``[validation]`` bounds in force; the shipped ones need no settings loaded."""
+    from config.shipped import overridden
+
+    if not overridden(getattr(args, "config", None), os.environ):
+        return  # attribution/limits.py's defaults are defaults.toml's (a test keeps them so)
+    from attribution.limits import RecordLimits, set_record_limits
+
+    set_record_limits(RecordLimits.from_settings(settings_from(args).validation))
 
 
 def money_from(args: argparse.Namespace) -> tuple[Any, str]:

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 
 from crm_attribution.cli import UserError
-from crm_attribution.commands.common import settings_from
+from crm_attribution.commands.common import apply_record_limits, settings_from
 from crm_attribution.commands.input_report import report_invalid, stage_status
 
 
@@ -74,6 +74,7 @@ def table_rows(built: Any, models: list[str], options: Any) -> dict[str, list[di
 
 def run(args: argparse.Namespace) -> int:
     """Read, analyse and write the tables."""
+    apply_record_limits(args)
     from attribution.models.options import ModelOptions
     from attribution.warehouse import TABLES, arrow_table
     from crm_attribution.commands.report import built_report, check_args, read_log

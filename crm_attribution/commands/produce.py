@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from crm_attribution.cli import UserError
-from crm_attribution.commands.common import bootstrap_from, settings_from
+from crm_attribution.commands.common import apply_record_limits, bootstrap_from, settings_from
 
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 NOT_STREAMED = (
@@ -42,6 +42,7 @@ def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
 
 def run(args: argparse.Namespace) -> int:
     """Send the file's events."""
+    apply_record_limits(args)
     from stream.producer import DeliveryError, EventProducer, produce_events, produce_lines
     from stream.topics_admin import ensure_topics
 

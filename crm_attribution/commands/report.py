@@ -13,7 +13,12 @@ from rich.console import Console
 
 from config.settings import Settings
 from crm_attribution.cli import UserError
-from crm_attribution.commands.common import check_output_args, settings_from, write_output
+from crm_attribution.commands.common import (
+    apply_record_limits,
+    check_output_args,
+    settings_from,
+    write_output,
+)
 from crm_attribution.commands.input_report import (
     fail_if_nothing_valid,
     fail_if_strict,
@@ -85,6 +90,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the log, fold it, attribute it, print the report."""
+    apply_record_limits(args)
     settings = settings_from(args)
     as_of = _check_args(args)
     html = check_output_args(args)

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from crm_attribution.cli import UserError
-from crm_attribution.commands.common import bootstrap_from, settings_from
+from crm_attribution.commands.common import apply_record_limits, bootstrap_from, settings_from
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run until stopped."""
+    apply_record_limits(args)
     settings = settings_from(args)
     bootstrap = bootstrap_from(settings, args.bootstrap)
     if args.web_port is not None and not 0 < args.web_port < 65536:
