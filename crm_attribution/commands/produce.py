@@ -38,8 +38,8 @@ def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
 
 def run(args: argparse.Namespace) -> int:
     """Send the file's events."""
-    from stream.producer import DeliveryError, EventProducer, produce_events, produce_lines
-    from stream.topics_admin import ensure_topics
+    from stream.kafka.admin import ensure_topics
+    from stream.kafka.producer import DeliveryError, EventProducer, produce_events, produce_lines
 
     settings = settings_from(args)
     path = Path(args.file)
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
                 result = read_events(path)
                 report = produce_events(result.events, producer, settings, on_record=tick)
-                from stream.producer import Rejected
+                from stream.kafka.producer import Rejected
 
                 report.rejected = [Rejected(r.line, r.reason) for r in result.invalid]
     except DeliveryError as error:

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run until stopped."""
-    from stream.worker import run_worker
+    from stream.worker.run import run_worker
 
     settings = settings_from(args)
     bootstrap = bootstrap_from(settings, args.bootstrap)
