@@ -23,7 +23,7 @@ from stream.broker.jars import BrokerError, ensure_jars
 from stream.broker.procs import cmdline, is_alive
 from stream.kafka.admin import wait_until_listed
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def our_jvms_under(root: Path) -> list[int]:
