@@ -9,7 +9,6 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from stream.kafka.partitioning import key_partition
 from stream.kafka.positions import ConsumerPositions
 from stream.kafka.ticks import TickSender
 from stream.ops.metrics import WorkerMetrics
-from stream.processing import aggregate_keys
+from stream.processing import aggregate_keys, customer_record
 from stream.processing.context import Context
 from stream.processing.runner import BatchRunner
 from stream.processing.write_back import WriteBack
@@ -97,7 +96,9 @@ class Pipeline:
             producer_max_batch_size=RECORD_BATCH_BYTES,
         )
         self.topics = self._topics()
-        # Customer keys are raw bytes, exactly as producers key the input topics.
+        # Customer keys are raw bytes, exactly as producers key the input topics. A customer's
+        # changelog partition is the partition its events arrive on, whatever partitioner the
+        # producer used, so that the worker owning that partition recovers its state.
         self.customers_table = self.app.Table(
             "customers", default=None, partitions=self.partitions, key_type=bytes
         )
@@ -106,10 +107,10 @@ class Pipeline:
             "aggregates", default=None, partitions=self.partitions, key_type=str
         )
         # Processing reads and writes through per-key write buffers, sent after each batch.
-        self.customers = WriteBack(
-            self.customers_table, partial(key_partition, partitions=self.partitions)
+        self.customers = WriteBack(self.customers_table, self.customer_partition)
+        self.aggregates = WriteBack(
+            self.aggregates_table, lambda key, value: aggregate_keys.partition_of(key)
         )
-        self.aggregates = WriteBack(self.aggregates_table, aggregate_keys.partition_of)
         # The messages of the batch in hand (changelogs, records, dead letters), sent together.
         self.outgoing = Outgoing(self._kafka_producer)
         self.gap_reader = GapReader(bootstrap)
@@ -146,8 +147,13 @@ class Pipeline:
         return self.ctx.models
 
     def customer_partition(self, key: bytes, value: Any) -> int:
-        """The partition of a stored customer (its key and table value)."""
-        return key_partition(key, self.partitions)
+        """The input partition a stored customer's events arrive on.
+
+        Entries written before the partition was recorded fall back to the Java client's
+        murmur2 of the key, which is what the workers assumed then.
+        """
+        partition = customer_record.partition(value)
+        return key_partition(key, self.partitions) if partition is None else partition
 
     def _markov_effects(self) -> dict[str, Any] | None:
         solution = self.markov_solution

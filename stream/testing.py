@@ -14,13 +14,16 @@ HTTP API uses::
 
 ``run_main`` takes the order in which a consumer delivers the records (``arrival_order`` by
 default, ``topic_order`` for a backlog whose purchases are read before its touchpoints), the
-batch size, and whether the runner learns where partitions end (then it holds journeys while
-a topic lags, as a worker does).
+batch size, whether the runner learns where partitions end (then it holds journeys while a
+topic lags, as a worker does), and how often every partition is assigned anew (the memory
+indexes are then rebuilt from the tables, as after a rebalance). The log partitions keys with
+the Java client's murmur2 by default, or with ``crc32_partition`` as librdkafka does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +32,7 @@ from config.settings import Settings
 from stream.api.merge_analytics import report_from_shares
 from stream.api.merge_attribution import attribution_object
 from stream.kafka.partitioning import key_partition
+from stream.processing import customer_record
 from stream.processing.aggregates import Merged, items_by_partition, merge_partitions
 from stream.processing.analytics_shares import partition_shares
 from stream.processing.context import Context
@@ -37,7 +41,29 @@ from stream.processing.ticks import tick_value
 from stream.topics import TopicNames, raw_route
 from stream.types import Record, TopicPartition
 
-__all__ = ["TestingLog", "TestingRun", "arrival_order", "run", "run_main", "topic_order"]
+__all__ = [
+    "TestingLog",
+    "TestingRun",
+    "arrival_order",
+    "crc32_partition",
+    "run",
+    "run_main",
+    "stored_partition",
+    "topic_order",
+]
+
+
+def crc32_partition(key: bytes, partitions: int) -> int:
+    """The partition librdkafka's default partitioner gives a key (confluent-kafka, Go, .NET)."""
+    return zlib.crc32(key) % partitions
+
+
+def stored_partition(key: bytes, value: Any) -> int:
+    """The partition a customer's events arrived on, as its record keeps it."""
+    partition = customer_record.partition(value)
+    if partition is None:
+        raise ValueError(f"customer {key!r} has no recorded partition")
+    return partition
 
 
 class TestingLog:
@@ -126,7 +152,6 @@ class TestingRun:
     customers: dict[bytes, Any]
     aggregates: dict[str, Any]
     results: list[BatchResult] = field(default_factory=list)
-    customer_partition: Callable[[bytes, Any], int] = lambda key, value: 0
 
     def merged(self) -> Merged:
         """Every partition's aggregates summed."""
@@ -145,7 +170,7 @@ class TestingRun:
             self.customers.items(),
             self.aggregates.items(),
             set(range(self.settings.topics.partitions)),
-            self.customer_partition,
+            stored_partition,
         )
         return report_from_shares(
             shares,
@@ -178,30 +203,32 @@ async def run(
     batch_events: int | None = None,
     hold_backlog: bool = True,
     expire: bool = True,
+    reassign_every: int | None = None,
 ) -> TestingRun:
     """Drain ``log`` through a batch runner; with ``expire``, tick every partition at the end
-    with the newest event time, as the leader worker does."""
+    with the newest event time, as the leader worker does; with ``reassign_every``, assign
+    every partition anew after that many batches."""
     size = batch_events or settings.worker.batch_events
     names = log.topics
     ctx = Context.from_settings(settings, names.kinds())
 
-    def customer_partition(key: bytes, value: Any) -> int:
-        return log.partitioner(key, log.partitions)
-
-    out = TestingRun(settings, ctx, {}, {}, customer_partition=customer_partition)
+    out = TestingRun(settings, ctx, {}, {})
     runner = BatchRunner(
         ctx,
         out.customers,
         out.aggregates,
         customer_topics=names.customer_topics(),
-        customer_partition=customer_partition,
+        customer_partition=stored_partition,
         gaps=log,
         positions=log if hold_backlog else None,
         backlog_records=size,
     )
     records = list(order(log))
-    for start in range(0, len(records), size):
+    for number, start in enumerate(range(0, len(records), size), start=1):
         out.results.append(await runner.process(records[start : start + size]))
+        if reassign_every and number % reassign_every == 0:
+            for partition in range(log.partitions):
+                runner.assigned(partition)
     if expire and ctx.watermarks:
         as_of = max(ctx.watermarks.values())
         ticks = [
@@ -220,6 +247,7 @@ def run_main(
     batch_events: int | None = None,
     hold_backlog: bool = True,
     expire: bool = True,
+    reassign_every: int | None = None,
 ) -> TestingRun:
     """:func:`run`, from synchronous code."""
     return asyncio.run(
@@ -230,5 +258,6 @@ def run_main(
             batch_events=batch_events,
             hold_backlog=hold_backlog,
             expire=expire,
+            reassign_every=reassign_every,
         )
     )

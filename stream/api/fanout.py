@@ -14,6 +14,7 @@ from stream.pipeline import Pipeline
 
 LOCAL_PATH = "/internal/local"
 ANALYTICS_PATH = "/internal/analytics"
+CUSTOMER_PATH = "/internal/customers"  # + /{customer_id}: this worker's answer only
 
 
 class FanoutError(RuntimeError):
@@ -62,6 +63,29 @@ async def gather(
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         return list(await asyncio.gather(*(fetch(session, url) for url in urls)))
+
+
+async def find_customer(pipeline: Pipeline, customer_id: str) -> dict[str, Any] | None:
+    """Ask the other workers for a customer this one does not hold (``None``: nobody does).
+
+    Any worker may own any customer: the partition a customer's events arrive on is the
+    producer's choice (murmur2, CRC32, explicit), so the key alone cannot route the question.
+    """
+    own = str(pipeline.app.conf.canonical_url).rstrip("/")
+    others = [url for url in worker_urls(pipeline) if url != own]
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for url in others:
+            try:
+                async with session.get(f"{url}{CUSTOMER_PATH}/{customer_id}") as response:
+                    if response.status == 200:
+                        answer: dict[str, Any] = json.loads(await response.text())
+                        return answer
+                    if response.status != 404:
+                        raise FanoutError(f"worker {url} answered HTTP {response.status}")
+            except (TimeoutError, aiohttp.ClientError) as error:
+                raise FanoutError(f"worker {url} did not answer: {error}") from None
+    return None
 
 
 def merge_shares(shares: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -12,6 +12,10 @@ class BadRequest(ValueError):
     """A query parameter is invalid; answered with HTTP 400 and the reason."""
 
 
+class NotFound(LookupError):
+    """What the query names does not exist; answered with HTTP 404 and the reason."""
+
+
 def parse_day(name: str, raw: str | None) -> str | None:
     """Validate a YYYY-MM-DD query parameter."""
     if raw is None or raw == "":

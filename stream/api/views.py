@@ -9,10 +9,10 @@ from typing import Any
 from faust.web import Request, Response, View
 
 from stream.api import queries
-from stream.api.fanout import ANALYTICS_PATH, LOCAL_PATH, FanoutError
+from stream.api.fanout import ANALYTICS_PATH, CUSTOMER_PATH, LOCAL_PATH, FanoutError, find_customer
 from stream.api.merge_analytics import EmptyStream
 from stream.api.openapi import OPENAPI
-from stream.api.params import BadRequest, parse_day, parse_models, parse_positive
+from stream.api.params import BadRequest, NotFound, parse_day, parse_models, parse_positive
 from stream.api.shares import local_analytics, local_share
 from stream.api.status import metrics_summary, update_gauges
 from stream.pipeline import Pipeline
@@ -43,6 +43,8 @@ def attach(pipeline: Pipeline) -> None:
             return web.json(await produce())
         except BadRequest as bad:
             return error(web, 400, str(bad))
+        except NotFound as missing:
+            return error(web, 404, str(missing))
         except FanoutError as failure:
             return error(web, 503, str(failure))
 
@@ -131,11 +133,31 @@ def attach(pipeline: Pipeline) -> None:
 
             return await guarded(self, produce)
 
+    def local_customer(customer_id: str) -> dict[str, Any] | None:
+        value = pipeline.customers.get(customer_id.encode("utf-8"))
+        if (
+            value is None
+            or pipeline.customer_partition(customer_id.encode("utf-8"), value)
+            not in pipeline.assigned_partitions()
+        ):
+            return None  # never seen, or left behind by a partition now owned elsewhere
+        return queries.customer_json(pipeline, customer_id, value)
+
+    @app.page(CUSTOMER_PATH + "/{customer_id}")
+    class LocalCustomer(View):
+        async def get(self, request: Request, customer_id: str) -> Response:
+            found = local_customer(customer_id)
+            if found is None:
+                return error(self, 404, f"no customer {customer_id!r} on this worker")
+            return self.json(found)
+
     @app.page("/customers/{customer_id}")
     class Customer(View):
-        @app.table_route(table=pipeline.customers_table, match_info="customer_id")  # type: ignore[arg-type]
         async def get(self, request: Request, customer_id: str) -> Response:
-            value = pipeline.customers.get(customer_id.encode("utf-8"))
-            if value is None:
-                return error(self, 404, f"no customer {customer_id!r} in the stream")
-            return self.json(queries.customer_json(pipeline, customer_id, value))
+            async def produce() -> Any:
+                found = local_customer(customer_id) or await find_customer(pipeline, customer_id)
+                if found is None:
+                    raise NotFound(f"no customer {customer_id!r} in the stream")
+                return found
+
+            return await guarded(self, produce)

@@ -9,6 +9,8 @@ Today's record is a JSON object (what Faust's json serializer writes to the chan
 ``c``  (time, event id) of the last compacted event
 ``x``  the customer's analytics parts (:mod:`stream.processing.analytics_parts`)
 ``h``  earliest decision time of the journeys held back from crediting
+``p``  the input partition the customer's events arrive on (absent before 2026-12: then the
+       partition Kafka's Java client gives the key was assumed)
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def encode(state: CustomerState) -> dict[str, Any]:
         "c": list(state.compacted_through) if state.compacted_through else None,
         "x": state.analytics,
         "h": state.held_since_ms,
+        "p": state.partition,
     }
 
 
@@ -51,6 +54,7 @@ def decode(customer_id: str, value: Mapping[str, Any] | None) -> CustomerState:
         tuple(value["c"]) if value.get("c") else None,
         value.get("x"),
         value.get("h"),
+        value.get("p"),
     )
 
 
@@ -62,6 +66,11 @@ def open_since(value: Mapping[str, Any] | None) -> int | None:
 def held_since(value: Mapping[str, Any] | None) -> int | None:
     """Decision time of the customer's earliest journey held back from crediting."""
     return None if not value else value.get("h")
+
+
+def partition(value: Mapping[str, Any] | None) -> int | None:
+    """The input partition the customer's events arrive on (``None``: not recorded)."""
+    return None if not value else value.get("p")
 
 
 def analytics_parts(value: Mapping[str, Any] | None) -> dict[str, Any] | None:

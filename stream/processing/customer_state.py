@@ -89,6 +89,9 @@ class CustomerState:
     analytics: dict[str, Any] | None = None
     # Earliest decision time of the closed journeys held back from crediting (see :meth:`add`).
     held_since_ms: int | None = None
+    # The input partition the customer's events arrive on (whatever the producer's partitioner):
+    # its table entry's changelog partition, and the partition that owns it on a query.
+    partition: int | None = None
     # The touches made from ``events`` so far (memory only: rebuilt on demand).
     touch_cache: dict[str, Touch] = field(default_factory=dict, repr=False, compare=False)
     # Event ids of ``events`` and ``recent_ids`` (memory only: built on first use).

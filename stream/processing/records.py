@@ -56,6 +56,7 @@ def process_record(
         return Outcome(dead_letter_record(error.reason, topic, partition, offset, key, value))
     key_bytes = event.customer_id.encode("utf-8")
     state = ctx.states.load(customers, key_bytes, event.customer_id)
+    state.partition = partition
     if isinstance(event, Assignment):
         state.analytics = apply_to_parts(state.analytics, event)
         ctx.states.store(customers, key_bytes, state)

@@ -20,12 +20,12 @@ import orjson
 class WriteBack(MutableMapping[Any, Any]):
     """A Faust table seen through a per-key write buffer.
 
-    ``partition_of`` gives a key's changelog partition from the key itself: the writes of a batch
-    are made for many partitions, and the ones credited at its end (aggregates) for none of the
-    messages in hand, so the message being processed cannot tell.
+    ``partition_of`` gives a write's changelog partition from its key and value: the writes of
+    a batch are made for many partitions, and the ones credited at its end (aggregates) for none
+    of the messages in hand, so the message being processed cannot tell.
     """
 
-    def __init__(self, table: Any, partition_of: Callable[[Any], int]) -> None:
+    def __init__(self, table: Any, partition_of: Callable[[Any, Any], int]) -> None:
         self.table = table
         self.partition_of = partition_of
         self.pending: dict[Any, Any] = {}
@@ -99,7 +99,7 @@ class WriteBack(MutableMapping[Any, Any]):
         pending, self.pending = self.pending, {}
         partition_of = self.partition_of
         for key, value in pending.items():
-            send(partition_of(key), key, value)
+            send(partition_of(key, value), key, value)
         self.unstored.update(pending)
         self.sent += len(pending)
         return len(pending)

@@ -11,8 +11,18 @@ import json
 import pytest
 
 from crm_attribution.generator import GeneratorConfig, generate
+from stream.kafka.partitioning import key_partition
 from stream.processing import customer_record
-from stream.testing import TestingLog, TestingRun, arrival_order, run_main, topic_order
+from stream.processing.analytics_shares import partition_shares
+from stream.testing import (
+    TestingLog,
+    TestingRun,
+    arrival_order,
+    crc32_partition,
+    run_main,
+    stored_partition,
+    topic_order,
+)
 from stream.types import Record
 from tests.compare import assert_same
 from tests.stream.batch_answers import batch_attribution, batch_report, stream_settings
@@ -190,3 +200,23 @@ def test_orders_read_ahead_of_their_touches_are_held_and_the_sums_stay_exact() -
     assert all(customer_record.held_since(v) is None for v in held.customers.values())
     # Crediting each order before its touches retracts it once per touch that follows.
     assert eager.retracted() > 10 * max(held.retracted(), 1), (eager.retracted(), held.retracted())
+
+
+def test_customers_stay_on_the_partition_their_events_arrive_on_whatever_the_partitioner() -> None:
+    """librdkafka producers partition with CRC32, not the Java client's murmur2."""
+    lines = list(generate(GeneratorConfig(customers=300, days=20, seed=6)))
+    log = TestingLog(SETTINGS, partitioner=crc32_partition)
+    log.produce_lines(lines, SETTINGS)
+    # Every partition assigned anew every few batches: the open and held journey indexes are
+    # rebuilt from the table each time, as after a rebalance.
+    run = run_main(log, SETTINGS, batch_events=100, reassign_every=3)
+    assert_same(run.attribution(), batch_attribution(lines, SETTINGS))
+    assert_same(run.analytics(), batch_report(lines, SETTINGS))
+    arrived = {r.key: r.partition for r in log.produced if r.topic == TOPICS.purchases}
+    partitions = range(SETTINGS.topics.partitions)
+    shares = partition_shares(run.customers.items(), (), set(partitions), stored_partition)
+    for key, partition in arrived.items():
+        assert customer_record.partition(run.customers[key]) == partition
+        assert key.decode() in shares[str(partition)]["customers"]
+    moved = [key for key, p in arrived.items() if p != key_partition(key, len(partitions))]
+    assert len(moved) > len(arrived) // 2
