@@ -18,7 +18,7 @@ from faust.types import TopicT
 from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
 from config.settings import Settings
-from stream.kafka.codecs import raw_key, table_json
+from stream.kafka.codecs import raw_key, raw_value, table_json
 from stream.kafka.gaps import GapReader
 from stream.kafka.outgoing import Outgoing
 from stream.kafka.partitioning import key_partition
@@ -99,8 +99,9 @@ class Pipeline:
         # Customer keys are raw bytes, exactly as producers key the input topics. A customer's
         # changelog partition is the partition its events arrive on, whatever partitioner the
         # producer used, so that the worker owning that partition recovers its state.
+        # Values are the bytes of stream.processing.customer_record, raw in the changelog too.
         self.customers_table = self.app.Table(
-            "customers", default=None, partitions=self.partitions, key_type=bytes
+            "customers", default=None, partitions=self.partitions, key_type=bytes, value_type=bytes
         )
         # Aggregate keys carry their partition in the key; they are never routed.
         self.aggregates_table = self.app.Table(
@@ -182,8 +183,8 @@ class Pipeline:
 
     def queue_table_writes(self) -> None:
         """Put the held writes of both tables into the outgoing messages (after each batch)."""
-        self.customers.flush(self._changelog_sender(self.customers_table, raw_key))
-        self.aggregates.flush(self._changelog_sender(self.aggregates_table, table_json))
+        self.customers.flush(self._changelog_sender(self.customers_table, raw_key, raw_value))
+        self.aggregates.flush(self._changelog_sender(self.aggregates_table, table_json, table_json))
 
     def store_table_writes(self) -> None:
         """Write the sent values into the table stores (once Kafka has acknowledged them)."""
@@ -191,7 +192,10 @@ class Pipeline:
         self.aggregates.store_sent()
 
     def _changelog_sender(
-        self, table: Any, encode_key: Callable[[Any], bytes]
+        self,
+        table: Any,
+        encode_key: Callable[[Any], bytes],
+        encode_value: Callable[[Any], bytes],
     ) -> Callable[[int, Any, Any], None]:
         topic = table.changelog_topic.get_topic_name()
         outgoing = self.outgoing
@@ -200,7 +204,7 @@ class Pipeline:
         persisted = table.data.set_persisted_offset
 
         def send(partition: int, key: Any, value: Any) -> None:
-            outgoing.add(topic, partition, encode_key(key), table_json(value), persisted)
+            outgoing.add(topic, partition, encode_key(key), encode_value(value), persisted)
 
         return send
 

@@ -25,6 +25,11 @@ def raw_key(key: bytes) -> bytes:
     return key
 
 
+def raw_value(value: bytes) -> bytes:
+    """A table value under Faust's ``raw`` serializer: the bytes themselves."""
+    return value
+
+
 def record_json(record: Mapping[str, Any]) -> bytes:
     """Compact JSON of an output record, keys sorted so equal records are equal bytes."""
     return orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)

@@ -6,7 +6,8 @@ Every key starts with the number of the partition whose events wrote it, then it
                     and ``wm``: the newest event time seen in the partition (epoch ms)
 ``P|credits``       model -> channel -> [conversions, value], all time
 ``P|daily|DAY``     ``totals`` and model -> channel -> [conversions, value] for that UTC day
-``P|conv|DAY|B``    converted journeys of that day (bucket B of 32), for the customer analytics
+``P|conv|DAY|B``    converted journeys of that day (bucket B of 32), for the customer analytics:
+                    purchase event id -> JSON text of [customer_id, journey row]
 ``P|markov|STATE``  out-edges of a Markov state: {"to": {state: weight}, "cv": v, "cc": c}
 ``P|tick``          the expiry clock last applied to the partition
 ``P|offsets``       next input offset to process, per topic (see stream.processing.offsets)

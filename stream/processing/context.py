@@ -1,65 +1,19 @@
-"""What processing a record needs besides the tables: the rules, the clocks, decoded states."""
+"""What processing a record needs besides the tables: the rules and the clocks."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
 from config.settings import Settings
-from stream.processing import customer_record
-from stream.processing.customer_state import CustomerState
 from stream.topics import CUSTOMER_KINDS
 
-# Customer states kept decoded between their events (see StateCache); about 10 KB each.
-STATE_CACHE_CUSTOMERS = 20_000
 # Credit horizon while a lagging topic partition has shown no event yet: hold every journey.
 HOLD_ALL_MS = -(2**62)
 # History younger than this (behind the slower customer topic) is never compacted.
 MIN_RETENTION_MS = 24 * 3_600_000
-
-
-class StateCache:
-    """Customer states kept as objects beside the table values they were written as.
-
-    Decoding a customer's stored state (its event rows and journeys) for each of its events
-    costs more than the journey rules themselves. A cached state is used only while the table
-    still holds the very value object it was written as; anything else (a recovered or
-    re-read value, a RocksDB store, which decodes anew on each read) is decoded again. Bounded:
-    the least recently written customers go first.
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.entries: dict[bytes, tuple[Any, CustomerState]] = {}
-
-    def load(self, customers: Mapping[bytes, Any], key: bytes, customer_id: str) -> CustomerState:
-        """The customer's state as the table holds it (the cached object when still current)."""
-        stored = customers.get(key)
-        cached = self.entries.get(key)
-        if stored is not None and cached is not None and cached[0] is stored:
-            return cached[1]
-        return customer_record.decode(customer_id, stored)
-
-    def store(
-        self, customers: MutableMapping[bytes, Any], key: bytes, state: CustomerState
-    ) -> None:
-        """Write the state to the table and keep it as the current object."""
-        value = customer_record.encode(state)
-        customers[key] = value
-        entries = self.entries
-        entries.pop(key, None)
-        if self.capacity <= 0:
-            return
-        entries[key] = (value, state)
-        if len(entries) > self.capacity:
-            del entries[next(iter(entries))]
-
-    def drop(self, key: bytes) -> None:
-        """Forget a state that was changed without being written (it no longer matches)."""
-        self.entries.pop(key, None)
 
 
 @dataclass
@@ -80,8 +34,6 @@ class Context:
     # (customer topic kind, partition) known to have unread events (see stream.processing.backlog;
     # empty when nothing tells where the inputs end: nothing is ever held then).
     lagging: set[tuple[str, int]] = field(default_factory=set)
-    # Recently used customer states, with the table value each was last written as.
-    states: StateCache = field(default_factory=lambda: StateCache(STATE_CACHE_CUSTOMERS))
 
     @classmethod
     def from_settings(cls, settings: Settings, topic_kinds: Mapping[str, str]) -> Context:

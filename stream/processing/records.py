@@ -10,6 +10,7 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from attribution.events import Assignment, Cost, InvalidRecord, Purchase, parse_event_bytes
+from stream.processing import customer_record
 from stream.processing.aggregates import note_invalid, record_cost
 from stream.processing.analytics_parts import apply_to_parts
 from stream.processing.context import Context
@@ -55,11 +56,11 @@ def process_record(
             return Outcome()  # redelivered after a restart: already counted and dead-lettered
         return Outcome(dead_letter_record(error.reason, topic, partition, offset, key, value))
     key_bytes = event.customer_id.encode("utf-8")
-    state = ctx.states.load(customers, key_bytes, event.customer_id)
+    state = customer_record.decode(event.customer_id, customers.get(key_bytes))
     state.partition = partition
     if isinstance(event, Assignment):
         state.analytics = apply_to_parts(state.analytics, event)
-        ctx.states.store(customers, key_bytes, state)
+        customers[key_bytes] = customer_record.encode(state)
         return Outcome()
     ctx.note_event_time(kind, partition, event.ts_ms)
     try:
@@ -67,12 +68,11 @@ def process_record(
             event, ctx.rules, ctx.settled_before(partition), ctx.credit_through(partition)
         )
     except TooLateError as error:
-        ctx.states.drop(key_bytes)
         return Outcome(
             dead_letter_record(str(error), topic, partition, offset, key, value), too_late=True
         )
     state.analytics = apply_to_parts(state.analytics, event)
-    ctx.states.store(customers, key_bytes, state)
+    customers[key_bytes] = customer_record.encode(state)
     ctx.note_partition_time(partition, event.ts_ms)
     purchase = isinstance(event, Purchase)
     outcome = Outcome(
@@ -132,12 +132,10 @@ def _update_customer(
 ) -> Outcome:
     """Apply ``update`` (journey changes, and whether the state changed) to a stored customer."""
     key_bytes = customer_id.encode("utf-8")
-    state = ctx.states.load(customers, key_bytes, customer_id)
+    state = customer_record.decode(customer_id, customers.get(key_bytes))
     changes, changed = update(state)
     if changed:
-        ctx.states.store(customers, key_bytes, state)
-    else:
-        ctx.states.drop(key_bytes)
+        customers[key_bytes] = customer_record.encode(state)
     outcome = Outcome(changes=changes, customer_id=customer_id)
     pending.add(partition, changes, outcome)
     return outcome

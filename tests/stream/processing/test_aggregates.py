@@ -7,10 +7,12 @@ from stream.processing import aggregate_keys
 from stream.processing.aggregates import (
     CONVERSION_BUCKETS,
     analytics_items,
+    converted_journeys,
     items_by_partition,
     merge_partitions,
     record_conversion,
 )
+from stream.processing.journey_rows import journey_to_row
 
 
 def test_a_days_conversions_are_spread_over_bounded_keys_and_all_come_back() -> None:
@@ -35,7 +37,20 @@ def test_a_days_conversions_are_spread_over_bounded_keys_and_all_come_back() -> 
     assert CONVERSION_BUCKETS // 2 < len(keys) <= CONVERSION_BUCKETS
     assert max(len(aggregates[k]) for k in keys) < 4 * 400 / CONVERSION_BUCKETS  # type: ignore[arg-type]
     rows = analytics_items(aggregates.items(), {0})[0]["journeys"]
-    assert sorted(row[0] for row in rows) == sorted(f"c{i}" for i in range(1, 400))
+    assert sorted(j.customer_id for j in converted_journeys(rows)) == sorted(
+        f"c{i}" for i in range(1, 400)
+    )
+    assert converted_journeys(rows)[0] == journeys[1]  # c1 sorts first
+
+
+def test_conversion_rows_of_older_workers_still_read() -> None:
+    """Rows were lists of JSON values before they became one JSON string each."""
+    journey = ConvertedJourney("c7", "o7", "p7", 5, 2.0, (Touch("sms", 1, "t7", "camp", None),))
+    written: dict[str, object] = {}
+    record_conversion(written, 0, +1, journey)
+    [(key, rows)] = written.items()
+    legacy = [["c7", journey_to_row(journey)]]
+    assert converted_journeys(rows.values()) == converted_journeys(legacy) == [journey]  # type: ignore[attr-defined]
 
 
 def test_keys_name_their_partition_and_a_share_sums_per_partition() -> None:
