@@ -29,6 +29,7 @@ from stream.processing import aggregate_keys, customer_record
 from stream.processing.context import Context
 from stream.processing.runner import BatchRunner
 from stream.processing.write_back import WriteBack
+from stream.stores import FaustTableStore
 from stream.topics import TopicNames
 from stream.types import MarkovSolution
 
@@ -49,6 +50,23 @@ class Topics:
     # One agent reads every input topic (and the expiry ticks) so that Faust assigns
     # partition P of all of them to the same worker: aggregates are kept per partition.
     inputs: TopicT
+
+
+def rocksdb_options(settings: Settings) -> dict[str, Any] | None:
+    """Faust's RocksDB options from the worker settings (``None`` for the memory store)."""
+    worker = settings.worker
+    if not worker.store.startswith("rocksdb://"):
+        return None
+    mb = 1024 * 1024
+    # A fresh dict per table: Faust's store pops keys ("driver") from the one it is given.
+    return {
+        # The `rocksdb` extra's binding (stream.stores writes its batches); Faust would take
+        # python-rocksdb instead if only that were installed.
+        "driver": "rocksdict",
+        "block_cache_size": int(worker.rocksdb_block_cache_mb * mb),
+        "write_buffer_size": int(worker.rocksdb_write_buffer_mb * mb),
+        "max_write_buffer_number": 2,
+    }
 
 
 class Pipeline:
@@ -101,17 +119,31 @@ class Pipeline:
         # producer used, so that the worker owning that partition recovers its state.
         # Values are the bytes of stream.processing.customer_record, raw in the changelog too.
         self.customers_table = self.app.Table(
-            "customers", default=None, partitions=self.partitions, key_type=bytes, value_type=bytes
+            "customers",
+            default=None,
+            partitions=self.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            options=rocksdb_options(settings),
         )
         # Aggregate keys carry their partition in the key; they are never routed.
         self.aggregates_table = self.app.Table(
-            "aggregates", default=None, partitions=self.partitions, key_type=str
+            "aggregates",
+            default=None,
+            partitions=self.partitions,
+            key_type=str,
+            options=rocksdb_options(settings),
         )
+        self.customers_store = FaustTableStore(lambda: self.customers_table.data)
+        self.aggregates_store = FaustTableStore(lambda: self.aggregates_table.data)
         # Processing reads and writes through per-key write buffers, sent after each batch.
-        self.customers = WriteBack(self.customers_table, self.customer_partition)
+        self.customers = WriteBack(self.customers_store, self.customer_partition)
         self.aggregates = WriteBack(
-            self.aggregates_table, lambda key, value: aggregate_keys.partition_of(key)
+            self.aggregates_store, lambda key, value: aggregate_keys.partition_of(key)
         )
+        # Changelog offsets Kafka acknowledged in the batch in hand, recorded once the stores
+        # hold the values (a RocksDB store then reads only what came after on recovery).
+        self._delivered: list[tuple[FaustTableStore, Any, int]] = []
         # The messages of the batch in hand (changelogs, records, dead letters), sent together.
         self.outgoing = Outgoing(self._kafka_producer)
         self.gap_reader = GapReader(bootstrap)
@@ -183,25 +215,38 @@ class Pipeline:
 
     def queue_table_writes(self) -> None:
         """Put the held writes of both tables into the outgoing messages (after each batch)."""
-        self.customers.flush(self._changelog_sender(self.customers_table, raw_key, raw_value))
-        self.aggregates.flush(self._changelog_sender(self.aggregates_table, table_json, table_json))
+        self.customers.flush(
+            self._changelog_sender(self.customers_table, self.customers_store, raw_key, raw_value)
+        )
+        self.aggregates.flush(
+            self._changelog_sender(
+                self.aggregates_table, self.aggregates_store, table_json, table_json
+            )
+        )
 
     def store_table_writes(self) -> None:
         """Write the sent values into the table stores (once Kafka has acknowledged them)."""
         self.customers.store_sent()
         self.aggregates.store_sent()
+        delivered, self._delivered = self._delivered, []
+        for store, tp, offset in delivered:
+            store.set_persisted_offset(tp, offset)
 
     def _changelog_sender(
         self,
         table: Any,
+        store: FaustTableStore,
         encode_key: Callable[[Any], bytes],
         encode_value: Callable[[Any], bytes],
     ) -> Callable[[int, Any, Any], None]:
         topic = table.changelog_topic.get_topic_name()
         outgoing = self.outgoing
+        delivered = self._delivered
+
         # Faust's changelog callback does this for its own writes: a RocksDB store keeps the
         # newest changelog offset it holds, so that recovery reads only what came after.
-        persisted = table.data.set_persisted_offset
+        def persisted(tp: Any, offset: int) -> None:
+            delivered.append((store, tp, offset))
 
         def send(partition: int, key: Any, value: Any) -> None:
             outgoing.add(topic, partition, encode_key(key), encode_value(value), persisted)

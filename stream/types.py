@@ -7,7 +7,7 @@ broker-free harness (``stream.testing``) over lists of records.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -49,6 +49,27 @@ class InputPositions(Protocol):
     ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
         """Where the group starts reading each partition (its committed offset, else the
         earliest), and the end offsets of those the consumer has not fetched yet."""
+        ...
+
+
+class TableStore(Protocol):
+    """A table's local store, written by partition (a Faust store in a worker, see
+    stream.stores)."""
+
+    def get(self, key: Any) -> Any:
+        """The stored value of ``key``, or ``None``."""
+        ...
+
+    def put_many(self, writes: Iterable[tuple[int, Any, Any]]) -> None:
+        """Store each ``(partition, key, value)``."""
+        ...
+
+    def items(self) -> Iterable[tuple[Any, Any]]:
+        """Every stored item."""
+        ...
+
+    def key_count(self) -> int:
+        """How many keys the store holds (may be an estimate; never a scan)."""
         ...
 
 

@@ -15,7 +15,7 @@ def update_gauges(pipeline: Pipeline) -> None:
     metrics.journeys_held.set(indexes.open_count())
     metrics.held_journeys.set(len(indexes.held))
     with contextlib.suppress(Exception):  # the table is not ready during recovery
-        metrics.customers_held.set(len(pipeline.customers))
+        metrics.customers_held.set(pipeline.customers.stored_count())
     consumer = getattr(pipeline.app, "consumer", None)
     if consumer is None:
         return

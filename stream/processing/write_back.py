@@ -16,38 +16,40 @@ from typing import Any
 
 import orjson
 
+from stream.types import TableStore
+
 
 class WriteBack(MutableMapping[Any, Any]):
-    """A Faust table seen through a per-key write buffer.
+    """A table's store seen through a per-key write buffer.
 
     ``partition_of`` gives a write's changelog partition from its key and value: the writes of
     a batch are made for many partitions, and the ones credited at its end (aggregates) for none
     of the messages in hand, so the message being processed cannot tell.
     """
 
-    def __init__(self, table: Any, partition_of: Callable[[Any, Any], int]) -> None:
-        self.table = table
+    def __init__(self, store: TableStore, partition_of: Callable[[Any, Any], int]) -> None:
+        self.store = store
         self.partition_of = partition_of
         self.pending: dict[Any, Any] = {}
-        # Flushed values whose changelog messages are not yet acknowledged.
-        self.unstored: dict[Any, Any] = {}
+        # Flushed (partition, value) whose changelog messages are not yet acknowledged.
+        self.unstored: dict[Any, tuple[int, Any]] = {}
         self.sent = 0
         self.coalesced = 0
 
     def __getitem__(self, key: Any) -> Any:
-        if key in self.pending:
-            return self.pending[key]
-        if key in self.unstored:
-            return self.unstored[key]
-        return self.table[key]
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
 
     def get(self, key: Any, default: Any = None) -> Any:
-        """The pending value, else one being sent, else the table's, else ``default``."""
+        """The pending value, else one being sent, else the store's, else ``default``."""
         if key in self.pending:
             return self.pending[key]
         if key in self.unstored:
-            return self.unstored[key]
-        return self.table.get(key, default)
+            return self.unstored[key][1]
+        value = self.store.get(key)
+        return default if value is None else value
 
     def __setitem__(self, key: Any, value: Any) -> None:
         if key in self.pending:
@@ -72,44 +74,46 @@ class WriteBack(MutableMapping[Any, Any]):
         raise TypeError("write-back tables do not delete keys")
 
     def __iter__(self) -> Iterator[Any]:
-        yield from self.pending
-        for key in self.table:
-            if key not in self.pending:
-                yield key
+        for key, _ in self.items():
+            yield key
 
     def __len__(self) -> int:
-        return len(self.table) + sum(1 for key in self.pending if key not in self.table)
+        return sum(1 for _ in self.items())
 
     def items(self) -> Iterator[tuple[Any, Any]]:  # type: ignore[override]
-        """Pending values first, then the table's other keys."""
+        """Pending values first, then those on their way, then the store's other items."""
         yield from self.pending.items()
-        for key, value in self.table.items():
+        for key, (_, value) in self.unstored.items():
             if key not in self.pending:
                 yield key, value
+        for key, value in self.store.items():
+            if key not in self.pending and key not in self.unstored:
+                yield key, value
+
+    def stored_count(self) -> int:
+        """How many keys the store holds, without a scan (RocksDB: its estimate)."""
+        return self.store.key_count()
 
     def flush(self, send: Callable[[int, Any, Any], None]) -> int:
         """Hand every pending value to ``send(partition, key, value)``; return how many.
 
-        ``send`` puts the changelog message on its way; it is not Faust's own
-        ``table[key] = value``, which takes the partition from the current event (in a batch, not
-        the one that made the write) and sends one message at a time. The values reach the
-        table's store only with :meth:`store_sent`, once Kafka has them: a RocksDB store must
-        never hold a write its changelog lacks.
+        ``send`` puts the changelog message on its way. The values reach the table's store only
+        with :meth:`store_sent`, once Kafka has them: a RocksDB store must never hold a write its
+        changelog lacks.
         """
         pending, self.pending = self.pending, {}
         partition_of = self.partition_of
         for key, value in pending.items():
-            send(partition_of(key, value), key, value)
-        self.unstored.update(pending)
+            partition = partition_of(key, value)
+            send(partition, key, value)
+            self.unstored[key] = (partition, value)
         self.sent += len(pending)
         return len(pending)
 
     def store_sent(self) -> None:
-        """Write the values handed to ``send`` into the table's store (after delivery)."""
+        """Write the values handed to ``send`` into the store (after delivery)."""
         unstored, self.unstored = self.unstored, {}
-        store = self.table.data
-        for key, value in unstored.items():
-            store[key] = value
+        self.store.put_many((partition, key, value) for key, (partition, value) in unstored.items())
 
 
 def editable(table: MutableMapping[Any, Any], key: Any, default: Callable[[], Any]) -> Any:
