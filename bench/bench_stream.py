@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO))
 
 from config.settings import load_settings  # noqa: E402
 from crm_attribution.generator import GeneratorConfig, generate  # noqa: E402
-from stream.producer import EventProducer, produce_lines  # noqa: E402
-from stream.topics_admin import ensure_topics  # noqa: E402
+from stream.kafka.admin import ensure_topics  # noqa: E402
+from stream.kafka.producer import EventProducer, produce_lines  # noqa: E402
 from tests.integration.stream_harness import Worker, free_port, get_json, unique_env  # noqa: E402
 
 
@@ -182,7 +182,7 @@ def main() -> None:
     if args.bootstrap:
         bootstrap = args.bootstrap
     else:
-        from stream.broker import ensure_broker
+        from stream.broker.launcher import ensure_broker
 
         bootstrap, _ = ensure_broker(settings)
     lines = list(generate(GeneratorConfig(customers=args.customers, days=args.days, seed=3)))

@@ -148,6 +148,8 @@ class WorkerSettings(_Section):
     batch_events: int = Field(500, ge=1, le=100_000)
     batch_seconds: float = Field(0.05, gt=0, le=60)
     full_gc_seconds: float = Field(300.0, gt=0)
+    rocksdb_block_cache_mb: float = Field(8.0, gt=0)
+    rocksdb_write_buffer_mb: float = Field(4.0, gt=0)
 
     @field_validator("processing_guarantee")
     @classmethod

@@ -26,7 +26,7 @@ class _SessionBroker:
         self._previous: dict[int, Any] = {}
 
     def start(self) -> str:
-        from stream.broker import start_broker
+        from stream.broker.launcher import start_broker
 
         self._install_handlers()
         info = start_broker(
@@ -46,7 +46,7 @@ class _SessionBroker:
             if self._stopped:
                 return
             self._stopped = True
-        from stream.broker import stop_broker
+        from stream.broker.launcher import stop_broker
 
         stop_broker(load_settings(), state_dir=self.state_dir, grace_s=20.0)
 
@@ -83,7 +83,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if configured:
         yield configured
         return
-    from stream.broker import BrokerError
+    from stream.broker.launcher import BrokerError
 
     # Its own state directory: a user's `crm-attribution broker start` is neither reused
     # nor stopped by the tests.

@@ -36,8 +36,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_start(args: argparse.Namespace) -> int:
     """Start the broker (or report the one running) and print its bootstrap address."""
-    from stream.broker import BrokerError, broker_status, cache_dir_for, start_broker
-    from stream.broker_jars import jars_cached
+    from stream.broker.jars import jars_cached
+    from stream.broker.launcher import BrokerError, broker_status, cache_dir_for, start_broker
 
     settings = settings_from(args)
     if args.port is not None and not 0 < args.port < 65536:
@@ -77,7 +77,7 @@ def run_start(args: argparse.Namespace) -> int:
 
 def run_stop(args: argparse.Namespace) -> int:
     """Stop the recorded broker."""
-    from stream.broker import BrokerError, stop_broker
+    from stream.broker.launcher import BrokerError, stop_broker
 
     settings = settings_from(args)
     try:
@@ -94,7 +94,7 @@ def run_stop(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     """Print the broker's state; exit code 0 if it runs, 1 if not."""
-    from stream.broker import broker_status
+    from stream.broker.launcher import broker_status
 
     settings = settings_from(args)
     info = broker_status(settings, args.state_dir)

@@ -68,7 +68,7 @@ def bootstrap_from(settings: Settings, explicit: str | None = None) -> str:
     """The broker to use: --bootstrap, configuration/environment, or the local broker."""
     if explicit:
         return explicit
-    from stream.broker import resolve_bootstrap
+    from stream.broker.launcher import resolve_bootstrap
 
     found = resolve_bootstrap(settings)
     if not found:

@@ -57,7 +57,7 @@ class Feeder(threading.Thread):
         self.error: str | None = None
 
     def run(self) -> None:
-        from stream.producer import EventProducer, produce_lines
+        from stream.kafka.producer import EventProducer, produce_lines
 
         started = time.monotonic()
         try:
@@ -157,7 +157,7 @@ def _start_worker(bootstrap: str, port: int, env: dict[str, str], log: Any) -> A
 def run(args: argparse.Namespace) -> int:
     """Run until Ctrl-C (or --duration), then stop everything that was started."""
     from crm_attribution.generator import GeneratorConfig, generate
-    from stream.broker import cache_dir_for, ensure_broker, stop_broker
+    from stream.broker.launcher import cache_dir_for, ensure_broker, stop_broker
 
     settings = settings_from(args)
     console = Console()

@@ -43,8 +43,8 @@ def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
 def run(args: argparse.Namespace) -> int:
     """Send the file's events."""
     apply_record_limits(args)
-    from stream.producer import DeliveryError, EventProducer, produce_events, produce_lines
-    from stream.topics_admin import ensure_topics
+    from stream.kafka.admin import ensure_topics
+    from stream.kafka.producer import DeliveryError, EventProducer, produce_events, produce_lines
 
     settings = settings_from(args)
     path = Path(args.file)
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                 from attribution.events import AnyEvent, Rate, Refund
                 from attribution.io.event_table import RATE, REFUND, to_events
                 from attribution.io.events_reader import read_event_table
-                from stream.producer import Rejected
+                from stream.kafka.producer import Rejected
 
                 read = read_event_table(path)
                 money = read.table["kind"].is_in([REFUND, RATE])

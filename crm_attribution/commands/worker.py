@@ -30,12 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run until stopped."""
     apply_record_limits(args)
+    from stream.worker.run import run_worker
+
     settings = settings_from(args)
     bootstrap = bootstrap_from(settings, args.bootstrap)
     if args.web_port is not None and not 0 < args.web_port < 65536:
         raise UserError(f"--web-port {args.web_port} is not a TCP port")
     check_broker(bootstrap, settings)
-    from stream.worker import run_worker
 
     run_worker(
         settings,
@@ -50,11 +51,11 @@ def run(args: argparse.Namespace) -> int:
 def check_broker(bootstrap: str, settings: Settings) -> None:
     """Create the pipeline's topics now, so that an unreachable broker is one clear line.
 
-    The worker creates them too (stream/worker.py) after it configured logging, where a
+    The worker creates them too (stream/worker/run.py) after it configured logging, where a
     failure surfaces as the Kafka client's traceback; asked first, before anything logs, the
     client stays quiet (its loggers have no handler yet) and the error is ours to word.
     """
-    from stream.topics_admin import ensure_topics
+    from stream.kafka.admin import ensure_topics
 
     try:
         ensure_topics(bootstrap, settings)

@@ -130,7 +130,7 @@ def test_demo_analytics_panel_shows_segments_lift_and_crm_share() -> None:
 
 @pytest.mark.parametrize("raw", ["soon", "-3", "0", "nan"])
 def test_analytics_compare_days_must_be_a_positive_number(raw: str) -> None:
-    from stream.views import BadRequest, parse_positive
+    from stream.api.params import BadRequest, parse_positive
 
     with pytest.raises(BadRequest, match="compare_days"):
         parse_positive("compare_days", raw, 30.0)
@@ -165,12 +165,12 @@ def test_records_kafka_never_acknowledged_fail_produce_with_the_count(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Once, records refused while a new topic settled were reported as sent."""
-    import stream.producer
-    import stream.topics_admin
-    from tests.stream.test_producer import FlakyKafka
+    import stream.kafka.admin
+    import stream.kafka.producer
+    from tests.stream.kafka.test_producer import FlakyKafka
 
-    monkeypatch.setattr(stream.topics_admin, "ensure_topics", lambda *args, **kwargs: None)
-    monkeypatch.setattr(stream.producer, "KafkaProducer", lambda **kw: FlakyKafka(3, **kw))
+    monkeypatch.setattr(stream.kafka.admin, "ensure_topics", lambda *args, **kwargs: None)
+    monkeypatch.setattr(stream.kafka.producer, "KafkaProducer", lambda **kw: FlakyKafka(3, **kw))
     events = tmp_path / "events.jsonl"
     touch = {"type": "touchpoint", "customer_id": "c1", "channel": "email"}
     events.write_text(

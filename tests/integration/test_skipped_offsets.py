@@ -21,8 +21,8 @@ from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
 from config.settings import load_settings
 from crm_attribution.generator import GeneratorConfig, generate
-from stream.producer import EventProducer, produce_lines
-from stream.topics_admin import ensure_topics
+from stream.kafka.admin import ensure_topics
+from stream.kafka.producer import EventProducer, produce_lines
 from tests.compare import assert_same
 from tests.integration.stream_harness import Worker, get_json, unique_env, wait_until
 

@@ -24,8 +24,8 @@ import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
-from stream.broker_procs import die_with_parent
-from stream.topics_admin import wait_until_listed
+from stream.broker.procs import die_with_parent
+from stream.kafka.admin import wait_until_listed
 from tests.integration.stream_harness import free_port
 
 pytestmark = pytest.mark.kafka
@@ -168,30 +168,3 @@ def test_faust_worker_sums_into_a_table(kafka_bootstrap: str, tmp_path: Path) ->
     finally:
         code = stop(worker)
     assert code == 0, f"the worker did not stop cleanly (exit code {code}):\n{tail(log)}"
-
-
-def test_gap_reader_reads_exactly_the_missing_range(kafka_bootstrap: str) -> None:
-    """The direct read that refills skipped offsets returns [start, end) in order, no more."""
-    import asyncio
-
-    from stream.gaps import GapReader
-
-    topic = f"gap-{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    try:
-        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-        wait_until_listed(admin, [topic], timeout_s=30)
-    finally:
-        admin.close()
-    produce(kafka_bootstrap, topic, [(f"k{i}", i) for i in range(20)])
-
-    async def read(start: int, end: int) -> list[int]:
-        reader = GapReader(kafka_bootstrap)
-        try:
-            return [r.offset async for r in reader.read(topic, 0, start, end)]
-        finally:
-            await reader.close()
-
-    assert asyncio.run(read(5, 12)) == list(range(5, 12))
-    assert asyncio.run(read(0, 1)) == [0]
-    assert asyncio.run(read(19, 20)) == [19]

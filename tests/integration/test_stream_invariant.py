@@ -2,7 +2,8 @@
 
 One generated log (10,000+ customers, 100,000+ events, out-of-order within the lateness,
 duplicates, about 1% invalid records of many kinds) is produced to Kafka and drained by one
-worker, by two workers, and by two workers one of which is stopped and restarted half-way.
+worker, by two workers, and by two workers one of which is stopped and restarted half-way,
+each with the memory store and with RocksDB.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from attribution.events import InvalidRecord, parse_event
 from config.settings import load_settings
 from crm_attribution.cli import main as cli_main
 from crm_attribution.generator import DENSE_CHANNELS, GeneratorConfig, generate
-from stream.producer import EventProducer, produce_lines
-from stream.topics_admin import ensure_topics
+from stream.kafka.admin import ensure_topics
+from stream.kafka.producer import EventProducer, produce_lines
 from tests.compare import assert_same
 from tests.integration.stream_harness import Worker, get_json, unique_env, wait_until
 
@@ -208,8 +209,19 @@ def run_scenario(
         assert_same(ranged["models"]["linear"], batch["models"]["linear"])
         status, spec = get_json(f"{url}/openapi.json")
         assert status == 200 and "/attribution" in spec["paths"]
-        status, _ = get_json(f"{url}/metrics-json")
-        assert status == 200
+        held = 0
+        for worker in running:
+            status, body = get_json(f"{worker.url}/metrics-json")
+            assert status == 200
+            held += int(body["customers_held"])
+        # Every customer of the log (10,000, see batch_answer) is held by one worker. RocksDB's
+        # count is its own estimate (overwrites not yet compacted count more than once).
+        on_rocksdb = env.get("CRM_WORKER__STORE", "memory://").startswith("rocksdb://")
+        assert held >= (9_000 if on_rocksdb else 10_000), held
+        if on_rocksdb:
+            # The state is in RocksDB files, one database per table and partition owned.
+            databases = {p.name for w in running for p in w.data_dir.rglob("customers-*.db")}
+            assert databases == {f"customers-{p}.db" for p in range(4)}, databases
         # One customer's journey, routed to the worker that owns it (from any worker).
         for worker in running:
             status, customer = get_json(f"{worker.url}/customers/c000007")
@@ -240,37 +252,81 @@ def run_scenario(
                 worker.stop()
 
 
+# Every scenario runs on both table stores: RocksDB keeps each partition's values in its own
+# database and recovers a restarted worker from its own files plus the changelog after them.
+STORES = pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+
+
+def store_env(store: str) -> dict[str, str]:
+    return {"CRM_WORKER__STORE": store}
+
+
+@STORES
 def test_one_worker_equals_batch(
-    kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path
-) -> None:
-    run_scenario(kafka_bootstrap, event_log[1], batch_answer, tmp_path, 1, batch_report)
-
-
-def test_two_workers_equal_batch(
-    kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path
-) -> None:
-    run_scenario(kafka_bootstrap, event_log[1], batch_answer, tmp_path, 2, batch_report)
-
-
-def test_backlog_drained_by_one_worker_equals_batch(
-    kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path
+    kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path, store: str
 ) -> None:
     run_scenario(
-        kafka_bootstrap, event_log[1], batch_answer, tmp_path, 1, batch_report, backlog=True
+        kafka_bootstrap,
+        event_log[1],
+        batch_answer,
+        tmp_path,
+        1,
+        batch_report,
+        extra_env=store_env(store),
     )
 
 
+@STORES
+def test_two_workers_equal_batch(
+    kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path, store: str
+) -> None:
+    run_scenario(
+        kafka_bootstrap,
+        event_log[1],
+        batch_answer,
+        tmp_path,
+        2,
+        batch_report,
+        extra_env=store_env(store),
+    )
+
+
+@STORES
+def test_backlog_drained_by_one_worker_equals_batch(
+    kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path, store: str
+) -> None:
+    run_scenario(
+        kafka_bootstrap,
+        event_log[1],
+        batch_answer,
+        tmp_path,
+        1,
+        batch_report,
+        backlog=True,
+        extra_env=store_env(store),
+    )
+
+
+@STORES
 def test_backlog_drained_by_two_workers_equals_batch(
-    kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path
+    kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path, store: str
 ) -> None:
     # Both workers start on a full log: the partitions move between them while they read.
     run_scenario(
-        kafka_bootstrap, event_log[1], batch_answer, tmp_path, 2, batch_report, backlog=True
+        kafka_bootstrap,
+        event_log[1],
+        batch_answer,
+        tmp_path,
+        2,
+        batch_report,
+        backlog=True,
+        extra_env=store_env(store),
     )
 
 
+@STORES
 def test_worker_restarted_mid_stream_equals_batch(
-    kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path
+    kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path, store: str
 ) -> None:
     run_scenario(
         kafka_bootstrap,
@@ -280,4 +336,5 @@ def test_worker_restarted_mid_stream_equals_batch(
         2,
         batch_report,
         restart_half_way=True,
+        extra_env=store_env(store),
     )

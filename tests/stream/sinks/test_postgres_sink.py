@@ -53,8 +53,8 @@ def records(log: Path, batch: dict[str, Any]) -> list[dict[str, Any]]:
     from attribution.io.events_reader import read_events
     from attribution.journeys import ConvertedJourney, JourneyRules, build_journeys
     from attribution.models.options import ModelOptions
-    from stream.contributions import contributions
-    from stream.processing import attribution_records
+    from stream.processing.contributions import contributions
+    from stream.processing.crediting import attribution_records
 
     events = read_events(log).events
     rules = JourneyRules.from_days(30.0, 30.0, 1.0)

@@ -1,0 +1,37 @@
+"""What this worker holds, for the partitions it owns: the share a fan-out collects from it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stream.pipeline import Pipeline
+from stream.processing import aggregate_keys
+from stream.processing.aggregates import items_by_partition, with_watermark
+from stream.processing.analytics_shares import partition_shares
+
+
+def local_share(pipeline: Pipeline, kinds: str) -> dict[str, Any]:
+    """This worker's aggregate items, for the partitions it owns, limited to ``kinds``."""
+    wanted = {k for k in kinds.split(",") if k} if kinds else set()
+    partitions = pipeline.assigned_partitions()
+    share = items_by_partition(pipeline.aggregates.items(), partitions, wanted)
+    # The newest event times live in memory between aggregate writes.
+    if not wanted or aggregate_keys.TOTALS in wanted:
+        for partition in partitions:
+            items = share.setdefault(str(partition), {})
+            totals = items.get(aggregate_keys.TOTALS)
+            mark = pipeline.runner.watermark(partition)
+            if mark > (totals or {}).get("wm", 0):
+                items[aggregate_keys.TOTALS] = with_watermark(totals, mark)
+    return {"url": str(pipeline.app.conf.canonical_url), "partitions": share}
+
+
+def local_analytics(pipeline: Pipeline) -> dict[str, Any]:
+    """This worker's analytics parts, cost events and converted journeys, per owned partition."""
+    shares = partition_shares(
+        pipeline.customers.items(),
+        pipeline.aggregates.items(),
+        pipeline.assigned_partitions(),
+        pipeline.customer_partition,
+    )
+    return {"url": str(pipeline.app.conf.canonical_url), "partitions": shares}

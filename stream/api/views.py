@@ -1,0 +1,163 @@
+"""The worker's HTTP endpoints (the server side): analysts' queries, ops, the internal shares."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faust.web import Request, Response, View
+
+from stream.api import queries
+from stream.api.fanout import ANALYTICS_PATH, CUSTOMER_PATH, LOCAL_PATH, FanoutError, find_customer
+from stream.api.merge_analytics import EmptyStream
+from stream.api.openapi import OPENAPI
+from stream.api.params import BadRequest, NotFound, parse_day, parse_models, parse_positive
+from stream.api.shares import local_analytics, local_share
+from stream.api.status import metrics_summary, update_gauges
+from stream.pipeline import Pipeline
+
+_STARTED = time.monotonic()
+
+
+def attach(pipeline: Pipeline) -> None:
+    """Register the web views on the pipeline's app."""
+    app = pipeline.app
+    metrics = pipeline.metrics
+
+    def error(web: Any, status: int, reason: str) -> Response:
+        return web.json({"error": reason}, status=status)
+
+    def not_ready_reason() -> str | None:
+        if app.rebalancing:
+            return "the worker group is rebalancing; retry in a few seconds"
+        if not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+            return "the worker is recovering its tables; retry in a few seconds"
+        return None
+
+    async def guarded(web: Any, produce: Callable[[], Awaitable[Any]]) -> Response:
+        reason = not_ready_reason()
+        if reason:
+            return error(web, 503, reason)
+        try:
+            return web.json(await produce())
+        except BadRequest as bad:
+            return error(web, 400, str(bad))
+        except NotFound as missing:
+            return error(web, 404, str(missing))
+        except FanoutError as failure:
+            return error(web, 503, str(failure))
+
+    @app.page("/health")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "ok", "uptime_seconds": time.monotonic() - _STARTED})
+
+    @app.page("/ready")
+    class Ready(View):
+        async def get(self, request: Request) -> Response:
+            reason = not_ready_reason()
+            if reason:
+                return self.json({"ready": False, "reason": reason}, status=503)
+            return self.json({"ready": True})
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            update_gauges(pipeline)
+            # aiohttp refuses a charset inside content_type; text/plain is Prometheus' format.
+            return self.text(metrics.render().decode("utf-8"), content_type="text/plain")
+
+    @app.page("/metrics-json")
+    class MetricsJson(View):
+        async def get(self, request: Request) -> Response:
+            update_gauges(pipeline)
+            return self.json(metrics_summary(pipeline))
+
+    @app.page("/openapi.json")
+    class OpenApi(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(OPENAPI)
+
+    @app.page(LOCAL_PATH)
+    class Local(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(local_share(pipeline, request.query.get("kinds", "")))
+
+    @app.page("/attribution")
+    class Attribution(View):
+        async def get(self, request: Request) -> Response:
+            return await guarded(self, lambda: queries.attribution_json(pipeline))
+
+    @app.page("/totals")
+    class Totals(View):
+        async def get(self, request: Request) -> Response:
+            return await guarded(self, lambda: queries.totals_json(pipeline))
+
+    @app.page("/credits")
+    class Credits(View):
+        async def get(self, request: Request) -> Response:
+            async def produce() -> Any:
+                models = parse_models(pipeline.models, request.query.get("model"))
+                start = parse_day("from", request.query.get("from"))
+                end = parse_day("to", request.query.get("to"))
+                if start and end and start > end:
+                    raise BadRequest(f"from={start} is after to={end}")
+                return await queries.credits_json(pipeline, models, start, end)
+
+            return await guarded(self, produce)
+
+    @app.page("/markov")
+    class Markov(View):
+        async def get(self, request: Request) -> Response:
+            refresh = request.query.get("refresh", "0") not in ("0", "false", "")
+            return await guarded(self, lambda: queries.markov_json(pipeline, refresh))
+
+    @app.page(ANALYTICS_PATH)
+    class LocalAnalytics(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(local_analytics(pipeline))
+
+    @app.page("/analytics")
+    class Analytics(View):
+        async def get(self, request: Request) -> Response:
+            async def produce() -> Any:
+                scores = request.query.get("customers", "0") not in ("0", "false", "")
+                compare = parse_positive("compare_days", request.query.get("compare_days"), 30.0)
+                try:
+                    answer = await queries.analytics_json(pipeline, scores, compare)
+                except EmptyStream as empty:
+                    raise BadRequest(str(empty)) from None
+                metrics.publish_analytics(answer)
+                return answer
+
+            return await guarded(self, produce)
+
+    def local_customer(customer_id: str) -> dict[str, Any] | None:
+        value = pipeline.customers.get(customer_id.encode("utf-8"))
+        if (
+            value is None
+            or pipeline.customer_partition(customer_id.encode("utf-8"), value)
+            not in pipeline.assigned_partitions()
+        ):
+            return None  # never seen, or left behind by a partition now owned elsewhere
+        return queries.customer_json(pipeline, customer_id, value)
+
+    @app.page(CUSTOMER_PATH + "/{customer_id}")
+    class LocalCustomer(View):
+        async def get(self, request: Request, customer_id: str) -> Response:
+            found = local_customer(customer_id)
+            if found is None:
+                return error(self, 404, f"no customer {customer_id!r} on this worker")
+            return self.json(found)
+
+    @app.page("/customers/{customer_id}")
+    class Customer(View):
+        async def get(self, request: Request, customer_id: str) -> Response:
+            async def produce() -> Any:
+                found = local_customer(customer_id) or await find_customer(pipeline, customer_id)
+                if found is None:
+                    raise NotFound(f"no customer {customer_id!r} in the stream")
+                return found
+
+            return await guarded(self, produce)

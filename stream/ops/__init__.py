@@ -1,0 +1,1 @@
+"""What operators watch and tune: metrics, log format, garbage collection, the stop watchdog."""

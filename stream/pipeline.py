@@ -1,0 +1,263 @@
+"""What a worker runs: the Faust app, its topics and tables, and the batch runner over them.
+
+Built from settings; the agents, timers and web views (``stream.worker``, ``stream.api``)
+register themselves on ``pipeline.app`` and use its declared fields only.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.types import TopicT
+
+from attribution.journeys import JourneyRules
+from attribution.models.options import ModelOptions
+from config.settings import Settings
+from stream.kafka.codecs import raw_key, raw_value, table_json
+from stream.kafka.gaps import GapReader
+from stream.kafka.outgoing import Outgoing
+from stream.kafka.partitioning import key_partition
+from stream.kafka.positions import ConsumerPositions
+from stream.kafka.ticks import TickSender
+from stream.ops.metrics import WorkerMetrics
+from stream.processing import aggregate_keys, customer_record
+from stream.processing.context import Context
+from stream.processing.runner import BatchRunner
+from stream.processing.write_back import WriteBack
+from stream.stores import FaustTableStore
+from stream.topics import TopicNames
+from stream.types import MarkovSolution
+
+# Record batches of the worker's own sends (stream.kafka.outgoing): a few per partition and
+# batch of events, well under the broker's default message.max.bytes (1 MiB).
+RECORD_BATCH_BYTES = 512 * 1024
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The Faust topics the pipeline reads (it writes through stream.kafka.outgoing)."""
+
+    touchpoints: TopicT
+    purchases: TopicT
+    costs: TopicT
+    assignments: TopicT
+    ticks: TopicT
+    # One agent reads every input topic (and the expiry ticks) so that Faust assigns
+    # partition P of all of them to the same worker: aggregates are kept per partition.
+    inputs: TopicT
+
+
+def rocksdb_options(settings: Settings) -> dict[str, Any] | None:
+    """Faust's RocksDB options from the worker settings (``None`` for the memory store)."""
+    worker = settings.worker
+    if not worker.store.startswith("rocksdb://"):
+        return None
+    mb = 1024 * 1024
+    # A fresh dict per table: Faust's store pops keys ("driver") from the one it is given.
+    return {
+        # The `rocksdb` extra's binding (stream.stores writes its batches); Faust would take
+        # python-rocksdb instead if only that were installed.
+        "driver": "rocksdict",
+        "block_cache_size": int(worker.rocksdb_block_cache_mb * mb),
+        "write_buffer_size": int(worker.rocksdb_write_buffer_mb * mb),
+        "max_write_buffer_number": 2,
+    }
+
+
+class Pipeline:
+    """Everything a worker runs, built from settings."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bootstrap: str,
+        *,
+        web_port: int | None = None,
+        data_dir: str | None = None,
+        tick_seconds: float = 5.0,
+    ) -> None:
+        self.settings = settings
+        self.bootstrap = bootstrap
+        self.tick_seconds = tick_seconds
+        self.partitions = settings.topics.partitions
+        self.topic_names = TopicNames.from_settings(settings)
+        self.metrics = WorkerMetrics()
+        worker = settings.worker
+        datadir = data_dir or worker.data_dir or tempfile.mkdtemp(prefix="crm-attribution-")
+        self.app = faust.App(
+            worker.app_id,
+            broker=f"kafka://{bootstrap}",
+            store=worker.store,
+            processing_guarantee=worker.processing_guarantee,
+            datadir=str(Path(datadir)),
+            topic_partitions=self.partitions,
+            topic_replication_factor=1,
+            topic_allow_declare=True,
+            web_host=worker.web_host,
+            web_port=worker.web_port if web_port is None else web_port,
+            web_enabled=True,
+            key_serializer="raw",
+            value_serializer="raw",
+            # A rebalance or stop waits for the event in hand: without it, a tick still
+            # writing after the pre-revoke flush could leave the next owner a changelog with
+            # half of that tick (seen as a Markov mismatch in the restart test).
+            stream_wait_empty=True,
+            table_standby_replicas=0,
+            broker_commit_every=1000,
+            broker_commit_interval=1.0,
+            producer_linger=0.005,
+            producer_max_batch_size=RECORD_BATCH_BYTES,
+        )
+        self.topics = self._topics()
+        # Customer keys are raw bytes, exactly as producers key the input topics. A customer's
+        # changelog partition is the partition its events arrive on, whatever partitioner the
+        # producer used, so that the worker owning that partition recovers its state.
+        # Values are the bytes of stream.processing.customer_record, raw in the changelog too.
+        self.customers_table = self.app.Table(
+            "customers",
+            default=None,
+            partitions=self.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            options=rocksdb_options(settings),
+        )
+        # Aggregate keys carry their partition in the key; they are never routed.
+        self.aggregates_table = self.app.Table(
+            "aggregates",
+            default=None,
+            partitions=self.partitions,
+            key_type=str,
+            options=rocksdb_options(settings),
+        )
+        self.customers_store = FaustTableStore(lambda: self.customers_table.data)
+        self.aggregates_store = FaustTableStore(lambda: self.aggregates_table.data)
+        # Processing reads and writes through per-key write buffers, sent after each batch.
+        self.customers = WriteBack(self.customers_store, self.customer_partition)
+        self.aggregates = WriteBack(
+            self.aggregates_store, lambda key, value: aggregate_keys.partition_of(key)
+        )
+        # Changelog offsets Kafka acknowledged in the batch in hand, recorded once the stores
+        # hold the values (a RocksDB store then reads only what came after on recovery).
+        self._delivered: list[tuple[FaustTableStore, Any, int]] = []
+        # The messages of the batch in hand (changelogs, records, dead letters), sent together.
+        self.outgoing = Outgoing(self._kafka_producer)
+        self.gap_reader = GapReader(bootstrap)
+        self.tick_sender = TickSender(bootstrap)
+        # The latest Markov solution (stream.worker.timers) and analytics snapshot.
+        self.markov_solution: MarkovSolution | None = None
+        self.analytics_snapshot: dict[str, Any] | None = None
+        self.ctx = Context.from_settings(settings, self.topic_names.kinds())
+        self.runner = BatchRunner(
+            self.ctx,
+            self.customers,
+            self.aggregates,
+            customer_topics=self.topic_names.customer_topics(),
+            customer_partition=self.customer_partition,
+            gaps=self.gap_reader,
+            positions=ConsumerPositions(lambda: self.app.consumer),
+            backlog_records=worker.batch_events,
+            markov_effects=self._markov_effects,
+        )
+
+    @property
+    def rules(self) -> JourneyRules:
+        """The journey rules of this pipeline."""
+        return self.ctx.rules
+
+    @property
+    def options(self) -> ModelOptions:
+        """The models' options."""
+        return self.ctx.options
+
+    @property
+    def models(self) -> list[str]:
+        """The models this pipeline credits."""
+        return self.ctx.models
+
+    def customer_partition(self, key: bytes, value: Any) -> int:
+        """The input partition a stored customer's events arrive on.
+
+        Entries written before the partition was recorded fall back to the Java client's
+        murmur2 of the key, which is what the workers assumed then.
+        """
+        partition = customer_record.partition(value)
+        return key_partition(key, self.partitions) if partition is None else partition
+
+    def _markov_effects(self) -> dict[str, Any] | None:
+        solution = self.markov_solution
+        return None if solution is None else dict(solution.effects)
+
+    def _topics(self) -> Topics:
+        names = self.topic_names
+
+        def raw(*topics: str) -> TopicT:
+            return self.app.topic(
+                *topics, key_serializer="raw", value_serializer="raw", partitions=self.partitions
+            )
+
+        return Topics(
+            touchpoints=raw(names.touchpoints),
+            purchases=raw(names.purchases),
+            costs=raw(names.costs),
+            assignments=raw(names.assignments),
+            ticks=raw(names.ticks),
+            inputs=raw(*names.inputs()),
+        )
+
+    def _kafka_producer(self) -> Any:
+        # The aiokafka producer inside Faust's (public record-batch API; Faust has no wrapper).
+        return self.app.producer._ensure_producer()  # type: ignore[attr-defined]
+
+    def queue_table_writes(self) -> None:
+        """Put the held writes of both tables into the outgoing messages (after each batch)."""
+        self.customers.flush(
+            self._changelog_sender(self.customers_table, self.customers_store, raw_key, raw_value)
+        )
+        self.aggregates.flush(
+            self._changelog_sender(
+                self.aggregates_table, self.aggregates_store, table_json, table_json
+            )
+        )
+
+    def store_table_writes(self) -> None:
+        """Write the sent values into the table stores (once Kafka has acknowledged them)."""
+        self.customers.store_sent()
+        self.aggregates.store_sent()
+        delivered, self._delivered = self._delivered, []
+        for store, tp, offset in delivered:
+            store.set_persisted_offset(tp, offset)
+
+    def _changelog_sender(
+        self,
+        table: Any,
+        store: FaustTableStore,
+        encode_key: Callable[[Any], bytes],
+        encode_value: Callable[[Any], bytes],
+    ) -> Callable[[int, Any, Any], None]:
+        topic = table.changelog_topic.get_topic_name()
+        outgoing = self.outgoing
+        delivered = self._delivered
+
+        # Faust's changelog callback does this for its own writes: a RocksDB store keeps the
+        # newest changelog offset it holds, so that recovery reads only what came after.
+        def persisted(tp: Any, offset: int) -> None:
+            delivered.append((store, tp, offset))
+
+        def send(partition: int, key: Any, value: Any) -> None:
+            outgoing.add(topic, partition, encode_key(key), encode_value(value), persisted)
+
+        return send
+
+    def assigned_partitions(self) -> set[int]:
+        """Partitions of the customer topics this worker actively owns now."""
+        names = set(self.topic_names.customer_topics().values())
+        try:
+            actives = self.app.assignor.assigned_actives()
+        except Exception:  # noqa: BLE001 - not assigned yet
+            return set()
+        return {tp.partition for tp in actives if tp.topic in names}

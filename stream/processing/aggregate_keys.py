@@ -1,0 +1,86 @@
+"""Keys of the aggregates table, built and read here only.
+
+Every key starts with the number of the partition whose events wrote it, then its kind:
+
+``P|totals``        conversions, value, null paths, unattributed conversions, invalid records,
+                    and ``wm``: the newest event time seen in the partition (epoch ms)
+``P|credits``       model -> channel -> [conversions, value], all time
+``P|daily|DAY``     ``totals`` and model -> channel -> [conversions, value] for that UTC day
+``P|conv|DAY|B``    converted journeys of that day (bucket B of 32), for the customer analytics:
+                    purchase event id -> JSON text of [customer_id, journey row]
+``P|markov|STATE``  out-edges of a Markov state: {"to": {state: weight}, "cv": v, "cc": c}
+``P|tick``          the expiry clock last applied to the partition
+``P|offsets``       next input offset to process, per topic (see stream.processing.offsets)
+``P|costs``         the partition's campaign cost events (see stream.processing.analytics_parts)
+
+Few, larger keys rather than many small ones: every write is a changelog message.
+"""
+
+from __future__ import annotations
+
+TOTALS = "totals"
+CREDITS = "credits"
+DAILY = "daily"
+CONVERSIONS = "conv"
+MARKOV = "markov"
+TICK = "tick"
+OFFSETS = "offsets"
+COSTS = "costs"
+
+
+def totals(partition: int) -> str:
+    """``P|totals``."""
+    return f"{partition}|{TOTALS}"
+
+
+def credits(partition: int) -> str:
+    """``P|credits``."""
+    return f"{partition}|{CREDITS}"
+
+
+def daily(partition: int, day: str) -> str:
+    """``P|daily|DAY``."""
+    return f"{partition}|{DAILY}|{day}"
+
+
+def conversions(partition: int, day: str, bucket: int | None) -> str:
+    """``P|conv|DAY|B``; without a bucket, the day's single key of tables written before them."""
+    day_key = f"{partition}|{CONVERSIONS}|{day}"
+    return day_key if bucket is None else f"{day_key}|{bucket:02d}"
+
+
+def markov_state(partition: int, state: str) -> str:
+    """``P|markov|STATE``."""
+    return f"{partition}|{MARKOV}|{state}"
+
+
+def tick(partition: int) -> str:
+    """``P|tick``."""
+    return f"{partition}|{TICK}"
+
+
+def offsets(partition: int) -> str:
+    """``P|offsets``."""
+    return f"{partition}|{OFFSETS}"
+
+
+def costs(partition: int) -> str:
+    """``P|costs``."""
+    return f"{partition}|{COSTS}"
+
+
+def partition_of(key: str) -> int:
+    """The partition a key belongs to (its changelog partition too)."""
+    return int(key.partition("|")[0])
+
+
+def parse(key: str) -> tuple[int, str, str]:
+    """(partition, kind, what follows the kind: a day, a Markov state, or ``""``)."""
+    head, _, rest = key.partition("|")
+    kind, _, tail = rest.partition("|")
+    return int(head), kind, tail
+
+
+def without_partition(key: str) -> str:
+    """The key after its ``P|`` prefix (how a worker's share names an item)."""
+    return key.partition("|")[2]

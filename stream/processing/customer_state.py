@@ -1,0 +1,258 @@
+"""Incremental journey state of one customer, exact under late, duplicate and reordered events.
+
+The state keeps the customer's recent events and the journeys already emitted from them. Each
+new event is inserted where it belongs by event time and the journeys of the retained events are
+rebuilt with :func:`attribution.journeys.customer_journeys` (the batch engine's own rules). The
+difference between the journeys emitted before and after is returned as retractions (-1) and
+emissions (+1), so downstream sums equal what the batch engine computes on the same log, whatever
+the arrival order of events that are not settled yet.
+
+The caller says up to which event time history is settled (``compact_before_ms``: in the stream,
+the newest event time of the *slowest* input topic of the partition minus the retention, because
+touchpoints and purchases come through different topics read at different speeds). Closed
+journeys decided before it are compacted away; their event ids stay in a bounded ring for dedupe,
+and an event that would belong to them is refused as too late.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from attribution.journeys import (
+    ConvertedJourney,
+    CustomerEvent,
+    EventRow,
+    Journey,
+    JourneyRules,
+    Touch,
+    event_row,
+    journeys_from_rows,
+)
+
+RECENT_IDS_KEPT = 256
+
+
+@dataclass(frozen=True)
+class JourneyChange:
+    """A journey emitted (+1) or retracted (-1) by an update of the customer state."""
+
+    sign: int
+    journey: Journey
+
+
+class TooLateError(ValueError):
+    """The event is older than the customer's retained horizon and cannot be placed."""
+
+
+def journey_identity(journey: Journey) -> tuple[Any, ...]:
+    """Stable identity of a journey: what it is made of, not where it sits in memory."""
+    touches = tuple(t.event_id for t in journey.touches)
+    if isinstance(journey, ConvertedJourney):
+        return ("c", journey.event_id, touches)
+    return ("n", touches)
+
+
+def expiry_due(open_since_ms: int, as_of_ms: int, rules: JourneyRules) -> bool:
+    """True when a journey open since ``open_since_ms`` becomes a null path at ``as_of_ms``."""
+    return as_of_ms - rules.allowed_lateness_ms - open_since_ms > rules.timeout_ms
+
+
+def _decided_at(journey: Journey, rules: JourneyRules) -> int:
+    """Event time after which no in-horizon event can change the journey."""
+    if isinstance(journey, ConvertedJourney):
+        return journey.ts_ms
+    return journey.touches[0].ts_ms + rules.timeout_ms
+
+
+def _iso(ts_ms: int) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ts_ms)).isoformat()
+
+
+@dataclass
+class CustomerState:
+    """Retained events, emitted journeys and dedupe memory of one customer."""
+
+    customer_id: str
+    events: list[EventRow] = field(default_factory=list)
+    emitted: list[Journey] = field(default_factory=list)
+    recent_ids: list[str] = field(default_factory=list)
+    newest_ms: int | None = None
+    as_of_ms: int | None = None
+    open_since_ms: int | None = None
+    # Event order key of the last compacted event: nothing at or before it can be placed.
+    compacted_through: tuple[int, str] | None = None
+    # The customer's analytics parts (see stream.processing.analytics_parts), as stored JSON.
+    analytics: dict[str, Any] | None = None
+    # Earliest decision time of the closed journeys held back from crediting (see :meth:`add`).
+    held_since_ms: int | None = None
+    # The input partition the customer's events arrive on (whatever the producer's partitioner):
+    # its table entry's changelog partition, and the partition that owns it on a query.
+    partition: int | None = None
+    # The touches made from ``events`` so far (memory only: rebuilt on demand).
+    touch_cache: dict[str, Touch] = field(default_factory=dict, repr=False, compare=False)
+    # Event ids of ``events`` and ``recent_ids`` (memory only: built on first use).
+    known_ids: set[str] | None = field(default=None, repr=False, compare=False)
+
+    def knows(self, event_id: str) -> bool:
+        """True when the event id was already counted."""
+        if self.known_ids is None:
+            self.known_ids = {e.event_id for e in self.events}
+            self.known_ids.update(self.recent_ids)
+        return event_id in self.known_ids
+
+    def add(
+        self,
+        event: CustomerEvent,
+        rules: JourneyRules,
+        compact_before_ms: int | None,
+        credit_through_ms: int | None = None,
+    ) -> list[JourneyChange]:
+        """Insert an event; return the journey changes. Duplicates change nothing.
+
+        Journeys decided before ``compact_before_ms`` are compacted afterwards (``None``: keep
+        everything). Raises :class:`TooLateError` for an event that belongs to a journey
+        already compacted.
+
+        A new closed journey decided after ``credit_through_ms`` (at its purchase; a null path
+        when its timeout runs out) is held back, not emitted, until :meth:`release` is called
+        with a later time (``None``: emit every closed journey). The stream holds journeys
+        while an input topic still has unread events from before that time: emitting them
+        would only retract and re-emit them as those events arrive.
+        """
+        if self.knows(event.event_id):
+            return []
+        row = event_row(event)
+        if self.compacted_through is not None and (row.ts_ms, row.event_id) <= tuple(
+            self.compacted_through
+        ):
+            raise TooLateError(
+                f"event time {_iso(row.ts_ms)} falls in this customer's history that was "
+                f"already settled (up to {_iso(self.compacted_through[0])}); it arrived too "
+                "late to be placed"
+            )
+        if self.known_ids is not None:
+            self.known_ids.add(row.event_id)
+        if self.events and row < self.events[-1]:
+            self.events.append(row)
+            self.events.sort()
+        else:
+            self.events.append(row)
+        self.newest_ms = row.ts_ms if self.newest_ms is None else max(self.newest_ms, row.ts_ms)
+        return self._rebuild(rules, compact_before_ms, credit_through_ms)
+
+    def advance(
+        self,
+        as_of_ms: int,
+        rules: JourneyRules,
+        compact_before_ms: int | None,
+        credit_through_ms: int | None = None,
+    ) -> list[JourneyChange]:
+        """Move the expiry clock (a watermark) forward; may expire the open journey."""
+        if self.as_of_ms is not None and as_of_ms <= self.as_of_ms:
+            return []
+        self.as_of_ms = as_of_ms
+        if self.open_since_ms is None or not expiry_due(self.open_since_ms, as_of_ms, rules):
+            return []
+        return self._rebuild(rules, compact_before_ms, credit_through_ms)
+
+    def release(
+        self, rules: JourneyRules, compact_before_ms: int | None, credit_through_ms: int | None
+    ) -> list[JourneyChange]:
+        """Emit the held journeys decided at or before ``credit_through_ms`` (``None``: all)."""
+        if self.held_since_ms is None or (
+            credit_through_ms is not None and self.held_since_ms > credit_through_ms
+        ):
+            return []
+        return self._rebuild(rules, compact_before_ms, credit_through_ms)
+
+    def _rebuild(
+        self, rules: JourneyRules, compact_before_ms: int | None, credit_through_ms: int | None
+    ) -> list[JourneyChange]:
+        closed, open_touches = journeys_from_rows(
+            self.customer_id, self.events, rules, self.as_of_ms, self.touch_cache
+        )
+        before = {journey_identity(j): j for j in self.emitted}
+        keys = [journey_identity(j) for j in closed]
+        # A journey already emitted stays emitted while it is unchanged: holding is about new
+        # journeys only, never a reason to retract one.
+        held = [
+            credit_through_ms is not None
+            and key not in before
+            and _decided_at(journey, rules) > credit_through_ms
+            for key, journey in zip(keys, closed, strict=True)
+        ]
+        after = set(keys)
+        changes = [JourneyChange(-1, j) for key, j in before.items() if key not in after]
+        changes += [
+            JourneyChange(+1, j)
+            for key, j, is_held in zip(keys, closed, held, strict=True)
+            if key not in before and not is_held
+        ]
+        self.emitted = [j for j, is_held in zip(closed, held, strict=True) if not is_held]
+        self.held_since_ms = min(
+            (_decided_at(j, rules) for j, is_held in zip(closed, held, strict=True) if is_held),
+            default=None,
+        )
+        self.open_since_ms = open_touches[0].ts_ms if open_touches else None
+        if compact_before_ms is not None:
+            self._compact(rules, compact_before_ms, closed, held)
+        return changes
+
+    def _compact(
+        self, rules: JourneyRules, horizon: int, closed: list[Journey], held: list[bool]
+    ) -> None:
+        keep_from = 0
+        for journey, is_held in zip(closed, held, strict=True):
+            # A held journey's events stay, and so do those of every journey after it.
+            if is_held or _decided_at(journey, rules) >= horizon:
+                break
+            keep_from += 1
+        if keep_from == 0:
+            return
+        last = closed[keep_from - 1]
+        cut = (
+            (last.ts_ms, last.event_id)
+            if isinstance(last, ConvertedJourney)
+            else event_order_of_touch(last.touches[-1])
+        )
+        gone = [e for e in self.events if (e.ts_ms, e.event_id) <= cut]
+        self.events = [e for e in self.events if (e.ts_ms, e.event_id) > cut]
+        for event in gone:
+            self.touch_cache.pop(event.event_id, None)
+        self.emitted = self.emitted[keep_from:]
+        self.compacted_through = cut
+        self.recent_ids = (self.recent_ids + [e.event_id for e in gone])[-RECENT_IDS_KEPT:]
+        self.known_ids = None  # ids may have left the ring
+
+
+def event_order_of_touch(touch: Touch) -> tuple[int, str]:
+    """The event order key of a touch (same as :func:`event_order` of its event)."""
+    return (touch.ts_ms, touch.event_id)
+
+
+def replay(
+    customer_id: str,
+    events: Iterable[CustomerEvent],
+    rules: JourneyRules,
+    retention_ms: int,
+    as_of_ms: int | None = None,
+) -> tuple[CustomerState, list[JourneyChange]]:
+    """Feed events one by one (any order) and collect every change; used by tests.
+
+    Compaction follows the newest event time fed so far minus ``retention_ms``, as the stream
+    does with the slowest input topic's newest event time.
+    """
+    state = CustomerState(customer_id)
+    changes: list[JourneyChange] = []
+    newest: int | None = None
+    for event in events:
+        newest = event.ts_ms if newest is None else max(newest, event.ts_ms)
+        changes += state.add(event, rules, newest - retention_ms)
+    if as_of_ms is not None:
+        horizon = None if newest is None else newest - retention_ms
+        changes += state.advance(as_of_ms, rules, horizon)
+    return state, changes

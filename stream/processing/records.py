@@ -1,0 +1,141 @@
+"""One input record applied to its customer and the aggregates: decode, validate, update.
+
+Nothing here raises on bad input: a bad record becomes a dead letter. Journey changes are kept
+in a :class:`~stream.processing.crediting.PendingChanges` for the batch to credit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+from attribution.events import Assignment, Cost, InvalidRecord, Purchase, parse_event_bytes
+from stream.processing import customer_record
+from stream.processing.aggregates import note_invalid, record_cost
+from stream.processing.analytics_parts import apply_to_parts
+from stream.processing.context import Context
+from stream.processing.crediting import PendingChanges
+from stream.processing.customer_state import CustomerState, JourneyChange, TooLateError
+from stream.processing.dead_letters import dead_letter_record
+from stream.processing.outcome import Outcome
+from stream.topics import TYPE_OF_KIND
+from stream.types import Record
+
+
+def process_record(
+    ctx: Context,
+    customers: MutableMapping[bytes, Any],
+    aggregates: MutableMapping[str, Any],
+    record: Record,
+    pending: PendingChanges,
+) -> Outcome:
+    """Handle one message of an input event topic; a bad one becomes a dead letter."""
+    topic, partition, offset, key, value = (
+        record.topic,
+        record.partition,
+        record.offset,
+        record.key,
+        record.value,
+    )
+    kind = ctx.topic_kinds[topic]
+    try:
+        event = parse_event_bytes(value)
+        if event.type != TYPE_OF_KIND[kind]:
+            raise InvalidRecord(f"event type '{event.type}' does not belong on topic {topic}")
+        if isinstance(event, Cost):
+            record_cost(aggregates, partition, event)
+            return Outcome()
+        key_text = key.decode("utf-8", "replace") if key is not None else None
+        if key_text != event.customer_id:
+            raise InvalidRecord(
+                f"message key {key_text!r} is not the event's customer_id {event.customer_id!r}; "
+                "customer events must be keyed by customer_id"
+            )
+    except InvalidRecord as error:
+        if not note_invalid(aggregates, partition, topic, offset):
+            return Outcome()  # redelivered after a restart: already counted and dead-lettered
+        return Outcome(dead_letter_record(error.reason, topic, partition, offset, key, value))
+    key_bytes = event.customer_id.encode("utf-8")
+    state = customer_record.decode(event.customer_id, customers.get(key_bytes))
+    state.partition = partition
+    if isinstance(event, Assignment):
+        state.analytics = apply_to_parts(state.analytics, event)
+        customers[key_bytes] = customer_record.encode(state)
+        return Outcome()
+    ctx.note_event_time(kind, partition, event.ts_ms)
+    try:
+        changes = state.add(
+            event, ctx.rules, ctx.settled_before(partition), ctx.credit_through(partition)
+        )
+    except TooLateError as error:
+        return Outcome(
+            dead_letter_record(str(error), topic, partition, offset, key, value), too_late=True
+        )
+    state.analytics = apply_to_parts(state.analytics, event)
+    customers[key_bytes] = customer_record.encode(state)
+    ctx.note_partition_time(partition, event.ts_ms)
+    purchase = isinstance(event, Purchase)
+    outcome = Outcome(
+        changes=changes,
+        purchase=purchase,
+        held=purchase and state.held_since_ms is not None and state.held_since_ms <= event.ts_ms,
+        customer_id=event.customer_id,
+    )
+    pending.add(partition, changes, outcome)
+    return outcome
+
+
+def advance_customer(
+    ctx: Context,
+    customers: MutableMapping[bytes, Any],
+    customer_id: str,
+    partition: int,
+    as_of_ms: int,
+    pending: PendingChanges,
+) -> Outcome:
+    """Move a customer's expiry clock to the watermark (may turn its journey into a null path)."""
+
+    def advance(state: CustomerState) -> tuple[list[JourneyChange], bool]:
+        changes = state.advance(
+            as_of_ms, ctx.rules, ctx.settled_before(partition), ctx.credit_through(partition)
+        )
+        return changes, bool(changes) or state.as_of_ms == as_of_ms
+
+    return _update_customer(ctx, customers, customer_id, partition, advance, pending)
+
+
+def release_customer(
+    ctx: Context,
+    customers: MutableMapping[bytes, Any],
+    customer_id: str,
+    partition: int,
+    pending: PendingChanges,
+) -> Outcome:
+    """Credit a customer's held journeys that the partition's credit horizon now reaches."""
+
+    def release(state: CustomerState) -> tuple[list[JourneyChange], bool]:
+        changes = state.release(
+            ctx.rules, ctx.settled_before(partition), ctx.credit_through(partition)
+        )
+        return changes, bool(changes)
+
+    return _update_customer(ctx, customers, customer_id, partition, release, pending)
+
+
+def _update_customer(
+    ctx: Context,
+    customers: MutableMapping[bytes, Any],
+    customer_id: str,
+    partition: int,
+    update: Callable[[CustomerState], tuple[list[JourneyChange], bool]],
+    pending: PendingChanges,
+) -> Outcome:
+    """Apply ``update`` (journey changes, and whether the state changed) to a stored customer."""
+    key_bytes = customer_id.encode("utf-8")
+    state = customer_record.decode(customer_id, customers.get(key_bytes))
+    changes, changed = update(state)
+    if changed:
+        customers[key_bytes] = customer_record.encode(state)
+    outcome = Outcome(changes=changes, customer_id=customer_id)
+    pending.add(partition, changes, outcome)
+    return outcome

@@ -1,0 +1,184 @@
+"""The batch runner: one batch of input records in, table writes and output records out.
+
+A worker hands it each batch Faust takes from the input topics; :mod:`stream.testing` hands it
+lists of records. Per batch, in order:
+
+1. each record: a tick expires the partition's due open journeys; an event first has any
+   offsets before it that the partition never recorded read and processed
+   (:meth:`fill_gap`), then is applied to its customer (:mod:`stream.processing.records`);
+2. where the batch's customer topic partitions start and end is learned once per assignment,
+   and which of them lag (:mod:`stream.processing.backlog`);
+3. held journeys the credit horizon now reaches are released;
+4. every journey change of the batch is credited at once (:mod:`stream.processing.crediting`).
+
+The tables are mutable mappings: Faust tables behind write-back buffers in a worker, dicts in
+tests. The runner imports nothing of Faust or Kafka.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from stream.processing.aggregates import note_event, note_tick, stored_watermark
+from stream.processing.backlog import Backlog
+from stream.processing.context import Context
+from stream.processing.crediting import PendingChanges
+from stream.processing.offsets import OffsetBook, missing_range
+from stream.processing.outcome import Outcome
+from stream.processing.partition_indexes import PartitionIndexes
+from stream.processing.records import advance_customer, process_record, release_customer
+from stream.processing.ticks import tick_as_of
+from stream.topics import TICKS
+from stream.types import GapSource, InputPositions, Record
+
+log = logging.getLogger("crm_attribution.stream")
+
+
+@dataclass
+class BatchResult:
+    """What one batch produced, in processing order, and what to count."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    events_in: Counter[str] = field(default_factory=Counter)  # records per input topic
+    refilled: Counter[str] = field(default_factory=Counter)  # read directly, per topic
+    emitted: int = 0
+    retracted: int = 0
+    # Broker timestamps of the purchases credited in this batch (latency metric).
+    purchase_timestamps: list[float] = field(default_factory=list)
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """The dead-letter records, in order."""
+        return [o.dead_letter for o in self.outcomes if o.dead_letter is not None]
+
+    def attribution_records(self) -> list[dict[str, Any]]:
+        """The attribution records (retractions included), in order."""
+        return [record for o in self.outcomes for record in o.attribution_records]
+
+    def too_late(self) -> int:
+        """How many events arrived too late to be placed."""
+        return sum(1 for o in self.outcomes if o.too_late)
+
+
+class BatchRunner:
+    """Processes batches of records against the customers and aggregates tables."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        customers: MutableMapping[bytes, Any],
+        aggregates: MutableMapping[str, Any],
+        *,
+        customer_topics: Mapping[str, str],
+        customer_partition: Callable[[bytes, Any], int],
+        gaps: GapSource,
+        positions: InputPositions | None = None,
+        backlog_records: int = 500,
+        markov_effects: Callable[[], Mapping[str, Any] | None] = lambda: None,
+    ) -> None:
+        self.ctx = ctx
+        self.customers = customers
+        self.aggregates = aggregates
+        self.gaps = gaps
+        self.markov_effects = markov_effects
+        self.offsets = OffsetBook()
+        self.indexes = PartitionIndexes(customers, customer_partition)
+        self.backlog = Backlog(customer_topics, positions, backlog_records)
+        self.pending = PendingChanges()
+
+    async def process(self, batch: Sequence[Record]) -> BatchResult:
+        """Process a batch's records in order and credit every journey change they make."""
+        result = BatchResult()
+        partitions: set[int] = set()
+        for record in batch:
+            if self.ctx.topic_kinds[record.topic] == TICKS:
+                result.outcomes += self.expire(record.partition, tick_as_of(record.value))
+                continue
+            partitions.add(record.partition)
+            await self.fill_gap(record, result)
+            outcome = self.apply(record, result)
+            if outcome.purchase and not outcome.held and record.timestamp:
+                result.purchase_timestamps.append(record.timestamp)
+        await self.backlog.learn(partitions, self.offsets.next_offsets)
+        self.backlog.mark(self.ctx.lagging, partitions, self.offsets.next_offsets)
+        result.outcomes += self.release_held()
+        result.emitted, result.retracted = self.pending.counts()
+        self.pending.apply(self.ctx, self.aggregates, self.markov_effects())
+        return result
+
+    def apply(self, record: Record, result: BatchResult) -> Outcome:
+        """Apply one input event record, keep the indexes in step, note its offset."""
+        result.events_in[record.topic] += 1
+        outcome = process_record(self.ctx, self.customers, self.aggregates, record, self.pending)
+        result.outcomes.append(outcome)
+        if outcome.customer_id is not None:
+            self.indexes.track(record.partition, outcome.customer_id)
+        self.offsets.processed(record.topic, record.partition, record.offset)
+        return outcome
+
+    async def fill_gap(self, record: Record, result: BatchResult) -> None:
+        """Read and process the offsets before ``record`` that its partition never recorded."""
+        topic, partition = record.topic, record.partition
+        expected = self.offsets.expected(self.aggregates, topic, partition)
+        gap = missing_range(expected, record.offset)
+        if gap is None:
+            return
+        start, end = gap
+        log.info(
+            "%s[%d]: offsets %d..%d were not recorded as processed; reading them directly",
+            topic,
+            partition,
+            start,
+            end - 1,
+        )
+        result.refilled[topic] += end - start
+        async for missed in self.gaps.read(topic, partition, start, end):
+            self.apply(missed, result)
+
+    def expire(self, partition: int, as_of_ms: int) -> list[Outcome]:
+        """An expiry tick: advance the clock of the partition's customers whose journey is due."""
+        ctx = self.ctx
+        stored = stored_watermark(self.aggregates, partition)
+        ctx.note_partition_time(partition, stored)  # after recovery: start from the stored one
+        outcomes = []
+        for customer_id in self.indexes.due_to_expire(partition, as_of_ms, ctx.rules):
+            outcomes.append(
+                advance_customer(
+                    ctx, self.customers, customer_id, partition, as_of_ms, self.pending
+                )
+            )
+            self.indexes.track(partition, customer_id)
+        note_tick(self.aggregates, partition, as_of_ms)
+        note_event(self.aggregates, partition, ctx.watermarks.get(partition))
+        self.offsets.persist(self.aggregates, partition)
+        return outcomes
+
+    def release_held(self) -> list[Outcome]:
+        """Credit the held journeys that their partition's credit horizon reaches now."""
+        outcomes = []
+        held = self.indexes.held
+        for partition in held.partitions():
+            for customer_id in held.due(partition, self.ctx.credit_through(partition)):
+                outcomes.append(
+                    release_customer(self.ctx, self.customers, customer_id, partition, self.pending)
+                )
+                self.indexes.track(partition, customer_id)
+        return outcomes
+
+    def watermark(self, partition: int) -> int:
+        """The partition's newest event time as processed so far (0: none)."""
+        return self.ctx.watermarks.get(partition, 0)
+
+    def revoked(self, partition: int) -> None:
+        """The partition went to another worker: forget what memory holds of it."""
+        self.indexes.forget(partition)
+        self.backlog.forget(partition)
+        self.ctx.forget_partition(partition)
+
+    def assigned(self, partition: int) -> None:
+        """The partition was (re)assigned: its tables are the truth, not memory."""
+        self.revoked(partition)
+        self.offsets.forget(partition)

@@ -1,0 +1,70 @@
+"""The event producer never reports as sent what Kafka did not acknowledge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kafka.errors import NotLeaderForPartitionError
+from kafka.future import Future
+
+import stream.kafka.producer as producer_module
+from stream.kafka.producer import DeliveryError, EventProducer
+
+
+class FlakyKafka:
+    """kafka-python's producer surface; every ``fail_every``-th record is never acknowledged."""
+
+    def __init__(self, fail_every: int, **config: Any) -> None:
+        self.config = config
+        self.fail_every = fail_every
+        self.sent = 0
+        self.closed = False
+
+    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None) -> Future:
+        self.sent += 1
+        future = Future()
+        if self.sent % self.fail_every == 0:
+            future.failure(NotLeaderForPartitionError())
+        else:
+            future.success(None)
+        return future
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _producer(monkeypatch: pytest.MonkeyPatch, fail_every: int) -> EventProducer:
+    monkeypatch.setattr(
+        producer_module, "KafkaProducer", lambda **config: FlakyKafka(fail_every, **config)
+    )
+    return EventProducer("127.0.0.1:9")
+
+
+def test_unacknowledged_records_make_the_run_fail_with_the_count_and_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with (
+        pytest.raises(
+            DeliveryError, match=r"did not acknowledge 3 record.*t-assignments.*NotLeader"
+        ),
+        _producer(monkeypatch, fail_every=4) as producer,
+    ):
+        for _i in range(12):
+            producer.send("t-assignments", b"c1", b"{}")
+    assert producer.producer.closed
+
+
+def test_a_clean_run_closes_quietly_and_retries_until_the_delivery_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with _producer(monkeypatch, fail_every=10**9) as producer:
+        for _ in range(50):
+            producer.send("t-touchpoints", b"c1", b"{}")
+    assert producer.failed == 0 and producer.producer.closed
+    # A fixed retry count once gave up on a just-created topic: none is set.
+    assert "retries" not in producer.producer.config
+    assert producer.producer.config["delivery_timeout_ms"] >= 60_000

@@ -1,0 +1,183 @@
+"""The incremental customer state gives the batch journeys whatever the arrival order."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from attribution.events import Purchase, Touchpoint
+from attribution.journeys import ConvertedJourney, JourneyRules, build_journeys
+from stream.processing import customer_record
+from stream.processing.customer_state import CustomerState, TooLateError, journey_identity, replay
+
+HOUR = 3_600_000
+DAY = 24 * HOUR
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+RULES = JourneyRules(lookback_ms=7 * DAY, timeout_ms=7 * DAY, allowed_lateness_ms=HOUR)
+
+
+def touch(i: int, hours: float, channel: str = "email", customer: str = "c1") -> Touchpoint:
+    return Touchpoint(
+        event_id=f"t{i:04d}", customer_id=customer, channel=channel, ts=T0 + timedelta(hours=hours)
+    )
+
+
+def purchase(i: int, hours: float, amount: float = 10.0, customer: str = "c1") -> Purchase:
+    return Purchase(
+        event_id=f"p{i:04d}",
+        customer_id=customer,
+        order_id=f"o{i}",
+        amount=amount,
+        ts=T0 + timedelta(hours=hours),
+    )
+
+
+def net(changes: list) -> Counter:
+    total: Counter = Counter()
+    for change in changes:
+        total[journey_identity(change.journey)] += change.sign
+    return +total
+
+
+def random_log(rng: random.Random, n: int) -> list[Touchpoint | Purchase]:
+    events: list[Touchpoint | Purchase] = []
+    hours = 0.0
+    for i in range(n):
+        hours += rng.expovariate(1 / 30.0)
+        if rng.random() < 0.25:
+            events.append(purchase(i, hours, amount=round(rng.uniform(1, 100), 2)))
+        else:
+            events.append(touch(i, hours, rng.choice(["email", "push", "sms", "direct"])))
+    return events
+
+
+def shuffle_within(events: list, lateness_ms: int, rng: random.Random) -> list:
+    """Reorder so that no event arrives after one newer than it by more than the lateness."""
+    keyed = sorted(events, key=lambda e: e.ts_ms + rng.uniform(0, lateness_ms))
+    return keyed
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_any_arrival_order_within_lateness_gives_the_batch_journeys(seed: int) -> None:
+    rng = random.Random(seed)
+    events = random_log(rng, 60)
+    arrival = shuffle_within(events, RULES.allowed_lateness_ms, rng)
+    arrival += [arrival[rng.randrange(len(arrival))] for _ in range(5)]  # duplicates
+    as_of = max(e.ts_ms for e in events)
+    batch, _ = build_journeys(events, RULES, as_of)
+    _, changes = replay("c1", arrival, RULES, retention_ms=2 * HOUR, as_of_ms=as_of)
+    assert net(changes) == Counter(journey_identity(j) for j in batch)
+
+
+def test_late_touch_moves_credit_into_the_closed_journey() -> None:
+    state = CustomerState("c1")
+    first = state.add(purchase(1, 10), RULES, None)
+    assert [c.sign for c in first] == [+1] and first[0].journey.unattributed
+    changes = state.add(touch(2, 9.5), RULES, None)
+    assert sorted(c.sign for c in changes) == [-1, +1]
+    new = next(c.journey for c in changes if c.sign > 0)
+    assert isinstance(new, ConvertedJourney) and new.channels == ("email",)
+
+
+def test_duplicates_change_nothing() -> None:
+    state = CustomerState("c1")
+    state.add(touch(1, 1), RULES, None)
+    assert state.add(touch(1, 1), RULES, None) == []
+
+
+def test_watermark_expires_open_journey_and_later_event_can_still_reopen_it() -> None:
+    state = CustomerState("c1")
+    first = touch(1, 0)
+    state.add(first, RULES, None)
+    assert state.advance(first.ts_ms + 7 * DAY + HOUR, RULES, None) == []  # not yet
+    expired = state.advance(first.ts_ms + 8 * DAY + 2 * HOUR, RULES, None)
+    assert [c.sign for c in expired] == [+1]
+    # A purchase inside the timeout arriving after the expiry reverses it exactly.
+    changes = state.add(purchase(2, 24), RULES, None)
+    assert sorted(c.sign for c in changes) == [-1, +1]
+
+
+def test_event_in_settled_history_is_too_late_but_after_it_is_placed() -> None:
+    state = CustomerState("c1")
+    state.add(touch(1, 0), RULES, None)
+    state.add(purchase(2, 1), RULES, None)
+    settled = touch(3, 100).ts_ms - HOUR
+    state.add(touch(3, 100), RULES, settled)  # compacts the first journey
+    assert [e.event_id for e in state.events] == ["t0003"]
+    with pytest.raises(TooLateError, match="too late"):
+        state.add(touch(4, 0.5), RULES, settled)
+    # Older than the settled horizon but after the compacted journey: still placed exactly.
+    changes = state.add(touch(5, 50), RULES, settled)
+    assert changes == [] and [e.event_id for e in state.events] == ["t0005", "t0003"]
+
+
+def test_state_round_trips_through_json() -> None:
+    state = CustomerState("c1")
+    for event in [touch(1, 0), touch(2, 1, "sms"), purchase(3, 2), touch(4, 3)]:
+        state.add(event, RULES, None)
+    again = customer_record.decode("c1", customer_record.encode(state))
+    assert customer_record.encode(again) == customer_record.encode(state)
+    assert [journey_identity(j) for j in again.emitted] == [
+        journey_identity(j) for j in state.emitted
+    ]
+
+
+def test_a_purchase_read_before_its_touches_is_held_then_credited_once() -> None:
+    """While the touches' topic lags, the order waits instead of being re-credited per touch."""
+    state = CustomerState("c1")
+    order = purchase(9, 10)
+    lagging_touches_at = touch(1, 0).ts_ms  # the touchpoints topic has been read up to here
+    assert state.add(order, RULES, None, credit_through_ms=lagging_touches_at) == []
+    assert state.held_since_ms == order.ts_ms
+    for i, hours in [(2, 1), (3, 4), (4, 8)]:
+        late_touch = touch(i, hours)
+        assert state.add(late_touch, RULES, None, credit_through_ms=late_touch.ts_ms) == []
+    assert state.release(RULES, None, touch(5, 9).ts_ms) == []  # still before the order
+    released = state.release(RULES, None, order.ts_ms)
+    assert [c.sign for c in released] == [+1]
+    assert released[0].journey.channels == ("email", "email", "email")
+    assert state.held_since_ms is None
+    # The same journeys as reading the events in order.
+    in_order, _ = replay("c1", [touch(2, 1), touch(3, 4), touch(4, 8), order], RULES, DAY)
+    assert [journey_identity(j) for j in state.emitted] == [
+        journey_identity(j) for j in in_order.emitted
+    ]
+
+
+def test_held_state_round_trips_and_release_without_a_limit_credits_everything() -> None:
+    state = CustomerState("c1")
+    state.add(touch(1, 0), RULES, None, credit_through_ms=0)
+    state.add(purchase(2, 5), RULES, None, credit_through_ms=0)
+    again = customer_record.decode("c1", customer_record.encode(state))
+    assert again.held_since_ms == purchase(2, 5).ts_ms
+    assert [c.sign for c in again.release(RULES, None, None)] == [+1]
+    assert again.held_since_ms is None and len(again.emitted) == 1
+
+
+def test_a_credited_journey_is_not_retracted_because_a_topic_lags_again() -> None:
+    state = CustomerState("c1")
+    state.add(touch(1, 0), RULES, None)
+    state.add(purchase(2, 5), RULES, None)
+    assert len(state.emitted) == 1
+    # A later touch while the purchases topic lags far behind: the credited order stays.
+    assert state.add(touch(3, 20), RULES, None, credit_through_ms=touch(1, 0).ts_ms) == []
+    assert len(state.emitted) == 1 and state.held_since_ms is None
+
+
+def test_compaction_keeps_the_events_of_a_held_journey() -> None:
+    state = CustomerState("c1")
+    for event in [touch(1, 0), purchase(2, 24), touch(3, 48), purchase(4, 72)]:
+        state.add(event, RULES, None)
+    assert len(state.emitted) == 2
+    # A late touch changes the first order while its topic lags: that order is held, the
+    # second stays credited, and compaction past both must not drop the held one's events.
+    horizon = purchase(5, 200).ts_ms
+    changes = state.add(touch(6, 12), RULES, horizon, credit_through_ms=touch(6, 12).ts_ms)
+    assert [c.sign for c in changes] == [-1]
+    assert {"t0001", "t0006", "p0002"} <= {e.event_id for e in state.events}
+    released = state.release(RULES, horizon, None)
+    assert [c.sign for c in released] == [+1]
+    assert released[0].journey.channels == ("email", "email")

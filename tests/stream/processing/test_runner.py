@@ -1,0 +1,223 @@
+"""The batch runner, broker-free: its tables give the batch engine's answers.
+
+Every test drives the runner a worker runs (through :mod:`stream.testing`), over logs in
+arrival order, reordered, redelivered, with skipped offsets, and drained as a backlog.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from crm_attribution.generator import DENSE_CHANNELS, GeneratorConfig, generate
+from stream.kafka.partitioning import key_partition
+from stream.processing import customer_record
+from stream.processing.analytics_shares import partition_shares
+from stream.testing import (
+    TestingLog,
+    TestingRun,
+    arrival_order,
+    crc32_partition,
+    run_main,
+    stored_partition,
+    topic_order,
+)
+from stream.types import Record
+from tests.compare import assert_same
+from tests.stream.batch_answers import batch_attribution, batch_report, stream_settings
+
+SETTINGS = stream_settings(partitions=3)
+TOPICS = SETTINGS.topics
+
+
+def drain(lines: list[str], **options: object) -> TestingRun:
+    log = TestingLog(SETTINGS)
+    log.produce_lines(lines, SETTINGS)
+    return run_main(log, SETTINGS, **options)  # type: ignore[arg-type]
+
+
+def late_touches(lines: list[str], by: int) -> list[str]:
+    """Every third touchpoint held back by ``by`` records, as a lagging topic would deliver
+    it: touches then arrive after the purchase they precede, which retracts and re-emits."""
+    delayed = [
+        (position + by if '"touchpoint"' in line and position % 3 == 0 else position, line)
+        for position, line in enumerate(lines)
+    ]
+    return [line for _, line in sorted(delayed, key=lambda item: item[0])]
+
+
+@pytest.mark.parametrize(("seed", "batch_events"), [(1, 1), (2, 50)])
+def test_the_runners_tables_equal_the_batch_engine(seed: int, batch_events: int) -> None:
+    lines = list(generate(GeneratorConfig(customers=300, days=20, seed=seed, invalid_rate=0.02)))
+    expected = batch_attribution(lines, SETTINGS)
+    run = drain(lines, batch_events=batch_events)
+    assert expected["totals"]["conversions"] > 50 and expected["totals"]["null"] > 50
+    assert_same(run.attribution(), expected)
+    assert len(run.dead_letters()) == expected["totals"]["invalid_records"]
+
+
+def test_batched_crediting_gives_the_same_tables_and_records() -> None:
+    """A batch credits its journey changes together: same sums, same per-order records."""
+    lines = late_touches(list(generate(GeneratorConfig(customers=200, days=20, seed=5))), 40)
+    # Nothing held for a backlog here: with it, the batch size would also decide what waits.
+    one_by_one = drain(lines, batch_events=1, hold_backlog=False)
+    batched = drain(lines, batch_events=37, hold_backlog=False)
+    assert_same(batched.attribution(), one_by_one.attribution())
+    assert batched.customers == one_by_one.customers
+    records = one_by_one.attribution_records()
+    assert len(records) > 100 and any(r["retracted"] for r in records)
+
+    def canonical(records: list[dict]) -> list[str]:
+        return sorted(json.dumps(r, sort_keys=True) for r in records)
+
+    assert canonical(batched.attribution_records()) == canonical(records)
+
+
+def touch(event_id: str, customer: str, ts: str = "2026-01-01T00:00:00Z") -> bytes:
+    return json.dumps(
+        {
+            "type": "touchpoint",
+            "event_id": event_id,
+            "customer_id": customer,
+            "channel": "email",
+            "ts": ts,
+        }  # fmt: skip
+    ).encode()
+
+
+def test_a_bad_record_becomes_a_dead_letter_with_reason_place_and_bytes() -> None:
+    log = TestingLog(SETTINGS)
+    for i in range(17):
+        log.produce(TOPICS.touchpoints, b"c1", touch(f"t{i}", "c1"), partition=2)
+    bad = b'{"type": "touchpoint", "event_id": "x"'
+    log.produce(TOPICS.touchpoints, b"c1", bad, partition=2)
+    [letter] = run_main(log, SETTINGS).dead_letters()
+    assert "not valid JSON" in letter["reason"]
+    assert (letter["topic"], letter["partition"], letter["offset"]) == (TOPICS.touchpoints, 2, 17)
+    assert letter["value_text"] == bad.decode()
+
+
+def test_an_event_on_the_wrong_topic_or_under_another_key_is_dead_lettered() -> None:
+    purchase = json.dumps(
+        {
+            "type": "purchase",
+            "event_id": "p",
+            "customer_id": "c1",
+            "order_id": "o",
+            "amount": 3,
+            "ts": "2026-01-01T00:00:00Z",
+        }  # fmt: skip
+    ).encode()
+    log = TestingLog(SETTINGS)
+    log.produce(TOPICS.touchpoints, b"c1", purchase)
+    log.produce(TOPICS.touchpoints, b"c2", touch("t", "c1"))
+    wrong_topic, wrong_key = run_main(log, SETTINGS).dead_letters()
+    assert "does not belong on topic" in wrong_topic["reason"]
+    assert "keyed by customer_id" in wrong_key["reason"]
+
+
+def redelivered(log: TestingLog) -> list[Record]:
+    """Everything, then the last two records again (Faust after a restart)."""
+    return [*log.produced, *log.produced[-2:]]
+
+
+def test_records_redelivered_after_a_restart_count_once() -> None:
+    log = TestingLog(SETTINGS)
+    log.produce(TOPICS.touchpoints, b"c1", touch("t", "c1"), partition=0)
+    log.produce(TOPICS.touchpoints, b"c1", b"{broken", partition=0)
+    once = run_main(log, SETTINGS, batch_events=1, expire=False)
+    twice = run_main(log, SETTINGS, order=redelivered, batch_events=1, expire=False)
+    assert len(twice.dead_letters()) == 1 and twice.aggregates["0|totals"]["invalid"] == 1
+    assert twice.customers == once.customers and twice.aggregates == once.aggregates
+
+
+def test_offsets_the_consumer_skipped_are_read_from_the_log() -> None:
+    """Faust once committed past records its agent never saw: the runner reads them itself."""
+    lines = list(generate(GeneratorConfig(customers=200, days=15, seed=8)))
+
+    customer_topics = (TOPICS.touchpoints, TOPICS.purchases)
+
+    def with_holes(log: TestingLog) -> list[Record]:
+        for topic in customer_topics:
+            for partition in range(SETTINGS.topics.partitions):
+                assert log.end_offset(topic, partition) > 15  # a later record shows the hole
+        return [
+            r
+            for r in arrival_order(log)
+            if r.topic not in customer_topics or not 5 <= r.offset < 15
+        ]
+
+    expected = batch_attribution(lines, SETTINGS)
+    run = drain(lines, order=with_holes, batch_events=25)
+    assert_same(run.attribution(), expected)
+    refilled = sum(sum(result.refilled.values()) for result in run.results)
+    assert refilled == 10 * 3 * 2  # 10 offsets of 3 partitions of touchpoints and purchases
+
+
+def test_the_runners_analytics_equal_the_batch_report() -> None:
+    """Analytics parts in the customer table, costs and journeys in aggregates: `report`."""
+    lines = list(generate(GeneratorConfig(customers=300, days=40, seed=4, invalid_rate=0.02)))
+    expected = batch_report(lines, SETTINGS)
+    assert expected["holdout"]["overall"]["n_control"] > 0
+    assert any(c["cost"] > 0 for c in expected["campaigns"].values())
+    assert_same(drain(lines, batch_events=100).analytics(), expected)
+
+
+def test_an_assignment_keyed_by_another_customer_is_dead_lettered_and_changes_nothing() -> None:
+    def assignment(customer: str) -> bytes:
+        return json.dumps(
+            {
+                "type": "assignment",
+                "event_id": "a1",
+                "customer_id": customer,
+                "group": "control",
+                "ts": "2026-01-01T00:00:00Z",
+            }  # fmt: skip
+        ).encode()
+
+    log = TestingLog(SETTINGS)
+    log.produce(TOPICS.assignments, b"c2", assignment("c1"), partition=0)
+    wrong = run_main(log, SETTINGS)
+    assert "keyed by customer_id" in wrong.dead_letters()[0]["reason"]
+    assert wrong.customers == {} and wrong.aggregates["0|totals"]["invalid"] == 1
+    log.produce(TOPICS.assignments, b"c1", assignment("c1"), partition=0)
+    right = run_main(log, SETTINGS)
+    assert len(right.dead_letters()) == 1
+    parts = customer_record.analytics_parts(right.customers[b"c1"])
+    assert parts is not None and parts["h"]["assignments"][0][3] == "control"
+
+
+def test_orders_read_ahead_of_their_touches_are_held_and_the_sums_stay_exact() -> None:
+    """A backlog drained purchases first: orders wait for the touches instead of re-crediting."""
+    # Many touches per order, so that eager crediting has many retractions to make.
+    lines = list(generate(GeneratorConfig(customers=200, days=20, seed=7, channels=DENSE_CHANNELS)))
+    expected = batch_attribution(lines, SETTINGS)
+    purchases_first = topic_order(TOPICS.purchases)
+    held = drain(lines, order=purchases_first, batch_events=50)
+    eager = drain(lines, order=purchases_first, batch_events=50, hold_backlog=False)
+    assert_same(held.attribution(), expected)
+    assert_same(eager.attribution(), expected)
+    assert all(customer_record.held_since(v) is None for v in held.customers.values())
+    # Crediting each order before its touches retracts it once per touch that follows.
+    assert eager.retracted() > 10 * max(held.retracted(), 1), (eager.retracted(), held.retracted())
+
+
+def test_customers_stay_on_the_partition_their_events_arrive_on_whatever_the_partitioner() -> None:
+    """librdkafka producers partition with CRC32, not the Java client's murmur2."""
+    lines = list(generate(GeneratorConfig(customers=300, days=20, seed=6)))
+    log = TestingLog(SETTINGS, partitioner=crc32_partition)
+    log.produce_lines(lines, SETTINGS)
+    # Every partition assigned anew every few batches: the open and held journey indexes are
+    # rebuilt from the table each time, as after a rebalance.
+    run = run_main(log, SETTINGS, batch_events=100, reassign_every=3)
+    assert_same(run.attribution(), batch_attribution(lines, SETTINGS))
+    assert_same(run.analytics(), batch_report(lines, SETTINGS))
+    arrived = {r.key: r.partition for r in log.produced if r.topic == TOPICS.purchases}
+    partitions = range(SETTINGS.topics.partitions)
+    shares = partition_shares(run.customers.items(), (), set(partitions), stored_partition)
+    for key, partition in arrived.items():
+        assert customer_record.partition(run.customers[key]) == partition
+        assert key.decode() in shares[str(partition)]["customers"]
+    moved = [key for key, p in arrived.items() if p != key_partition(key, len(partitions))]
+    assert len(moved) > len(arrived) // 2
