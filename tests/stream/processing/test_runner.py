@@ -134,7 +134,8 @@ def test_records_redelivered_after_a_restart_count_once() -> None:
 
 def test_offsets_the_consumer_skipped_are_read_from_the_log() -> None:
     """Faust once committed past records its agent never saw: the runner reads them itself."""
-    lines = list(generate(GeneratorConfig(customers=200, days=15, seed=8)))
+    # Enough purchases that every partition has records past the hole (offsets 5-14).
+    lines = list(generate(GeneratorConfig(customers=500, days=30, seed=8)))
 
     customer_topics = (TOPICS.touchpoints, TOPICS.purchases)
 
