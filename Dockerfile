@@ -10,7 +10,6 @@ WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
 COPY attribution ./attribution
 COPY stream ./stream
-COPY config ./config
 COPY crm_attribution ./crm_attribution
 RUN pip install --no-cache-dir ".[rocksdb]" \
     && useradd --create-home --uid 10001 crm \

@@ -41,7 +41,7 @@ screenshots: $(STAMP) browser
 	$(BIN)/python docs/dashboard/make_screenshots.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy attribution stream config crm_attribution
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy attribution stream crm_attribution
 
 clean:
 	rm -rf $(VENV) build *.egg-info

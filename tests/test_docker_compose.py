@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from config.settings import SettingsError, load_settings
 from crm_attribution.cli import COMMANDS
+from crm_attribution.settings import SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 from crm_attribution.cli import UserError
 
 if TYPE_CHECKING:
-    from config.settings import AttributionSettings, Settings
-    from config.shipped import ShippedAttribution
+    from crm_attribution.settings import AttributionSettings, Settings
+    from crm_attribution.settings.shipped import ShippedAttribution
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """Load settings, turning a bad setting into a readable error."""
     # Imported here: pydantic takes about 0.15 s to import, which the fast path below avoids.
-    from config.settings import SettingsError, load_settings
+    from crm_attribution.settings import SettingsError, load_settings
 
     try:
         return load_settings(getattr(args, "config", None))
@@ -30,7 +30,7 @@ def attribution_settings_from(
     args: argparse.Namespace,
 ) -> AttributionSettings | ShippedAttribution:
     """The ``[attribution]`` settings: the shipped ones when nothing overrides them."""
-    from config.shipped import shipped_attribution
+    from crm_attribution.settings.shipped import shipped_attribution
 
     shipped = shipped_attribution(getattr(args, "config", None))
     return shipped if shipped is not None else settings_from(args).attribution
@@ -38,7 +38,7 @@ def attribution_settings_from(
 
 def apply_record_limits(args: argparse.Namespace) -> None:
     """Put the ``[validation]`` bounds in force; the shipped ones need no settings loaded."""
-    from config.shipped import overridden
+    from crm_attribution.settings.shipped import overridden
 
     if not overridden(getattr(args, "config", None), os.environ):
         return  # attribution/limits.py's defaults are defaults.toml's (a test keeps them so)
@@ -50,7 +50,7 @@ def apply_record_limits(args: argparse.Namespace) -> None:
 def money_from(args: argparse.Namespace) -> tuple[Any, str]:
     """(MoneySettings, time zone) from ``[business]``: base currency, rates file, time zone."""
     from attribution.money import MoneySettings, RatesFileError, read_rates_file
-    from config.shipped import shipped_business
+    from crm_attribution.settings.shipped import shipped_business
 
     business: Any = shipped_business(getattr(args, "config", None))
     if business is None:

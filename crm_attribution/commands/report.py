@@ -11,7 +11,6 @@ from typing import Any
 
 from rich.console import Console
 
-from config.settings import Settings
 from crm_attribution.cli import UserError
 from crm_attribution.commands.common import (
     apply_record_limits,
@@ -26,6 +25,7 @@ from crm_attribution.commands.input_report import (
     report_invalid,
     stage_status,
 )
+from crm_attribution.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

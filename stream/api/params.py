@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from config.settings import KNOWN_MODELS
+from crm_attribution.settings import KNOWN_MODELS
 
 
 class BadRequest(ValueError):

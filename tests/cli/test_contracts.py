@@ -7,6 +7,7 @@ import argparse
 import ast
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -22,7 +23,7 @@ from crm_attribution.cli import COMMANDS, build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-PACKAGES = ("attribution", "stream", "config", "crm_attribution")
+PACKAGES = ("attribution", "stream", "crm_attribution")
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -134,17 +135,51 @@ def test_the_licence_file_is_the_mit_licence_the_metadata_names() -> None:
 
 @pytest.mark.slow
 def test_the_wheel_ships_py_typed_the_licence_and_the_defaults(tmp_path: Path) -> None:
+    # Built from a copy of what the sdist holds: an in-tree build leaves build/ behind, whose
+    # stale modules a later build would ship.
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, source / name)
+    for package in PACKAGES:
+        shutil.copytree(
+            ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
     subprocess.run(
         # Build isolation: the build back-end pyproject.toml asks for, not the venv's.
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
         check=True, capture_output=True, timeout=600,
     )  # fmt: skip
     (wheel,) = tmp_path.glob("crm_attribution-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for package in PACKAGES:
         assert f"{package}/py.typed" in names
-    assert "config/defaults.toml" in names
+    assert "crm_attribution/settings/defaults.toml" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), sorted(names)[-8:]
+    # No generic top-level name (PyPI's `config`, a project's own config.py) comes with us.
+    top_level = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert top_level == set(PACKAGES), top_level
+
+
+def test_a_folder_with_its_own_config_module_does_not_shadow_our_settings(tmp_path: Path) -> None:
+    (tmp_path / "config.py").write_text("raise SystemExit('the user config.py was imported')\n")
+    (tmp_path / "config").mkdir()  # a config/ folder (a namespace package) as well
+    done = subprocess.run(
+        [sys.executable, "-m", "crm_attribution", "attribute", str(ROOT / "crm_attribution"
+         / "examples" / "paths.csv")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "the user config.py" not in done.stdout + done.stderr
+
+
+def test_config_holds_the_documented_defaults_the_package_reads() -> None:
+    """config/defaults.toml (where the docs point) is the file the settings package ships."""
+    from crm_attribution.settings import DEFAULTS_FILE
+
+    documented = ROOT / "config" / "defaults.toml"
+    assert documented.read_bytes() == DEFAULTS_FILE.read_bytes()
+    assert DEFAULTS_FILE.is_relative_to(ROOT / "crm_attribution")
 
 
 # Distribution name -> the module it installs, where they differ.

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import AttributionSettings, load_settings
-from config.shipped import shipped_attribution
 from crm_attribution.cli import COMMANDS, main, named_command
+from crm_attribution.settings import AttributionSettings, load_settings
+from crm_attribution.settings.shipped import shipped_attribution
 
 ROOT = Path(__file__).resolve().parents[2]
 PATHS = str(ROOT / "crm_attribution" / "examples" / "paths.csv")

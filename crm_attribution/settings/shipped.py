@@ -1,6 +1,6 @@
 """The shipped ``[attribution]`` defaults, read without pydantic, for commands that start fast.
 
-:func:`config.settings.load_settings` validates defaults + config file + environment with
+:func:`crm_attribution.settings.load_settings` validates defaults + config file + environment with
 pydantic, whose import alone takes about 0.15 s: a third of a whole ``attribute`` run. When no
 config file is named (``--config`` or ``CRM_CONFIG_FILE``) and no ``CRM_<SECTION>__<NAME>``
 variable is set, what it returns is just ``defaults.toml``, which the tests validate
