@@ -68,7 +68,7 @@ class ReportParameters:
         lookback_days: float | None = None,
         compare_days: float = 30.0,
     ) -> ReportParameters:
-        """Parameters from :class:`crm_attribution.settings.Settings` (or anything shaped so)."""
+        """Parameters from :class:`crm_attribution.settings.typed.Settings` (or alike)."""
         s, a = settings.attribution, settings.analytics
         return cls(
             models=tuple(models),

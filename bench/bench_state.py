@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from crm_attribution.generator import GeneratorConfig, generate  # noqa: E402
-from crm_attribution.settings import load_settings  # noqa: E402
+from crm_attribution.settings.typed import load_settings  # noqa: E402
 from stream.kafka.admin import ensure_topics  # noqa: E402
 from stream.kafka.producer import EventProducer, produce_lines  # noqa: E402
 from tests.integration.stream_harness import Worker, get_json, unique_env  # noqa: E402

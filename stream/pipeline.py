@@ -17,7 +17,7 @@ from faust.types import TopicT
 
 from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
-from crm_attribution.settings import Settings
+from crm_attribution.settings.typed import Settings
 from stream.kafka.codecs import raw_key, raw_value, table_json
 from stream.kafka.gaps import GapReader
 from stream.kafka.outgoing import Outgoing

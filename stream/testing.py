@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm_attribution.settings import Settings
+from crm_attribution.settings.typed import Settings
 from stream.api.merge_analytics import report_from_shares
 from stream.api.merge_attribution import attribution_object
 from stream.kafka.partitioning import key_partition

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 
 from attribution.events import AnyEvent, Cost, InvalidRecord, parse_event
-from crm_attribution.settings import Settings
+from crm_attribution.settings.typed import Settings
 
 TICKS_SUFFIX = "ticks"
 # What an input topic carries: its kind names the event type expected on it (see

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from crm_attribution.settings import load_settings
+from crm_attribution.settings.typed import load_settings
 
 
 class _SessionBroker:

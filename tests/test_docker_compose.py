@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from crm_attribution.cli import COMMANDS
-from crm_attribution.settings import SettingsError, load_settings
+from crm_attribution.settings.typed import SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"

@@ -93,7 +93,7 @@ class ReportOptions:
     def from_settings(
         cls, settings: Any, model_options: ModelOptions | None = None
     ) -> ReportOptions:
-        """Options from :class:`crm_attribution.settings.Settings` (or anything shaped like it)."""
+        """Options from :class:`crm_attribution.settings.typed.Settings` (or alike)."""
         a = settings.attribution
         return cls(
             crm_channels=tuple(a.crm_channels),

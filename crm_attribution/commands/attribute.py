@@ -25,8 +25,8 @@ from crm_attribution.commands.input_report import (
 )
 
 if TYPE_CHECKING:
-    from crm_attribution.settings import AttributionSettings
     from crm_attribution.settings.shipped import ShippedAttribution
+    from crm_attribution.settings.typed import AttributionSettings
 
     Attribution = AttributionSettings | ShippedAttribution
 

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 from crm_attribution.cli import UserError
 
 if TYPE_CHECKING:
-    from crm_attribution.settings import AttributionSettings, Settings
     from crm_attribution.settings.shipped import ShippedAttribution
+    from crm_attribution.settings.typed import AttributionSettings, Settings
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """Load settings, turning a bad setting into a readable error."""
     # Imported here: pydantic takes about 0.15 s to import, which the fast path below avoids.
-    from crm_attribution.settings import SettingsError, load_settings
+    from crm_attribution.settings.typed import SettingsError, load_settings
 
     try:
         return load_settings(getattr(args, "config", None))

@@ -25,7 +25,7 @@ from crm_attribution.commands.input_report import (
     report_invalid,
     stage_status,
 )
-from crm_attribution.settings import Settings
+from crm_attribution.settings.typed import Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

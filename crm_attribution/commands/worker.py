@@ -9,7 +9,7 @@ from crm_attribution.cli import UserError
 from crm_attribution.commands.common import apply_record_limits, bootstrap_from, settings_from
 
 if TYPE_CHECKING:
-    from crm_attribution.settings import Settings
+    from crm_attribution.settings.typed import Settings
 
 # Exit code of a worker that cannot start because Kafka does not answer (as `produce`: 2).
 UNREACHABLE_EXIT = 2

@@ -13,7 +13,7 @@ from typing import Any
 from attribution.analytics.holdout import HashMembership
 from attribution.analytics.report import ReportOptions, analytics_report, previous_snapshot
 from attribution.models.options import ModelOptions
-from crm_attribution.settings import Settings
+from crm_attribution.settings.typed import Settings
 from stream.api.merge_attribution import model_results, totals_object
 from stream.processing.aggregates import Merged, converted_journeys
 from stream.processing.analytics_parts import state_from_parts

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from crm_attribution.settings import KNOWN_MODELS
+from crm_attribution.settings.typed import KNOWN_MODELS
 
 
 class BadRequest(ValueError):

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from crm_attribution.settings import Settings
+from crm_attribution.settings.typed import Settings
 from stream.broker import procs
 from stream.broker.jars import BrokerError, ensure_jars
 from stream.broker.procs import (

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from crm_attribution.settings import Settings
+from crm_attribution.settings.typed import Settings
 from stream.topics import TopicNames
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from kafka import KafkaProducer
 
 from attribution.events import AnyEvent, InvalidRecord, parse_event
-from crm_attribution.settings import Settings
+from crm_attribution.settings.typed import Settings
 from stream.topics import event_key, raw_route, route
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
-from crm_attribution.settings import Settings
+from crm_attribution.settings.typed import Settings
 from stream.topics import CUSTOMER_KINDS
 
 # Credit horizon while a lagging topic partition has shown no event yet: hold every journey.

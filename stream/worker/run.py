@@ -7,7 +7,7 @@ from typing import Any
 
 import faust
 
-from crm_attribution.settings import Settings
+from crm_attribution.settings.typed import Settings
 from stream.api.views import attach as attach_views
 from stream.kafka.admin import ensure_topics
 from stream.ops import logs

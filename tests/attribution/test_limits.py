@@ -11,7 +11,7 @@ from attribution.events import InvalidRecord, parse_event
 from attribution.io.events_reader import read_event_table
 from attribution.limits import RecordLimits, record_limits, set_record_limits
 from crm_attribution.cli import main
-from crm_attribution.settings import load_settings
+from crm_attribution.settings.typed import load_settings
 
 GOOD = {"type": "purchase", "event_id": "p1", "customer_id": "c1", "order_id": "o1",
         "amount": 10.0, "ts": "2026-01-05T10:00:00Z"}  # fmt: skip

@@ -175,7 +175,7 @@ def test_a_folder_with_its_own_config_module_does_not_shadow_our_settings(tmp_pa
 
 def test_config_holds_the_documented_defaults_the_package_reads() -> None:
     """config/defaults.toml (where the docs point) is the file the settings package ships."""
-    from crm_attribution.settings import DEFAULTS_FILE
+    from crm_attribution.settings.typed import DEFAULTS_FILE
 
     documented = ROOT / "config" / "defaults.toml"
     assert documented.read_bytes() == DEFAULTS_FILE.read_bytes()

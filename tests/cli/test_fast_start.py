@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from crm_attribution.cli import COMMANDS, main, named_command
-from crm_attribution.settings import AttributionSettings, load_settings
 from crm_attribution.settings.shipped import shipped_attribution
+from crm_attribution.settings.typed import AttributionSettings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PATHS = str(ROOT / "crm_attribution" / "examples" / "paths.csv")

@@ -107,7 +107,7 @@ def test_demo_analytics_panel_shows_segments_lift_and_crm_share() -> None:
     from crm_attribution.commands.demo import analytics_table
     from crm_attribution.commands.report import build_report
     from crm_attribution.generator import GeneratorConfig, generate
-    from crm_attribution.settings import load_settings
+    from crm_attribution.settings.typed import load_settings
 
     events = []
     for line in generate(GeneratorConfig(customers=300, days=30, seed=2)):

@@ -17,7 +17,7 @@ from confluent_kafka import Producer
 
 from attribution.events import InvalidRecord, parse_event
 from crm_attribution.generator import GeneratorConfig, generate
-from crm_attribution.settings import Settings, load_settings
+from crm_attribution.settings.typed import Settings, load_settings
 from stream.kafka.admin import ensure_topics
 from stream.kafka.partitioning import key_partition
 from stream.topics import event_key, route

@@ -15,7 +15,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
-from crm_attribution.settings import load_settings
+from crm_attribution.settings.typed import load_settings
 from stream.kafka.admin import ensure_topics, wait_until_listed
 from stream.kafka.partitioning import key_partition
 from stream.kafka.producer import EventProducer, produce_lines

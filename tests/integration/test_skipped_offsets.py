@@ -20,7 +20,7 @@ from attribution.events import InvalidRecord, parse_event
 from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
 from crm_attribution.generator import GeneratorConfig, generate
-from crm_attribution.settings import load_settings
+from crm_attribution.settings.typed import load_settings
 from stream.kafka.admin import ensure_topics
 from stream.kafka.producer import EventProducer, produce_lines
 from tests.compare import assert_same

@@ -22,7 +22,7 @@ from kafka import KafkaConsumer
 from attribution.events import InvalidRecord, parse_event
 from crm_attribution.cli import main as cli_main
 from crm_attribution.generator import DENSE_CHANNELS, GeneratorConfig, generate
-from crm_attribution.settings import load_settings
+from crm_attribution.settings.typed import load_settings
 from stream.kafka.admin import ensure_topics
 from stream.kafka.producer import EventProducer, produce_lines
 from tests.compare import assert_same

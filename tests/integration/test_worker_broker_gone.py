@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_attribution.settings import load_settings
+from crm_attribution.settings.typed import load_settings
 from stream.broker.launcher import start_broker, stop_broker
 from stream.broker.procs import is_alive
 from tests.integration.stream_harness import Worker, get_json, unique_env, wait_until

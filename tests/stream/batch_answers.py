@@ -11,7 +11,7 @@ from attribution.events import InvalidRecord, parse_event
 from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
 from crm_attribution.commands.report import build_report
-from crm_attribution.settings import Settings, load_settings
+from crm_attribution.settings.typed import Settings, load_settings
 
 # Short windows so that lookback, timeout and expiry all matter within the generated days.
 LOOKBACK_DAYS = "3"

@@ -9,7 +9,7 @@ from pathlib import Path
 from faust.streams import _current_event
 from faust.types import TP
 
-from crm_attribution.settings import load_settings
+from crm_attribution.settings.typed import load_settings
 from stream.pipeline import Pipeline, rocksdb_options
 
 

@@ -17,7 +17,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
 from crm_attribution.cli import main as cli_main
-from crm_attribution.settings import load_settings
+from crm_attribution.settings.typed import load_settings
 from stream.broker import launcher
 from stream.broker.jars import BrokerError, ensure_jars
 from stream.broker.procs import cmdline, is_alive
@@ -119,7 +119,7 @@ def test_start_cleans_up_a_broker_left_by_a_killed_session(sandbox: Path) -> Non
     script = textwrap.dedent(
         f"""
         import os, sys, time
-        from crm_attribution.settings import load_settings
+        from crm_attribution.settings.typed import load_settings
         from stream.broker.launcher import start_broker
         info = start_broker(load_settings(), state_dir={str(sandbox / "old")!r},
                             data_dir={str(sandbox / "old-data")!r}, owner_pid=os.getpid())

@@ -9,7 +9,7 @@ import pytest
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import RecordMetadata, TopicPartition
 
-from crm_attribution.settings import load_settings
+from crm_attribution.settings.typed import load_settings
 from stream.kafka.codecs import raw_key, raw_value, record_json, table_json
 from stream.kafka.outgoing import Outgoing
 from stream.kafka.partitioning import key_partition

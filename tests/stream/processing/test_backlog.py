@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from crm_attribution.settings import load_settings
+from crm_attribution.settings.typed import load_settings
 from stream.processing.backlog import Backlog, mark_lagging
 from stream.testing import TestingLog
 from stream.types import TopicPartition

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from crm_attribution.settings import load_settings
+from crm_attribution.settings.typed import load_settings
 from stream.pipeline import Pipeline
 from stream.processing import aggregate_keys
 from stream.processing.write_back import WriteBack, editable
