@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
 
-from scipy.stats import norm
-from scipy.stats import t as student_t
+# scipy.special's quantile functions are what scipy.stats.norm/t.ppf call; importing
+# scipy.stats itself costs about 0.6 s, a tenth of a whole `report`.
+from scipy.special import ndtri, stdtrit
 
 from attribution.analytics._common import ALL_TIME, MICROS, from_micros, ratio
 from attribution.analytics.holdout import GroupState, HoldoutAggregate, Moments
@@ -86,8 +87,8 @@ def holdout_result(
     incremental = None if diff is None else diff * n_t
 
     var_t, var_c = _variance(n_t, m_t), _variance(n_c, m_c)
-    z_alpha = float(norm.ppf(1 - (1 - CONFIDENCE) / 2))
-    z_power = float(norm.ppf(POWER))
+    z_alpha = float(ndtri(1 - (1 - CONFIDENCE) / 2))
+    z_power = float(ndtri(POWER))
     ci = df = mde = None
     if diff is not None and var_t is not None and var_c is not None:
         a, b = var_t / n_t, var_c / n_c
@@ -96,7 +97,7 @@ def holdout_result(
             ci = (diff * n_t, diff * n_t)
         else:
             df = (a + b) ** 2 / (a * a / (n_t - 1) + b * b / (n_c - 1))
-            half = float(student_t.ppf(1 - (1 - CONFIDENCE) / 2, df)) * se
+            half = float(stdtrit(df, 1 - (1 - CONFIDENCE) / 2)) * se
             ci = ((diff - half) * n_t, (diff + half) * n_t)
         pooled_var = ((n_t - 1) * var_t + (n_c - 1) * var_c) / (n_t + n_c - 2)
         mde = (z_alpha + z_power) * math.sqrt(pooled_var * (1 / n_t + 1 / n_c))
