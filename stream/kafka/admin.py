@@ -10,6 +10,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from config.settings import Settings
+from stream.kafka.security import kafka_python_args
 from stream.topics import TopicNames
 
 
@@ -29,6 +30,7 @@ def ensure_topics(bootstrap: str, settings: Settings, timeout_s: float = 10.0) -
         client_id="crm-attribution-admin",
         request_timeout_ms=int(timeout_s * 1000),
         bootstrap_timeout_ms=int(timeout_s * 1000),
+        **kafka_python_args(settings.kafka),
     )
     try:
         existing = set(admin.list_topics())
