@@ -119,6 +119,7 @@ class TopicSettings(_Section):
     dead_letter: str = Field("crm-dead-letter", min_length=1)
     attributions: str = Field("crm-attributions", min_length=1)
     partitions: int = Field(4, ge=1, le=1024)
+    replication_factor: int = Field(1, ge=1, le=16)
 
 
 class AttributionSettings(_Section):

@@ -97,7 +97,7 @@ class Pipeline:
             processing_guarantee=worker.processing_guarantee,
             datadir=str(Path(datadir)),
             topic_partitions=self.partitions,
-            topic_replication_factor=1,
+            topic_replication_factor=settings.topics.replication_factor,
             topic_allow_declare=True,
             web_host=worker.web_host,
             web_port=worker.web_port if web_port is None else web_port,

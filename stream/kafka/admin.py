@@ -37,7 +37,11 @@ def ensure_topics(bootstrap: str, settings: Settings, timeout_s: float = 10.0) -
         wanted = [name for name in topic_names(settings) if name not in existing]
         if wanted:
             topics = [
-                NewTopic(name, num_partitions=settings.topics.partitions, replication_factor=1)
+                NewTopic(
+                    name,
+                    num_partitions=settings.topics.partitions,
+                    replication_factor=settings.topics.replication_factor,
+                )
                 for name in wanted
             ]
             # Another client may create them at the same moment.

@@ -11,6 +11,7 @@ import ast
 import logging
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -272,3 +273,70 @@ def test_no_kafka_client_of_the_code_is_built_without_the_security_settings() ->
         f"{path}:{hit}" for path, source in product_sources().items() for hit in unsecured(source)
     ]
     assert found == []
+
+
+class RecordingAdmin:
+    """kafka-python's admin client surface: remembers how it was built and what it created."""
+
+    built: list[dict[str, Any]] = []
+    created: list[Any] = []
+
+    def __init__(self, **config: Any) -> None:
+        RecordingAdmin.built.append(config)
+
+    def list_topics(self) -> list[str]:
+        return [topic.name for topic in RecordingAdmin.created]
+
+    def create_topics(self, topics: list[Any]) -> None:
+        RecordingAdmin.created.extend(topics)
+
+    def close(self) -> None:
+        pass
+
+
+def test_topics_are_created_through_the_secured_admin_with_the_replication_factor(
+    pki: TlsFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stream.kafka.admin as admin_module
+
+    monkeypatch.setattr(admin_module, "KafkaAdminClient", RecordingAdmin)
+    RecordingAdmin.built, RecordingAdmin.created = [], []
+    settings = load_settings(
+        environ={
+            "CRM_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+            "CRM_KAFKA__SASL_MECHANISM": "PLAIN",
+            "CRM_KAFKA__SASL_USERNAME": "key",
+            "CRM_KAFKA__SASL_PASSWORD": "secret",
+            "CRM_KAFKA__SSL_CAFILE": str(pki.ca),
+            "CRM_TOPICS__REPLICATION_FACTOR": "3",
+        }
+    )
+    created = admin_module.ensure_topics("broker:9092", settings)
+    (config,) = RecordingAdmin.built
+    assert config["security_protocol"] == "SASL_SSL" and config["sasl_mechanism"] == "PLAIN"
+    assert isinstance(config["ssl_context"], ssl.SSLContext)
+    assert len(created) == 7 and {t.replication_factor for t in RecordingAdmin.created} == {3}
+
+
+def test_the_worker_app_gets_the_credentials_and_the_replication_factor(
+    pki: TlsFiles, tmp_path: Path
+) -> None:
+    from stream.pipeline import Pipeline
+
+    settings = load_settings(
+        environ={
+            "CRM_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+            "CRM_KAFKA__SASL_MECHANISM": "SCRAM-SHA-256",
+            "CRM_KAFKA__SASL_USERNAME": "crm",
+            "CRM_KAFKA__SASL_PASSWORD": "secret",
+            "CRM_KAFKA__SSL_CAFILE": str(pki.ca),
+            "CRM_TOPICS__REPLICATION_FACTOR": "3",
+        }
+    )
+    pipeline = Pipeline(settings, "127.0.0.1:1", data_dir=str(tmp_path))
+    conf = pipeline.app.conf
+    assert conf.topic_replication_factor == 3
+    assert conf.broker_credentials.protocol.value == "SASL_SSL"
+    assert conf.broker_credentials.mechanism.value == "SCRAM-SHA-256"
+    assert pipeline.gap_reader.kafka is settings.kafka
+    assert pipeline.tick_sender.kafka is settings.kafka
