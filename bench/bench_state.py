@@ -53,7 +53,7 @@ def measure(bootstrap: str, customers: int, days: int, store: str, log_dir: Path
             time.sleep(0.5)
         time.sleep(3)
         before = rss_kb(worker)
-        with EventProducer(bootstrap) as producer:
+        with EventProducer(bootstrap, settings.kafka) as producer:
             report = produce_lines(list(enumerate(lines, 1)), producer, settings)
         total = sum(report.sent.values())
         first_at = first_done = None

@@ -34,7 +34,7 @@ from tests.integration.stream_harness import Worker, free_port, get_json, unique
 
 def produce_all(bootstrap: str, settings: Any, lines: list[str]) -> int:
     """Send the valid lines; return how many were sent."""
-    with EventProducer(bootstrap) as producer:
+    with EventProducer(bootstrap, settings.kafka) as producer:
         report = produce_lines(list(enumerate(lines, 1)), producer, settings)
     return sum(report.sent.values())
 
@@ -132,7 +132,7 @@ def latency(bootstrap: str, lines: list[str], log_dir: Path, rate: float) -> dic
         )
 
         def feed() -> None:
-            with EventProducer(bootstrap) as producer:
+            with EventProducer(bootstrap, settings.kafka) as producer:
                 started = time.monotonic()
                 for i, line in enumerate(lines, 1):
                     if '"purchase"' in line:

@@ -23,6 +23,7 @@ from stream.kafka.gaps import GapReader
 from stream.kafka.outgoing import Outgoing
 from stream.kafka.partitioning import key_partition
 from stream.kafka.positions import ConsumerPositions
+from stream.kafka.security import faust_args
 from stream.kafka.ticks import TickSender
 from stream.ops.metrics import WorkerMetrics
 from stream.processing import aggregate_keys, customer_record
@@ -96,7 +97,7 @@ class Pipeline:
             processing_guarantee=worker.processing_guarantee,
             datadir=str(Path(datadir)),
             topic_partitions=self.partitions,
-            topic_replication_factor=1,
+            topic_replication_factor=settings.topics.replication_factor,
             topic_allow_declare=True,
             web_host=worker.web_host,
             web_port=worker.web_port if web_port is None else web_port,
@@ -112,6 +113,9 @@ class Pipeline:
             broker_commit_interval=1.0,
             producer_linger=0.005,
             producer_max_batch_size=RECORD_BATCH_BYTES,
+            # TLS and SASL of Faust's consumer and producer (through which the batches of
+            # stream.kafka.outgoing go too), from the [kafka] settings.
+            **faust_args(settings.kafka),
         )
         self.topics = self._topics()
         # Customer keys are raw bytes, exactly as producers key the input topics. A customer's
@@ -146,8 +150,8 @@ class Pipeline:
         self._delivered: list[tuple[FaustTableStore, Any, int]] = []
         # The messages of the batch in hand (changelogs, records, dead letters), sent together.
         self.outgoing = Outgoing(self._kafka_producer)
-        self.gap_reader = GapReader(bootstrap)
-        self.tick_sender = TickSender(bootstrap)
+        self.gap_reader = GapReader(bootstrap, settings.kafka)
+        self.tick_sender = TickSender(bootstrap, settings.kafka)
         # The latest Markov solution (stream.worker.timers) and analytics snapshot.
         self.markov_solution: MarkovSolution | None = None
         self.analytics_snapshot: dict[str, Any] | None = None

@@ -65,8 +65,12 @@ def money_from(args: argparse.Namespace) -> tuple[Any, str]:
 
 
 def bootstrap_from(settings: Settings, explicit: str | None = None) -> str:
-    """The broker to use: --bootstrap, configuration/environment, or the local broker."""
+    """The broker to use: --bootstrap, configuration/environment, or the local broker.
+
+    With TLS or SASL configured, this process has also connected and logged in to it.
+    """
     if explicit:
+        check_kafka_access(explicit, settings)
         return explicit
     from stream.broker.launcher import resolve_bootstrap
 
@@ -76,7 +80,29 @@ def bootstrap_from(settings: Settings, explicit: str | None = None) -> str:
             "no Kafka broker configured and no local broker running. Start one with "
             "`crm-attribution broker start`, or set KAFKA_BOOTSTRAP_SERVERS=host:port."
         )
+    check_kafka_access(found, settings)
     return found
+
+
+def check_kafka_access(bootstrap: str, settings: Settings) -> None:
+    """With TLS or SASL configured: connect and log in once, or say in one line what failed.
+
+    A secured connection fails in ways the clients do not tell apart (kafka-python waits out its
+    timeout, then "Unable to bootstrap"): an untrusted certificate, a wrong password, a listener
+    of another protocol. Without TLS or SASL the only failure is that nothing answers, which
+    the commands already word.
+    """
+    if settings.kafka.security_protocol == "PLAINTEXT":
+        return
+    from stream.kafka.preflight import KafkaUnusable, check_kafka
+    from stream.kafka.security import KafkaSecurityError
+
+    try:
+        check_kafka(bootstrap, settings.kafka)
+    except KafkaSecurityError as error:
+        raise UserError(f"{error}. Fix the setting in the config file or environment.") from None
+    except KafkaUnusable as error:
+        raise UserError(str(error)) from None
 
 
 def check_output_args(args: argparse.Namespace) -> bool:

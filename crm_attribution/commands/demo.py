@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -19,8 +19,11 @@ from rich.table import Table
 from rich.text import Text
 
 from crm_attribution.cli import UserError
-from crm_attribution.commands.common import settings_from
+from crm_attribution.commands.common import check_kafka_access, settings_from
 from crm_attribution.render import attribution_tables
+
+if TYPE_CHECKING:
+    from crm_attribution.settings.typed import KafkaSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +64,7 @@ class Feeder(threading.Thread):
 
         started = time.monotonic()
         try:
-            with EventProducer(self.bootstrap) as producer:
+            with EventProducer(self.bootstrap, self.settings.kafka) as producer:
                 for i in range(0, len(self.lines), 100):
                     if self.stop_event.is_set():
                         return
@@ -118,11 +121,15 @@ def run_topics(names: Iterable[str], run_id: str) -> list[str]:
     return sorted(name for name in names if name.startswith(prefixes))
 
 
-def delete_run_topics(bootstrap: str, run_id: str) -> int:
+def delete_run_topics(bootstrap: str, run_id: str, kafka: KafkaSettings) -> int:
     """Delete the topics of a demo run (a demo left running each time fills the broker)."""
     from kafka.admin import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    from stream.kafka.security import kafka_python_args
+
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=10_000, **kafka_python_args(kafka)
+    )
     try:
         names = run_topics(admin.list_topics(), run_id)
         if names:
@@ -164,6 +171,8 @@ def run(args: argparse.Namespace) -> int:
     if args.rate <= 0:
         raise UserError("--rate must be positive")
     bootstrap, started_broker = ensure_broker(settings)
+    if not started_broker:
+        check_kafka_access(bootstrap, settings)
     console.print(
         f"Kafka at [bold]{bootstrap}[/] ({'started for the demo' if started_broker else 'running'})"
     )
@@ -237,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
             worker.kill()
         if not args.keep_topics:
             try:
-                deleted = delete_run_topics(bootstrap, run_id)
+                deleted = delete_run_topics(bootstrap, run_id, settings.kafka)
                 console.print(f"deleted this run's {deleted} topics (--keep-topics keeps them)")
             except Exception as error:  # noqa: BLE001 - cleanup must not hide the demo's end
                 console.print(f"could not delete this run's topics: {error}")

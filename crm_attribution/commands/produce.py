@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         disable=not err.is_terminal,
     )
     try:
-        with progress, EventProducer(bootstrap) as producer:
+        with progress, EventProducer(bootstrap, settings.kafka) as producer:
             task = progress.add_task("produce", total=total)
 
             def tick() -> None:

@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         args.dsn,
         bootstrap,
         args.topic or settings.topics.attributions,
+        settings.kafka,
         worker,
         args.snapshot_seconds,
     )

@@ -1,13 +1,13 @@
 """The shipped ``[attribution]`` defaults, read without pydantic, for commands that start fast.
 
 :func:`crm_attribution.settings.typed.load_settings` validates defaults + config file +
-environment with pydantic, whose import alone takes about 0.15 s: a third of a whole ``attribute`` run. When no
-config file is named (``--config`` or ``CRM_CONFIG_FILE``) and no ``CRM_<SECTION>__<NAME>``
-variable is set, what it returns is just ``defaults.toml``, which the tests validate
-(tests/cli/test_fast_start.py). Then the batch commands read its ``[attribution]`` table
-directly; in every other case they go through ``load_settings`` and its validation as before.
-``KAFKA_BOOTSTRAP_SERVERS`` only ever sets ``kafka.bootstrap_servers`` (any string is valid), so
-it cannot change or invalidate the attribution settings.
+environment with pydantic, whose import alone takes about 0.15 s: a third of a whole
+``attribute`` run. When no config file is named (``--config`` or ``CRM_CONFIG_FILE``) and no
+``CRM_<SECTION>__<NAME>`` variable is set, what it returns is just ``defaults.toml``, which the
+tests validate (tests/cli/test_fast_start.py). Then the batch commands read its
+``[attribution]`` table directly; in every other case they go through ``load_settings`` and its
+validation as before. ``KAFKA_BOOTSTRAP_SERVERS`` only ever sets ``kafka.bootstrap_servers``
+(any string is valid), so it cannot change or invalidate the attribution settings.
 """
 
 from __future__ import annotations

@@ -7,7 +7,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 ENV_PREFIX = "CRM_"
@@ -31,12 +39,74 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
 class KafkaSettings(_Section):
-    """Where the broker is."""
+    """Where the broker is, and how every Kafka client authenticates to it (TLS, SASL)."""
 
     bootstrap_servers: str = ""
     cache_dir: str = ""
     kafka_version: str = "4.1.1"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = ""
+    sasl_username: str = ""
+    # SecretStr: its repr and str are masked, so printing the settings never shows it.
+    sasl_password: SecretStr = SecretStr("")
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    ssl_check_hostname: bool = True
+
+    @property
+    def uses_sasl(self) -> bool:
+        """True when the clients authenticate with SASL."""
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def uses_tls(self) -> bool:
+        """True when the clients connect over TLS."""
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaSettings:
+        # Each of these is a configuration that a client would either reject with a cryptic
+        # error deep in a connection attempt, or accept and silently ignore (credentials set
+        # but never sent): refused at load, with the setting to change.
+        protocol = self.security_protocol
+        if self.uses_sasl:
+            if not self.sasl_mechanism:
+                raise ValueError(
+                    f"security_protocol {protocol} needs sasl_mechanism "
+                    f"({', '.join(SASL_MECHANISMS)})"
+                )
+            if not self.sasl_username:
+                raise ValueError(f"security_protocol {protocol} needs sasl_username")
+            if not self.sasl_password.get_secret_value():
+                raise ValueError(
+                    f"security_protocol {protocol} needs sasl_password "
+                    "(set CRM_KAFKA__SASL_PASSWORD rather than writing it in a file)"
+                )
+        else:
+            given = [
+                name for name in ("sasl_mechanism", "sasl_username") if getattr(self, name)
+            ] + (["sasl_password"] if self.sasl_password.get_secret_value() else [])
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} set but security_protocol {protocol} does not use SASL "
+                    "(SASL_SSL or SASL_PLAINTEXT do)"
+                )
+        if not self.uses_tls:
+            given = [n for n in ("ssl_cafile", "ssl_certfile", "ssl_keyfile") if getattr(self, n)]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} set but security_protocol {protocol} does not use TLS "
+                    "(SSL or SASL_SSL do)"
+                )
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ValueError("ssl_keyfile needs ssl_certfile (the client certificate it signs)")
+        return self
 
 
 class TopicSettings(_Section):
@@ -49,6 +119,7 @@ class TopicSettings(_Section):
     dead_letter: str = Field("crm-dead-letter", min_length=1)
     attributions: str = Field("crm-attributions", min_length=1)
     partitions: int = Field(4, ge=1, le=1024)
+    replication_factor: int = Field(1, ge=1, le=16)
 
 
 class AttributionSettings(_Section):

@@ -18,7 +18,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,6 +40,7 @@ from stream.broker.procs import (
 __all__ = [
     "BrokerError",
     "BrokerInfo",
+    "SecureListeners",
     "broker_status",
     "cache_dir_for",
     "ensure_broker",
@@ -55,6 +56,38 @@ READY_TIMEOUT_S = 180.0
 JVM_HEAP = "-Xmx512m"
 
 
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True)
+class SecureListeners:
+    """Two extra listeners beside PLAINTEXT, for trying clients' TLS and SASL settings.
+
+    ``SASL_SSL``: TLS with ``keystore``, then a SASL login by one of ``users`` with PLAIN,
+    SCRAM-SHA-256 or SCRAM-SHA-512 (SCRAM credentials are written when the storage is
+    formatted, with Kafka's own storage tool). ``SSL``: TLS with a client certificate signed by
+    an authority in ``truststore`` (mutual TLS), no SASL. The broker's own traffic stays on
+    PLAINTEXT, as do the launcher's readiness checks.
+    """
+
+    # PEM: the broker's unencrypted PKCS#8 private key, then its certificate chain.
+    keystore: Path
+    # PEM: the certificate authorities whose client certificates the SSL listener accepts.
+    truststore: Path
+    # user name -> password, for every mechanism.
+    users: Mapping[str, str]
+
+    def check(self) -> None:
+        """Raise BrokerError if a name or password cannot be written into Kafka's configs."""
+        for name, password in self.users.items():
+            for text in (name, password):
+                if not text or any(c in text for c in '\\"=,[]\n'):
+                    raise BrokerError(
+                        f"SecureListeners user {name!r}: names and passwords must be non-empty "
+                        'and free of \\ " = , [ ] and newlines (Kafka config syntax)'
+                    )
+
+
 @dataclass(frozen=True)
 class BrokerInfo:
     """What ``broker.json`` records about a broker this launcher started."""
@@ -65,6 +98,9 @@ class BrokerInfo:
     log_file: str
     config: str
     kafka_version: str
+    # The extra listeners of a broker started with SecureListeners (empty otherwise).
+    sasl_ssl_bootstrap: str = ""
+    ssl_bootstrap: str = ""
 
     @property
     def running(self) -> bool:
@@ -205,17 +241,62 @@ def _identity(data_dir: Path, port: int | None, version: str) -> dict[str, objec
     return ident
 
 
-def _server_properties(data_dir: Path, ident: dict[str, object]) -> str:
+def _secure_ports(data_dir: Path, ident: dict[str, object]) -> None:
+    """Give the SASL_SSL and SSL listeners ports (the recorded ones while they are free).
+
+    Unlike the controller's, these ports are in no formatted state: they may change.
+    """
+    taken = {int(str(ident["port"])), int(str(ident["controller_port"]))}
+    for key in ("sasl_ssl_port", "ssl_port"):
+        recorded = int(str(ident.get(key, 0)))
+        while recorded == 0 or recorded in taken or not _port_free(recorded):
+            recorded = free_port()
+        ident[key] = recorded
+        taken.add(recorded)
+    (data_dir / IDENTITY_FILE).write_text(json.dumps(ident, indent=2) + "\n")
+
+
+def _secure_properties(ident: dict[str, object], secure: SecureListeners) -> list[str]:
+    plain_users = " ".join(f'user_{name}="{password}"' for name, password in secure.users.items())
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    return [
+        f"listeners=PLAINTEXT://127.0.0.1:{ident['port']},"
+        f"CONTROLLER://127.0.0.1:{ident['controller_port']},"
+        f"SASL_SSL://127.0.0.1:{ident['sasl_ssl_port']},SSL://127.0.0.1:{ident['ssl_port']}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{ident['port']},"
+        f"SASL_SSL://127.0.0.1:{ident['sasl_ssl_port']},SSL://127.0.0.1:{ident['ssl_port']}",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+        "SASL_SSL:SASL_SSL,SSL:SSL",
+        # Kafka reads PEM files directly: no Java keystore needs making.
+        "ssl.keystore.type=PEM",
+        f"ssl.keystore.location={secure.keystore}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={secure.truststore}",
+        "listener.name.ssl.ssl.client.auth=required",
+        f"listener.name.sasl_ssl.sasl.enabled.mechanisms={','.join(SASL_MECHANISMS)}",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config="
+        f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
+        f"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={scram}",
+        f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={scram}",
+    ]
+
+
+def _server_properties(
+    data_dir: Path, ident: dict[str, object], secure: SecureListeners | None = None
+) -> str:
     port, cport = ident["port"], ident["controller_port"]
+    listeners = [
+        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    ]
     return "\n".join(
         [
             "process.roles=broker,controller",
             f"node.id={ident['node_id']}",
-            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            *(listeners if secure is None else _secure_properties(ident, secure)),
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             f"controller.quorum.bootstrap.servers=127.0.0.1:{cport}",
             f"log.dirs={data_dir / 'kraft'}",
             "num.partitions=1",
@@ -276,8 +357,36 @@ def _java() -> str:
     return java
 
 
-def _format_storage(java: str, lib: Path, data_dir: Path, config: Path, cluster_id: str) -> None:
+def _scram_args(secure: SecureListeners | None) -> list[str]:
+    """The storage tool's ``--add-scram`` arguments: every user, both SCRAM mechanisms."""
+    if secure is None:
+        return []
+    args = []
+    for name, password in secure.users.items():
+        for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+            args += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
+    return args
+
+
+def _format_storage(
+    java: str,
+    lib: Path,
+    data_dir: Path,
+    config: Path,
+    cluster_id: str,
+    secure: SecureListeners | None = None,
+) -> None:
+    users = sorted(secure.users) if secure is not None else []
+    ident_path = data_dir / IDENTITY_FILE
     if (data_dir / "kraft" / "meta.properties").exists():
+        # SCRAM credentials are written at format time only (into the metadata log).
+        recorded = json.loads(ident_path.read_text()).get("scram_users", [])
+        missing = sorted(set(users) - set(recorded))
+        if missing:
+            raise BrokerError(
+                f"{data_dir} was formatted without SCRAM users {missing}; start this broker "
+                "with fresh=True (`broker start --fresh`) to create them"
+            )
         return
     log = data_dir / "logs" / "format.log"
     with log.open("wb") as out:
@@ -295,6 +404,7 @@ def _format_storage(java: str, lib: Path, data_dir: Path, config: Path, cluster_
                 cluster_id,
                 "-c",
                 str(config),
+                *_scram_args(secure),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -307,6 +417,10 @@ def _format_storage(java: str, lib: Path, data_dir: Path, config: Path, cluster_
             f"formatting the KRaft storage in {data_dir / 'kraft'} failed (exit code "
             f"{done.returncode}); see {log}:\n{_tail(log)}"
         )
+    if secure is not None:
+        ident = json.loads(ident_path.read_text())
+        ident["scram_users"] = users
+        ident_path.write_text(json.dumps(ident, indent=2) + "\n")
 
 
 def _answers_metadata(bootstrap: str) -> bool:
@@ -326,6 +440,8 @@ def _answers_metadata(bootstrap: str) -> bool:
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap,
+            # The launcher's own broker, on its PLAINTEXT listener whatever [kafka] says.
+            security_protocol="PLAINTEXT",
             client_id="crm-attribution-launcher",
             request_timeout_ms=5000,
             bootstrap_timeout_ms=5000,
@@ -390,13 +506,18 @@ def start_broker(
     owner_pid: int | None = None,
     die_with_parent: bool = False,
     timeout_s: float = READY_TIMEOUT_S,
+    secure: SecureListeners | None = None,
 ) -> BrokerInfo:
     """Start the local broker (or return the one already running for this state directory).
 
     ``owner_pid`` ties the broker to a process: once that process is gone, the next start
     anywhere stops the broker as an orphan. ``die_with_parent`` also asks the kernel to send
     the broker SIGTERM when the calling thread exits, so a killed test session leaves nothing.
+    ``secure`` adds SASL_SSL and SSL listeners (their addresses in the returned info); without
+    it the broker has its PLAINTEXT listener only.
     """
+    if secure is not None:
+        secure.check()
     state = _state_dir(settings, state_dir)
     data = _data_dir(settings, data_dir)
     version = settings.kafka.kafka_version
@@ -409,6 +530,7 @@ def start_broker(
             and current.running
             and not fresh
             and Path(current.data_dir) == data
+            and bool(current.sasl_ssl_bootstrap) == (secure is not None)
             and _answers_metadata(current.bootstrap)
         ):
             return current
@@ -419,11 +541,13 @@ def start_broker(
         java = _java()
         (data / "logs").mkdir(parents=True, exist_ok=True)
         ident = _identity(data, port, version)
+        if secure is not None:
+            _secure_ports(data, ident)
         config = data / "server.properties"
-        config.write_text(_server_properties(data, ident))
+        config.write_text(_server_properties(data, ident, secure))
         log_file = data / "logs" / "server.log"
         (data / "log4j2.xml").write_text(_log4j_config(log_file))
-        _format_storage(java, lib, data, config, str(ident["cluster_id"]))
+        _format_storage(java, lib, data, config, str(ident["cluster_id"]), secure)
         command = [
             java,
             "-Xms128m",
@@ -456,6 +580,8 @@ def start_broker(
             log_file=str(log_file),
             config=str(config),
             kafka_version=version,
+            sasl_ssl_bootstrap=f"127.0.0.1:{ident['sasl_ssl_port']}" if secure else "",
+            ssl_bootstrap=f"127.0.0.1:{ident['ssl_port']}" if secure else "",
         )
         # Recorded before the wait so that a start interrupted now is still cleaned up later.
         _write_state(state, info)

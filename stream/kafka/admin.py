@@ -10,6 +10,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from crm_attribution.settings.typed import Settings
+from stream.kafka.security import kafka_python_args
 from stream.topics import TopicNames
 
 
@@ -29,13 +30,18 @@ def ensure_topics(bootstrap: str, settings: Settings, timeout_s: float = 10.0) -
         client_id="crm-attribution-admin",
         request_timeout_ms=int(timeout_s * 1000),
         bootstrap_timeout_ms=int(timeout_s * 1000),
+        **kafka_python_args(settings.kafka),
     )
     try:
         existing = set(admin.list_topics())
         wanted = [name for name in topic_names(settings) if name not in existing]
         if wanted:
             topics = [
-                NewTopic(name, num_partitions=settings.topics.partitions, replication_factor=1)
+                NewTopic(
+                    name,
+                    num_partitions=settings.topics.partitions,
+                    replication_factor=settings.topics.replication_factor,
+                )
                 for name in wanted
             ]
             # Another client may create them at the same moment.

@@ -7,6 +7,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from crm_attribution.settings.typed import KafkaSettings
+from stream.kafka.security import aiokafka_args
 from stream.types import Record
 
 FETCH_TIMEOUT_MS = 1_000
@@ -19,8 +21,9 @@ class GapReader:
     Implements :class:`stream.types.GapSource`.
     """
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, kafka: KafkaSettings) -> None:
         self.bootstrap = bootstrap
+        self.kafka = kafka
         self._consumer: Any = None
 
     async def _get(self) -> Any:
@@ -30,6 +33,7 @@ class GapReader:
                 group_id=None,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
+                **aiokafka_args(self.kafka),
             )
             await consumer.start()
             self._consumer = consumer

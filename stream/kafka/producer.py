@@ -11,7 +11,8 @@ from typing import Any
 from kafka import KafkaProducer
 
 from attribution.events import AnyEvent, InvalidRecord, parse_event
-from crm_attribution.settings.typed import Settings
+from crm_attribution.settings.typed import KafkaSettings, Settings
+from stream.kafka.security import kafka_python_args
 from stream.topics import event_key, raw_route, route
 
 
@@ -44,7 +45,7 @@ class EventProducer:
     :class:`DeliveryError`: a produce run never reports as sent what Kafka did not take.
     """
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, kafka: KafkaSettings) -> None:
         self.producer = KafkaProducer(
             bootstrap_servers=bootstrap,
             client_id="crm-attribution-producer",
@@ -55,6 +56,7 @@ class EventProducer:
             # Retry until the delivery timeout (kafka-python's default). A fixed count of five
             # once gave up on a just-created topic and lost 359 records without a word.
             delivery_timeout_ms=120_000,
+            **kafka_python_args(kafka),
         )
         self.failed = 0
         self.first_failure: str | None = None

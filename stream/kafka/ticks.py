@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaProducer
 
+from crm_attribution.settings.typed import KafkaSettings
+from stream.kafka.security import aiokafka_args
+
 
 class TickSender:
     """A plain producer, started on first use.
@@ -12,14 +15,17 @@ class TickSender:
     through its buffer and the next commit.
     """
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, kafka: KafkaSettings) -> None:
         self.bootstrap = bootstrap
+        self.kafka = kafka
         self._producer: AIOKafkaProducer | None = None
 
     async def send(self, topic: str, partitions: int, value: bytes) -> None:
         """Send ``value`` to every partition of ``topic`` and wait until Kafka has them."""
         if self._producer is None:
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=0)
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap, linger_ms=0, **aiokafka_args(self.kafka)
+            )
             await producer.start()
             self._producer = producer
         for partition in range(partitions):

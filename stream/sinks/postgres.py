@@ -32,6 +32,8 @@ from attribution.warehouse import (
     journey_fingerprint,
     snapshot_rows,
 )
+from crm_attribution.settings.typed import KafkaSettings
+from stream.kafka.security import kafka_python_args
 
 log = logging.getLogger("crm_attribution.sink")
 
@@ -185,6 +187,7 @@ class PostgresSink:
         dsn: str,
         bootstrap: str,
         topic: str,
+        kafka: KafkaSettings,
         worker_url: str | None = None,
         snapshot_seconds: float = 60.0,
         batch_records: int = 5000,
@@ -192,6 +195,7 @@ class PostgresSink:
         self.dsn = dsn
         self.bootstrap = bootstrap
         self.topic = topic
+        self.kafka = kafka
         self.worker_url = worker_url
         self.snapshot_seconds = snapshot_seconds
         self.batch_records = batch_records
@@ -214,6 +218,7 @@ class PostgresSink:
                 group_id=None,
                 max_poll_records=self.batch_records,
                 request_timeout_ms=30_000,
+                **kafka_python_args(self.kafka),
             )
         except KafkaError as error:
             raise SinkError(f"cannot reach Kafka at {self.bootstrap} ({error})") from None

@@ -76,7 +76,7 @@ def test_version_0_changelog_values_are_recovered_and_processing_goes_on(
             "channel": "sms",
             "ts": ts.replace("+00:00", "Z"),
         }
-        with EventProducer(kafka_bootstrap) as events:
+        with EventProducer(kafka_bootstrap, settings.kafka) as events:
             produce_lines([(1, json.dumps(touch))], events, settings)
 
         def has_touch() -> bool:

@@ -42,7 +42,7 @@ def test_offsets_committed_past_unprocessed_records_are_read_anyway(
     }
     settings = load_settings(environ=env)
     ensure_topics(kafka_bootstrap, settings)
-    with EventProducer(kafka_bootstrap) as producer:
+    with EventProducer(kafka_bootstrap, settings.kafka) as producer:
         produce_lines(list(enumerate(lines, start=1)), producer, settings)
     names = settings.topics
     inputs = [names.touchpoints, names.purchases, names.costs, names.assignments]

@@ -147,7 +147,7 @@ def run_scenario(
     if backlog:
         # The whole log waits in Kafka before any worker starts: the workers read the small
         # purchases topic far ahead of the touchpoints.
-        with EventProducer(bootstrap) as producer:
+        with EventProducer(bootstrap, settings.kafka) as producer:
             produce_lines(numbered, producer, settings, send_invalid=True)
     running = [Worker(bootstrap, env, tmp_path, f"w{i}").start() for i in range(workers)]
     try:
@@ -159,7 +159,7 @@ def run_scenario(
                 running,
             )
         half = 0 if backlog else len(lines) // 2
-        with EventProducer(bootstrap) as producer:
+        with EventProducer(bootstrap, settings.kafka) as producer:
             produce_lines(numbered[:half], producer, settings, send_invalid=True)
         if restart_half_way:
             victim = running[-1]
@@ -168,7 +168,7 @@ def run_scenario(
             running[-1].data_dir = victim.data_dir
             running[-1].start()
         if not backlog:
-            with EventProducer(bootstrap) as producer:
+            with EventProducer(bootstrap, settings.kafka) as producer:
                 produce_lines(numbered[half:], producer, settings, send_invalid=True)
         expected = batch["totals"]
         url = running[0].url

@@ -9,6 +9,7 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
+from crm_attribution.settings.typed import KafkaSettings
 from stream.kafka.admin import wait_until_listed
 from stream.kafka.gaps import GapReader
 from tests.integration.test_smoke_kafka import produce
@@ -28,7 +29,7 @@ def test_gap_reader_reads_exactly_the_missing_range(kafka_bootstrap: str) -> Non
     produce(kafka_bootstrap, topic, [(f"k{i}", i) for i in range(20)])
 
     async def read(start: int, end: int) -> list[int]:
-        reader = GapReader(kafka_bootstrap)
+        reader = GapReader(kafka_bootstrap, KafkaSettings())
         try:
             return [r.offset async for r in reader.read(topic, 0, start, end)]
         finally:

@@ -9,6 +9,7 @@ from kafka.errors import NotLeaderForPartitionError
 from kafka.future import Future
 
 import stream.kafka.producer as producer_module
+from crm_attribution.settings.typed import KafkaSettings
 from stream.kafka.producer import DeliveryError, EventProducer
 
 
@@ -41,7 +42,7 @@ def _producer(monkeypatch: pytest.MonkeyPatch, fail_every: int) -> EventProducer
     monkeypatch.setattr(
         producer_module, "KafkaProducer", lambda **config: FlakyKafka(fail_every, **config)
     )
-    return EventProducer("127.0.0.1:9")
+    return EventProducer("127.0.0.1:9", KafkaSettings())
 
 
 def test_unacknowledged_records_make_the_run_fail_with_the_count_and_reason(

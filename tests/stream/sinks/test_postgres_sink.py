@@ -16,6 +16,7 @@ import pytest
 
 from crm_attribution.cli import main
 from crm_attribution.generator import GeneratorConfig, generate
+from crm_attribution.settings.typed import KafkaSettings
 from stream.sinks.postgres import PostgresSink, connect, prepare, replace_snapshot
 from tests.stream.sinks.conftest import query
 
@@ -124,7 +125,7 @@ def sums(dsn: str, table: str = "attributions") -> dict[tuple[str, str], tuple[f
 
 
 def run_sink(dsn: str, bootstrap: str, topic: str) -> int:
-    sink = PostgresSink(dsn, bootstrap, topic)
+    sink = PostgresSink(dsn, bootstrap, topic, KafkaSettings())
     try:
         sink.start()
         return sink.catch_up()
@@ -259,7 +260,7 @@ def worker(report: dict[str, Any]) -> Iterator[str]:
 def test_snapshot_tables_hold_the_report(
     postgres_dsn: str, worker: str, report: dict[str, Any]
 ) -> None:
-    sink = PostgresSink(postgres_dsn, "unused:9092", "unused", worker_url=worker)
+    sink = PostgresSink(postgres_dsn, "unused:9092", "unused", KafkaSettings(), worker_url=worker)
     sink._con = connect(postgres_dsn)
     try:
         prepare(sink._con)
