@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 ENV_PREFIX = "CRM_"
@@ -175,6 +175,18 @@ class WorkerSettings(_Section):
         return value
 
 
+class ApiSettings(_Section):
+    """Who may ask the worker's HTTP API, and how often (stream/api/access.py)."""
+
+    # SecretStr: a settings object printed or logged shows '**********', never the value.
+    token: SecretStr = SecretStr("")
+    token_file: str = ""
+    internal_secret: SecretStr = SecretStr("")
+    metrics: Literal["open", "token"] = "open"
+    requests_per_minute: int = Field(600, ge=0)
+    burst: int = Field(60, ge=1)
+
+
 class Settings(_Section):
     """All settings of crm-attribution."""
 
@@ -185,6 +197,7 @@ class Settings(_Section):
     business: BusinessSettings = Field(default_factory=BusinessSettings)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
