@@ -26,6 +26,21 @@ _STARTED = time.monotonic()
 MAX_COMPARE_DAYS = 36525.0
 
 
+def unexpected_partition(pipeline: Pipeline) -> str | None:
+    """Why the worker cannot process what it was assigned (a topic grew past the config)."""
+    try:
+        assigned = pipeline.app.assignor.assigned_actives()
+    except Exception:  # noqa: BLE001 - nothing assigned yet
+        return None
+    for tp in sorted(assigned):
+        if tp.partition >= pipeline.partitions:
+            return (
+                f"topic {tp.topic} has a partition {tp.partition} but topics.partitions is "
+                f"{pipeline.partitions}: this worker cannot process it (docs/stream.md, Topics)"
+            )
+    return None
+
+
 def attach(pipeline: Pipeline) -> None:
     """Register the web views on the pipeline's app, behind the API's access policy."""
     app = pipeline.app
@@ -44,6 +59,9 @@ def attach(pipeline: Pipeline) -> None:
         return web.json({"error": reason}, status=status)
 
     def not_ready_reason() -> str | None:
+        unexpected = unexpected_partition(pipeline)
+        if unexpected:
+            return unexpected
         if app.rebalancing:
             return "the worker group is rebalancing; retry in a few seconds"
         if not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
