@@ -49,6 +49,7 @@ class TopicSettings(_Section):
     dead_letter: str = Field("crm-dead-letter", min_length=1)
     attributions: str = Field("crm-attributions", min_length=1)
     partitions: int = Field(4, ge=1, le=1024)
+    partitioner: Literal["any", "murmur2", "crc32"] = "any"
 
 
 class AttributionSettings(_Section):

@@ -56,6 +56,17 @@ def process_record(
             return Outcome()  # redelivered after a restart: already counted and dead-lettered
         return Outcome(dead_letter_record(error.reason, topic, partition, offset, key, value))
     key_bytes = event.customer_id.encode("utf-8")
+    if ctx.key_partition is not None and ctx.key_partition(key_bytes) != partition:
+        # The producers' partitioner is known: a record elsewhere is caught by whichever
+        # worker reads it, even before the customer's other events are seen.
+        if not note_invalid(aggregates, partition, topic, offset):
+            return Outcome()
+        reason = (
+            f"customer {event.customer_id!r}'s record is on partition {partition}, but "
+            f"topics.partitioner puts its key on partition {ctx.key_partition(key_bytes)}: "
+            "a producer with another partitioner, or partitions chosen by hand; not applied"
+        )
+        return Outcome(dead_letter_record(reason, topic, partition, offset, key, value))
     stored = customers.get(key_bytes)
     home = customer_record.partition(stored)
     if home is not None and home != partition:

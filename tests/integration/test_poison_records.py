@@ -31,10 +31,19 @@ pytestmark = pytest.mark.kafka
 PARTITIONS = 2
 
 
-def test_an_oversized_record_and_a_second_partition_are_dead_lettered_and_the_worker_goes_on(
-    kafka_bootstrap: str, tmp_path: Path
+@pytest.mark.parametrize(
+    ("workers", "partitioner"),
+    [(1, "any"), (2, "murmur2")],
+    ids=["one-worker-any-partitioner", "two-workers-murmur2"],
+)
+def test_an_oversized_record_and_a_second_partition_are_dead_lettered_and_the_workers_go_on(
+    kafka_bootstrap: str, tmp_path: Path, workers: int, partitioner: str
 ) -> None:
-    env = {**unique_env(partitions=PARTITIONS), "CRM_ATTRIBUTION__LOOKBACK_DAYS": "3"}
+    env = {
+        **unique_env(partitions=PARTITIONS),
+        "CRM_ATTRIBUTION__LOOKBACK_DAYS": "3",
+        "CRM_TOPICS__PARTITIONER": partitioner,
+    }
     settings = load_settings(environ=env)
     ensure_topics(kafka_bootstrap, settings)
     lines = list(generate(GeneratorConfig(customers=60, days=15, seed=11)))
@@ -69,8 +78,14 @@ def test_an_oversized_record_and_a_second_partition_are_dead_lettered_and_the_wo
 
     expected = batch_attribution(lines, settings)
     expected["totals"]["invalid_records"] += 2
-    worker = Worker(kafka_bootstrap, env, tmp_path, "w0").start()
+    running = [Worker(kafka_bootstrap, env, tmp_path, f"w{i}").start() for i in range(workers)]
+    worker = running[0]
     try:
+        if workers > 1:  # both own a partition: the stray record is read by the other one
+            for each in running:
+                wait_until(
+                    lambda w=each: get_json(f"{w.url}/ready")[0] == 200, 180, each.name, running
+                )
         wait_until(
             lambda: (
                 (get_json(f"{worker.url}/totals")[1] or {}).get("invalid_records")
@@ -80,14 +95,14 @@ def test_an_oversized_record_and_a_second_partition_are_dead_lettered_and_the_wo
             ),
             240,
             "every record processed",
-            [worker],
+            running,
         )
         time.sleep(3)  # a tick or two: null paths are expired like the batch's as_of
         wait_until(
             lambda: get_json(f"{worker.url}/attribution", timeout=120)[1] is not None,
             60,
             "attribution",
-            [worker],
+            running,
         )
         assert_same(get_json(f"{worker.url}/attribution", timeout=120)[1], expected)
         letters = dead_letters(kafka_bootstrap, settings.topics.dead_letter, 2)
@@ -98,8 +113,13 @@ def test_an_oversized_record_and_a_second_partition_are_dead_lettered_and_the_wo
         assert letter["value_sha256"] == hashlib.sha256(huge_bytes).hexdigest()
         assert huge_bytes.startswith(base64.b64decode(letter["value_base64"]))
         letter = by_offset[(settings.topics.purchases, stray_at.partition, stray_at.offset)]
-        assert f"has events on partition {home}" in letter["reason"]
-        assert worker.alive() and worker.stop() == 0, worker.log_tail()
+        if partitioner == "any":
+            assert f"has events on partition {home}" in letter["reason"]
+        else:
+            assert f"puts its key on partition {home}" in letter["reason"]
+        for each in running:
+            assert each.alive() and each.stop() == 0, each.log_tail()
     finally:
-        if worker.alive():
-            worker.stop()
+        for each in running:
+            if each.alive():
+                each.stop()

@@ -6,9 +6,15 @@ import base64
 import hashlib
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from crm_attribution.generator import GeneratorConfig, generate
+from stream.kafka.partitioning import key_partition
 from stream.processing.dead_letters import KEPT_VALUE_BYTES, dead_letter_record
+from stream.processing.partitioners import crc32_partition, murmur2_partition
 from stream.testing import TestingLog, run_main
+from stream.testing import crc32_partition as librdkafka_crc32
 from stream.topics import raw_route
 from tests.compare import assert_same
 from tests.stream.batch_answers import batch_attribution, stream_settings
@@ -88,3 +94,28 @@ def test_a_customers_event_on_a_second_partition_is_dead_lettered_not_credited()
     expected = batch_attribution(lines, SETTINGS)
     expected["totals"]["invalid_records"] += 1
     assert_same(run.attribution(), expected)
+
+
+@given(st.binary(max_size=64), st.integers(1, 64))
+def test_the_partitioners_are_the_producers(key: bytes, partitions: int) -> None:
+    assert murmur2_partition(key, partitions) == key_partition(key, partitions)
+    assert crc32_partition(key, partitions) == librdkafka_crc32(key, partitions)
+
+
+def test_with_a_named_partitioner_a_record_off_its_keys_partition_is_dead_lettered() -> None:
+    settings = stream_settings(partitions=3, CRM_TOPICS__PARTITIONER="murmur2")
+    log = TestingLog(settings)
+    wrong = (key_partition(b"c9", 3) + 1) % 3
+    # The customer's only record: with "any" it would be the customer's partition.
+    record = log.produce(TOPICS.touchpoints, b"c9", touch("t1", "c9"), partition=wrong)
+    log.produce(TOPICS.touchpoints, b"c8", touch("t2", "c8"))
+    run = run_main(log, settings)
+    [letter] = run.dead_letters()
+    assert (letter["partition"], letter["offset"]) == (record.partition, record.offset)
+    assert (
+        f"topics.partitioner puts its key on partition {key_partition(b'c9', 3)}"
+        in (letter["reason"])
+    )
+    assert run.attribution()["totals"]["invalid_records"] == 1
+    same = run_main(log, SETTINGS)  # partitioner "any": applied where it arrived
+    assert same.dead_letters() == []
