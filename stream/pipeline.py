@@ -102,6 +102,14 @@ class Pipeline:
             web_host=worker.web_host,
             web_port=worker.web_port if web_port is None else web_port,
             web_enabled=True,
+            # Faust's own pages (/router, /table/{name}/{key}, /graph, statistics) would show
+            # the cluster and any table entry: the API serves what analysts need, behind its
+            # token (stream/api/access.py).
+            web_router_enabled=False,
+            web_tables_enabled=False,
+            web_graph_enabled=False,
+            web_stats_enabled=False,
+            web_metrics_enabled=False,
             key_serializer="raw",
             value_serializer="raw",
             # A rebalance or stop waits for the event in hand: without it, a tick still
@@ -154,6 +162,8 @@ class Pipeline:
         self.tick_sender = TickSender(bootstrap, settings.kafka)
         # The latest Markov solution (stream.worker.timers) and analytics snapshot.
         self.markov_solution: MarkovSolution | None = None
+        # Headers a worker's requests to the others carry (the shared secret; stream.api.views).
+        self.internal_headers: dict[str, str] = {}
         self.analytics_snapshot: dict[str, Any] | None = None
         self.ctx = Context.from_settings(settings, self.topic_names.kinds())
         self.runner = BatchRunner(

@@ -112,7 +112,15 @@ def test_every_setting_passed_is_one_the_code_reads(services: dict[str, Any]) ->
     assert settings.worker.web_host == "0.0.0.0"
     health = " ".join(services["worker"]["healthcheck"]["test"])
     assert f"localhost:{settings.worker.web_port}/health" in health
-    assert f"{settings.worker.web_port}:{settings.worker.web_port}" in services["worker"]["ports"]
+    port = settings.worker.web_port
+    # Published on the host's loopback only; the token comes from the host's environment and
+    # compose refuses to start without it (${VAR:?message}).
+    assert f"127.0.0.1:{port}:{port}" in services["worker"]["ports"]
+    token = env_of(services["worker"])["CRM_API__TOKEN"]
+    assert re.fullmatch(r"\$\{CRM_API__TOKEN:\?[^}]+\}", token), token
+    for name, service in services.items():
+        for published in service.get("ports", []):
+            assert str(published).startswith("127.0.0.1:"), (name, published)
 
 
 def test_the_settings_check_rejects_a_misspelt_name() -> None:

@@ -78,12 +78,15 @@ class Feeder(threading.Thread):
             self.error = str(error)
 
 
-def _fetch(url: str, timeout: float = 5.0) -> dict[str, Any] | None:
+def _fetch(
+    url: str, timeout: float = 5.0, headers: dict[str, str] | None = None
+) -> dict[str, Any] | None:
     import json
     import urllib.request
 
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return dict(json.loads(response.read()))
     except Exception:  # noqa: BLE001 - worker still starting or rebalancing
         return None
@@ -164,6 +167,7 @@ def _start_worker(bootstrap: str, port: int, env: dict[str, str], log: Any) -> A
 def run(args: argparse.Namespace) -> int:
     """Run until Ctrl-C (or --duration), then stop everything that was started."""
     from crm_attribution.generator import GeneratorConfig, generate
+    from stream.api.access import server_token
     from stream.broker.launcher import cache_dir_for, ensure_broker, stop_broker
 
     settings = settings_from(args)
@@ -194,12 +198,17 @@ def run(args: argparse.Namespace) -> int:
         if name.startswith("CRM_TOPICS__") or name == "CRM_WORKER__APP_ID":
             os.environ[name] = value
     demo_settings = settings_from(args)
+    # The worker's API token: the configured one, or the token file, made now if missing, so
+    # that the worker (which reads the same file) and `crm-attribution query` agree on it.
+    token, _ = server_token(demo_settings)
+    auth = {"Authorization": f"Bearer {token}"}
     port = args.web_port or free_port()
     # The worker's log, kept after the demo: the screen has no room for it, and it is where
     # to look when the tables stay empty.
     worker_log = cache_dir_for(settings) / "demo-worker.log"
     worker_log.parent.mkdir(parents=True, exist_ok=True)
     console.print(f"worker log: {worker_log}")
+    console.print(f"dashboard: http://127.0.0.1:{port}/dashboard?token={token}", soft_wrap=True)
     with worker_log.open("wb") as log_file:
         worker = _start_worker(bootstrap, port, env, log_file)
     lines = list(generate(GeneratorConfig(customers=args.customers, days=args.days)))
@@ -216,10 +225,10 @@ def run(args: argparse.Namespace) -> int:
             analytics: dict[str, Any] | None = None
             analytics_at = 0.0
             while deadline is None or time.monotonic() < deadline:
-                data = _fetch(f"{url}/attribution")
+                data = _fetch(f"{url}/attribution", headers=auth)
                 if time.monotonic() - analytics_at > 10.0:
                     # The whole report (RFM, CLV fit, holdout): every 10 s is plenty.
-                    analytics = _fetch(f"{url}/analytics", timeout=30) or analytics
+                    analytics = _fetch(f"{url}/analytics", 30, auth) or analytics
                     analytics_at = time.monotonic()
                 status = Text(
                     f"produced {feeder.sent:,}/{len(lines):,} events at ~{args.rate:,.0f}/s · "

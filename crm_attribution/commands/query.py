@@ -15,13 +15,17 @@ from crm_attribution.cli import UserError
 from crm_attribution.commands.common import settings_from
 from crm_attribution.render import render_attribution, render_credits, render_markov, render_totals
 
-WHAT = ("attribution", "totals", "credits", "markov", "analytics", "customer")
+WHAT = ("attribution", "totals", "credits", "markov", "analytics", "customer", "dashboard")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommand."""
     p = sub.add_parser("query", help="query the stream's tables through a worker's HTTP API")
-    p.add_argument("what", choices=WHAT, help="what to ask for")
+    p.add_argument(
+        "what",
+        choices=WHAT,
+        help="what to ask for (dashboard: print the link that opens the live dashboard)",
+    )
     p.add_argument("customer_id", nargs="?", help="customer id (for `query customer`)")
     p.add_argument("--url", help="worker URL (default: http://<worker.web_host>:<worker.web_port>)")
     p.add_argument("--model", help="model(s) for credits, comma-separated (default: every model)")
@@ -39,11 +43,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def fetch(url: str, path: str, params: dict[str, str] | None = None) -> Any:
+def fetch_from(
+    url: str,
+    path: str,
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
     """GET a worker endpoint; turn HTTP and connection failures into readable errors."""
     query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    request = urllib.request.Request(f"{url.rstrip('/')}{path}{query}", headers=headers or {})
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}{path}{query}", timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         try:
@@ -63,29 +73,43 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     url = args.url or f"http://{settings.worker.web_host}:{settings.worker.web_port}"
     console = Console()
+    from stream.api.access import client_headers, client_token
+
+    if args.what == "dashboard":
+        # A browser sends no bearer header: the link carries the token once, and the worker
+        # answers with a cookie and the address without it.
+        token = client_token(settings)
+        link = f"{url.rstrip('/')}/dashboard"
+        print(f"{link}?token={urllib.parse.quote(token, safe='')}" if token else link)
+        return 0
+    headers = client_headers(settings)
+
+    def fetch(path: str, params: dict[str, str] | None = None) -> Any:
+        return fetch_from(url, path, params, headers)
+
     if args.what == "attribution":
-        data = fetch(url, "/attribution")
+        data = fetch("/attribution")
         render = render_attribution
     elif args.what == "totals":
-        data = fetch(url, "/totals")
+        data = fetch("/totals")
         render = render_totals
     elif args.what == "credits":
         params = {
             k: v for k, v in (("model", args.model), ("from", args.start), ("to", args.end)) if v
         }
-        data = fetch(url, "/credits", params)
+        data = fetch("/credits", params)
         render = render_credits
     elif args.what == "markov":
-        data = fetch(url, "/markov", {"refresh": "1"} if args.refresh else None)
+        data = fetch("/markov", {"refresh": "1"} if args.refresh else None)
         render = render_markov
     elif args.what == "analytics":
-        data = fetch(url, "/analytics", {"customers": "1"} if args.customers else None)
+        data = fetch("/analytics", {"customers": "1"} if args.customers else None)
         window = settings.analytics.rfm_window_days
         render = lambda console, data: _render_analytics(console, data, window)  # noqa: E731
     else:
         if not args.customer_id:
             raise UserError("`query customer` needs a customer id")
-        data = fetch(url, f"/customers/{urllib.parse.quote(args.customer_id, safe='')}")
+        data = fetch(f"/customers/{urllib.parse.quote(args.customer_id, safe='')}")
         render = None
     if args.format == "json" or render is None:
         print(json.dumps(data, indent=None if args.format == "json" else 2, sort_keys=True))

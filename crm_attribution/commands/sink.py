@@ -52,6 +52,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the sink until interrupted (or once)."""
+    from stream.api.access import client_headers
     from stream.sinks.postgres import PostgresSink, SinkError
 
     if args.snapshot_seconds <= 0:
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         settings.kafka,
         worker,
         args.snapshot_seconds,
+        worker_headers=client_headers(settings),
     )
     err = Console(stderr=True, soft_wrap=True)
     try:

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 # Exit code of a worker that cannot start because Kafka does not answer (as `produce`: 2).
 UNREACHABLE_EXIT = 2
+# Exit code of a worker whose topics' partition counts differ from the configuration.
+MISMATCH_EXIT = 6
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,10 +57,12 @@ def check_broker(bootstrap: str, settings: Settings) -> None:
     failure surfaces as the Kafka client's traceback; asked first, before anything logs, the
     client stays quiet (its loggers have no handler yet) and the error is ours to word.
     """
-    from stream.kafka.admin import ensure_topics
+    from stream.kafka.admin import TopicMismatch, ensure_topics
 
     try:
         ensure_topics(bootstrap, settings)
+    except TopicMismatch as error:
+        raise UserError(f"cannot start the worker: {error}", MISMATCH_EXIT) from None
     except Exception as error:  # noqa: BLE001 - any client failure means the broker is unusable
         raise UserError(
             f"cannot reach Kafka at {bootstrap}: {error}. Start it with `crm-attribution "

@@ -120,6 +120,7 @@ class TopicSettings(_Section):
     attributions: str = Field("crm-attributions", min_length=1)
     partitions: int = Field(4, ge=1, le=1024)
     replication_factor: int = Field(1, ge=1, le=16)
+    partitioner: Literal["any", "murmur2", "crc32"] = "any"
 
 
 class AttributionSettings(_Section):
@@ -246,6 +247,18 @@ class WorkerSettings(_Section):
         return value
 
 
+class ApiSettings(_Section):
+    """Who may ask the worker's HTTP API, and how often (stream/api/access.py)."""
+
+    # SecretStr: a settings object printed or logged shows '**********', never the value.
+    token: SecretStr = SecretStr("")
+    token_file: str = ""
+    internal_secret: SecretStr = SecretStr("")
+    metrics: Literal["open", "token"] = "open"
+    requests_per_minute: int = Field(600, ge=0)
+    burst: int = Field(60, ge=1)
+
+
 class Settings(_Section):
     """All settings of crm-attribution."""
 
@@ -256,6 +269,7 @@ class Settings(_Section):
     business: BusinessSettings = Field(default_factory=BusinessSettings)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -55,13 +55,13 @@ async def gather(
         try:
             async with session.get(f"{url}{path}", params=params) as response:
                 if response.status != 200:
-                    raise FanoutError(f"worker {url} answered HTTP {response.status}")
+                    raise FanoutError(_refusal(url, response.status))
                 return json.loads(await response.text())
         except (TimeoutError, aiohttp.ClientError) as error:
             raise FanoutError(f"worker {url} did not answer: {error}") from None
 
     timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(timeout=timeout, headers=pipeline.internal_headers) as session:
         return list(await asyncio.gather(*(fetch(session, url) for url in urls)))
 
 
@@ -74,7 +74,7 @@ async def find_customer(pipeline: Pipeline, customer_id: str) -> dict[str, Any] 
     own = str(pipeline.app.conf.canonical_url).rstrip("/")
     others = [url for url in worker_urls(pipeline) if url != own]
     timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(timeout=timeout, headers=pipeline.internal_headers) as session:
         for url in others:
             try:
                 async with session.get(f"{url}{CUSTOMER_PATH}/{customer_id}") as response:
@@ -82,10 +82,19 @@ async def find_customer(pipeline: Pipeline, customer_id: str) -> dict[str, Any] 
                         answer: dict[str, Any] = json.loads(await response.text())
                         return answer
                     if response.status != 404:
-                        raise FanoutError(f"worker {url} answered HTTP {response.status}")
+                        raise FanoutError(_refusal(url, response.status))
             except (TimeoutError, aiohttp.ClientError) as error:
                 raise FanoutError(f"worker {url} did not answer: {error}") from None
     return None
+
+
+def _refusal(url: str, status: int) -> str:
+    if status == 401:
+        return (
+            f"worker {url} refused this worker's secret (HTTP 401): give every worker of the "
+            "group the same api.internal_secret or api.token"
+        )
+    return f"worker {url} answered HTTP {status}"
 
 
 def merge_shares(shares: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

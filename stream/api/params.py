@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import date
 
@@ -26,16 +27,17 @@ def parse_day(name: str, raw: str | None) -> str | None:
         raise BadRequest(f"{name}={raw!r} is not a date (expected YYYY-MM-DD)") from None
 
 
-def parse_positive(name: str, raw: str | None, default: float) -> float:
-    """Validate a positive number query parameter."""
+def parse_positive(name: str, raw: str | None, default: float, largest: float = math.inf) -> float:
+    """Validate a positive, finite number query parameter of at most ``largest``."""
     if raw is None or raw == "":
         return default
     try:
         value = float(raw)
     except ValueError:
         raise BadRequest(f"{name}={raw!r} is not a number") from None
-    if not value > 0:
-        raise BadRequest(f"{name}={raw!r} must be positive")
+    # float() takes "inf", "nan" and 1e308: each would overflow a date further on (HTTP 500).
+    if not math.isfinite(value) or not 0 < value <= largest:
+        raise BadRequest(f"{name}={raw!r} must be a number above 0 and at most {largest:g}")
     return value
 
 

@@ -2,33 +2,66 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faust.web import Request, Response, View
 
+from crm_attribution.dashboard import dashboard_data, render_dashboard
 from stream.api import queries
+from stream.api.access import AccessPolicy, internal_secret, server_token
 from stream.api.fanout import ANALYTICS_PATH, CUSTOMER_PATH, LOCAL_PATH, FanoutError, find_customer
+from stream.api.guard import access_middleware
 from stream.api.merge_analytics import EmptyStream
-from stream.api.openapi import OPENAPI
+from stream.api.openapi import openapi_description
 from stream.api.params import BadRequest, NotFound, parse_day, parse_models, parse_positive
 from stream.api.shares import local_analytics, local_share
 from stream.api.status import metrics_summary, update_gauges
 from stream.pipeline import Pipeline
 
 _STARTED = time.monotonic()
+# Longest RFM comparison /analytics takes: 100 years (a larger one overflows a date).
+MAX_COMPARE_DAYS = 36525.0
+
+
+def unexpected_partition(pipeline: Pipeline) -> str | None:
+    """Why the worker cannot process what it was assigned (a topic grew past the config)."""
+    try:
+        assigned = pipeline.app.assignor.assigned_actives()
+    except Exception:  # noqa: BLE001 - nothing assigned yet
+        return None
+    for tp in sorted(assigned):
+        if tp.partition >= pipeline.partitions:
+            return (
+                f"topic {tp.topic} has a partition {tp.partition} but topics.partitions is "
+                f"{pipeline.partitions}: this worker cannot process it (docs/stream.md, Topics)"
+            )
+    return None
 
 
 def attach(pipeline: Pipeline) -> None:
-    """Register the web views on the pipeline's app."""
+    """Register the web views on the pipeline's app, behind the API's access policy."""
     app = pipeline.app
     metrics = pipeline.metrics
+    settings = pipeline.settings
+    token, source = server_token(settings)
+    policy = AccessPolicy.from_settings(settings, token)
+    pipeline.internal_headers = {"Authorization": f"Bearer {internal_secret(settings, token)}"}
+    # Faust's aiohttp driver: its Application takes middlewares until the server starts.
+    app.web.web_app.middlewares.append(access_middleware(policy))  # type: ignore[attr-defined]
+    # Where the token is, never the token.
+    logging.getLogger("crm_attribution.stream").info("API token: %s", source)
+    openapi = openapi_description(metrics_open=policy.metrics_open)
 
     def error(web: Any, status: int, reason: str) -> Response:
         return web.json({"error": reason}, status=status)
 
     def not_ready_reason() -> str | None:
+        unexpected = unexpected_partition(pipeline)
+        if unexpected:
+            return unexpected
         if app.rebalancing:
             return "the worker group is rebalancing; retry in a few seconds"
         if not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
@@ -77,7 +110,7 @@ def attach(pipeline: Pipeline) -> None:
     @app.page("/openapi.json")
     class OpenApi(View):
         async def get(self, request: Request) -> Response:
-            return self.json(OPENAPI)
+            return self.json(openapi)
 
     @app.page(LOCAL_PATH)
     class Local(View):
@@ -123,7 +156,9 @@ def attach(pipeline: Pipeline) -> None:
         async def get(self, request: Request) -> Response:
             async def produce() -> Any:
                 scores = request.query.get("customers", "0") not in ("0", "false", "")
-                compare = parse_positive("compare_days", request.query.get("compare_days"), 30.0)
+                compare = parse_positive(
+                    "compare_days", request.query.get("compare_days"), 30.0, MAX_COMPARE_DAYS
+                )
                 try:
                     answer = await queries.analytics_json(pipeline, scores, compare)
                 except EmptyStream as empty:
@@ -161,3 +196,33 @@ def attach(pipeline: Pipeline) -> None:
                 return found
 
             return await guarded(self, produce)
+
+    async def dashboard_json() -> dict[str, Any]:
+        try:
+            report: dict[str, Any] | None = await queries.analytics_json(pipeline, True, 30.0)
+        except EmptyStream:
+            report = None  # nothing processed yet: the page shows its views empty
+        return dashboard_data(
+            await queries.attribution_json(pipeline),
+            report,
+            await queries.markov_json(pipeline, False),
+            None,  # the stream keeps no paths summary yet (docs/dashboard.md)
+            settings.analytics.rfm_window_days,
+        )
+
+    @app.page("/dashboard.json")
+    class DashboardJson(View):
+        async def get(self, request: Request) -> Response:
+            return await guarded(self, dashboard_json)
+
+    @app.page("/dashboard")
+    class Dashboard(View):
+        async def get(self, request: Request) -> Response:
+            reason = not_ready_reason()
+            if reason:
+                return error(self, 503, reason)
+            try:
+                data = await dashboard_json()
+            except FanoutError as failure:
+                return error(self, 503, str(failure))
+            return self.html(render_dashboard(data, poll_url="/dashboard.json"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -23,8 +23,67 @@ def topic_names(settings: Settings) -> list[str]:
     return TopicNames.from_settings(settings).all()
 
 
+# Faust names a table's changelog <app_id>-<table>-changelog (tables: stream/pipeline.py).
+CHANGELOG_TABLES = ("customers", "aggregates")
+
+
+class TopicMismatch(RuntimeError):
+    """A co-partitioned topic exists with another partition count than the configured one."""
+
+
+def co_partitioned_topics(settings: Settings) -> list[str]:
+    """Topics whose partition P must be partition P of the others: inputs, ticks, changelogs.
+
+    One agent reads every input topic so that partition P of each lands on one worker, and a
+    table's changelog partition P is what the owner of input partition P recovers. The output
+    topics (dead letters, attributions) may have any count.
+    """
+    names = TopicNames.from_settings(settings)
+    app_id = settings.worker.app_id
+    return names.inputs() + [f"{app_id}-{table}-changelog" for table in CHANGELOG_TABLES]
+
+
+def partition_mismatches(counts: Mapping[str, int], expected: int) -> list[str]:
+    """One line per topic in ``counts`` whose partition count is not ``expected``."""
+    return [
+        f"topic {name} has {count} partition{'s' if count != 1 else ''}, "
+        f"topics.partitions is {expected}"
+        for name, count in sorted(counts.items())
+        if count != expected
+    ]
+
+
+def check_partition_counts(admin: KafkaAdminClient, settings: Settings) -> None:
+    """Raise :class:`TopicMismatch` naming every co-partitioned topic with another count.
+
+    A worker on such topics reads a partition its tables and peers do not expect: a customer
+    topic auto-created with one partition made a worker read one batch and stall while /ready
+    said true. Nothing is changed: repartitioning moves customers, which the owner must decide.
+    """
+    expected = settings.topics.partitions
+    existing = set(admin.list_topics())
+    names = [name for name in co_partitioned_topics(settings) if name in existing]
+    # kafka-python 3 names the field "name", 2.x "topic".
+    counts = {
+        str(topic.get("name") or topic.get("topic")): len(topic["partitions"])
+        for topic in admin.describe_topics(names)
+    }
+    problems = partition_mismatches(counts, expected)
+    if problems:
+        raise TopicMismatch(
+            "; ".join(problems)
+            + ". Every input and changelog topic needs the configured partition count: "
+            "recreate the topic with it, or set topics.partitions (CRM_TOPICS__PARTITIONS) to "
+            "the count the topics share"
+        )
+
+
 def ensure_topics(bootstrap: str, settings: Settings, timeout_s: float = 10.0) -> list[str]:
-    """Create missing topics (one replica, configured partitions); return the ones created."""
+    """Create missing topics (one replica, configured partitions); return the ones created.
+
+    Raises :class:`TopicMismatch` when an existing input or changelog topic has another
+    partition count than ``topics.partitions``.
+    """
     admin = KafkaAdminClient(
         bootstrap_servers=bootstrap,
         client_id="crm-attribution-admin",
@@ -48,6 +107,7 @@ def ensure_topics(bootstrap: str, settings: Settings, timeout_s: float = 10.0) -
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(topics)
             wait_until_listed(admin, wanted, timeout_s)
+        check_partition_counts(admin, settings)
         return wanted
     finally:
         admin.close()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
 from crm_attribution.settings.typed import Settings
+from stream.processing.partitioners import PARTITIONERS
 from stream.topics import CUSTOMER_KINDS
 
 # Credit horizon while a lagging topic partition has shown no event yet: hold every journey.
@@ -34,6 +35,8 @@ class Context:
     # (customer topic kind, partition) known to have unread events (see stream.processing.backlog;
     # empty when nothing tells where the inputs end: nothing is ever held then).
     lagging: set[tuple[str, int]] = field(default_factory=set)
+    # The partition a customer key belongs on (topics.partitioner); None: wherever it arrives.
+    key_partition: Callable[[bytes], int] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, topic_kinds: Mapping[str, str]) -> Context:
@@ -44,7 +47,16 @@ class Context:
         )
         options = ModelOptions(attr.markov_order, None, attr.direct_channel, attr.half_life_days)
         retention_ms = max(MIN_RETENTION_MS, rules.allowed_lateness_ms)
-        return cls(rules, options, list(attr.models), retention_ms, topic_kinds)
+        partitioner = PARTITIONERS.get(settings.topics.partitioner)
+        count = settings.topics.partitions
+        return cls(
+            rules,
+            options,
+            list(attr.models),
+            retention_ms,
+            topic_kinds,
+            key_partition=None if partitioner is None else lambda key: partitioner(key, count),
+        )
 
     def note_event_time(self, kind: str, partition: int, ts_ms: int) -> None:
         """Move the newest event time of the customer topic ``kind`` on ``partition``."""

@@ -56,7 +56,32 @@ def process_record(
             return Outcome()  # redelivered after a restart: already counted and dead-lettered
         return Outcome(dead_letter_record(error.reason, topic, partition, offset, key, value))
     key_bytes = event.customer_id.encode("utf-8")
-    state = customer_record.decode(event.customer_id, customers.get(key_bytes))
+    if ctx.key_partition is not None and ctx.key_partition(key_bytes) != partition:
+        # The producers' partitioner is known: a record elsewhere is caught by whichever
+        # worker reads it, even before the customer's other events are seen.
+        if not note_invalid(aggregates, partition, topic, offset):
+            return Outcome()
+        reason = (
+            f"customer {event.customer_id!r}'s record is on partition {partition}, but "
+            f"topics.partitioner puts its key on partition {ctx.key_partition(key_bytes)}: "
+            "a producer with another partitioner, or partitions chosen by hand; not applied"
+        )
+        return Outcome(dead_letter_record(reason, topic, partition, offset, key, value))
+    stored = customers.get(key_bytes)
+    home = customer_record.partition(stored)
+    if home is not None and home != partition:
+        # The customer's state, journeys and credits live with partition `home`; applied here
+        # the event would start a second state on another partition (on another worker, unseen
+        # by the first) and split the customer's journeys: mis-credited without a word.
+        if not note_invalid(aggregates, partition, topic, offset):
+            return Outcome()
+        reason = (
+            f"customer {event.customer_id!r} has events on partition {home} of the input "
+            f"topics and this one on partition {partition}: all of one customer's events must "
+            "go to one partition (key them by customer_id with one partitioner); not applied"
+        )
+        return Outcome(dead_letter_record(reason, topic, partition, offset, key, value))
+    state = customer_record.decode(event.customer_id, stored)
     state.partition = partition
     if isinstance(event, Assignment):
         state.analytics = apply_to_parts(state.analytics, event)

@@ -162,11 +162,14 @@ def replace_snapshot(con: Any, report: dict[str, Any], source: str) -> None:
             )
 
 
-def fetch_report(worker_url: str, timeout: float = 120.0) -> dict[str, Any]:
-    """The worker's analytics report with every customer's scores."""
+def fetch_report(
+    worker_url: str, timeout: float = 120.0, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The worker's analytics report with every customer's scores (``headers``: its token)."""
     url = f"{worker_url.rstrip('/')}/analytics?customers=1"
+    request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             data: dict[str, Any] = json.loads(response.read())
             return data
     except urllib.error.HTTPError as error:
@@ -191,8 +194,10 @@ class PostgresSink:
         worker_url: str | None = None,
         snapshot_seconds: float = 60.0,
         batch_records: int = 5000,
+        worker_headers: dict[str, str] | None = None,
     ) -> None:
         self.dsn = dsn
+        self.worker_headers = worker_headers or {}
         self.bootstrap = bootstrap
         self.topic = topic
         self.kafka = kafka
@@ -310,7 +315,7 @@ class PostgresSink:
         if not self.worker_url:
             return False
         try:
-            report = fetch_report(self.worker_url)
+            report = fetch_report(self.worker_url, headers=self.worker_headers)
             replace_snapshot(self._con, report, self.worker_url)
         except SinkError as error:
             self.stats.snapshot_failures += 1

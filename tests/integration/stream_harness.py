@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -17,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
+# Every worker the tests start gets this API token (unless its env names another), and
+# get_json sends it: the routes need it (stream/api/access.py).
+API_TOKEN = secrets.token_urlsafe(16)
 
 
 def free_port() -> int:
@@ -56,7 +60,7 @@ class Worker:
     def start(self) -> Worker:
         """Launch the process."""
         path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-        env = {**os.environ, **self.env, "PYTHONPATH": path}
+        env = {**os.environ, "CRM_API__TOKEN": API_TOKEN, **self.env, "PYTHONPATH": path}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
@@ -106,10 +110,13 @@ class Worker:
             return ""
 
 
-def get_json(url: str, timeout: float = 30.0) -> tuple[int, Any]:
-    """(status, body) of a GET; connection failures give status 0."""
+def get_json(url: str, timeout: float = 30.0, token: str | None = API_TOKEN) -> tuple[int, Any]:
+    """(status, body) of a GET with the tests' token (or ``token``); no connection: status 0."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=timeout
+        ) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         try:

@@ -26,7 +26,7 @@ from crm_attribution.settings.typed import load_settings
 from stream.kafka.admin import ensure_topics
 from stream.kafka.producer import EventProducer, produce_lines
 from tests.compare import assert_same
-from tests.integration.stream_harness import Worker, get_json, unique_env, wait_until
+from tests.integration.stream_harness import API_TOKEN, Worker, get_json, unique_env, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -230,14 +230,10 @@ def run_scenario(
         status, body = get_json(f"{url}/customers/nobody")
         assert status == 404 and "nobody" in body["error"]
         # The audit with two commands: `query attribution --format json` is the batch object.
-        out = io.StringIO()
-        with redirect_stdout(out):
-            assert cli_main(["query", "attribution", "--format", "json", "--url", url]) == 0
-        assert_same(json.loads(out.getvalue()), batch)
-        out = io.StringIO()
-        with redirect_stdout(out):
-            assert cli_main(["query", "analytics", "--format", "json", "--url", url]) == 0
-        assert_same(json.loads(out.getvalue()), report)
+        # The CLI sends the token it is configured with (here: the environment).
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("CRM_API__TOKEN", API_TOKEN)
+            audit_with_the_cli(url, batch, report)
         # The dead-letter topic holds exactly the invalid records, with their original bytes.
         wanted = invalid_lines(lines)
         letters = dead_letters(bootstrap, settings.topics.dead_letter, sum(wanted.values()))
@@ -255,6 +251,18 @@ def run_scenario(
 # Every scenario runs on both table stores: RocksDB keeps each partition's values in its own
 # database and recovers a restarted worker from its own files plus the changelog after them.
 STORES = pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+
+
+def audit_with_the_cli(url: str, batch: dict[str, Any], report: dict[str, Any]) -> None:
+    """`query attribution` and `query analytics --format json` print the batch objects."""
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert cli_main(["query", "attribution", "--format", "json", "--url", url]) == 0
+    assert_same(json.loads(out.getvalue()), batch)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert cli_main(["query", "analytics", "--format", "json", "--url", url]) == 0
+    assert_same(json.loads(out.getvalue()), report)
 
 
 def store_env(store: str) -> dict[str, str]:

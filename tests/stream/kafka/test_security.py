@@ -290,6 +290,12 @@ class RecordingAdmin:
     def create_topics(self, topics: list[Any]) -> None:
         RecordingAdmin.created.extend(topics)
 
+    def describe_topics(self, names: list[str]) -> list[dict[str, Any]]:
+        by_name = {topic.name: topic for topic in RecordingAdmin.created}
+        return [
+            {"name": name, "partitions": [{}] * by_name[name].num_partitions} for name in names
+        ]
+
     def close(self) -> None:
         pass
 
