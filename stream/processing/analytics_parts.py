@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from attribution.analytics._common import Granularity
+from attribution.analytics._common import UTC_ZONE, Granularity
 from attribution.analytics.campaigns import CampaignCosts
 from attribution.analytics.funnel import REACHED
 from attribution.analytics.holdout import CustomerHoldout, HashMembership, HoldoutTracker
@@ -66,9 +66,11 @@ def state_from_parts(
     costs: Iterable[Mapping[str, Any]],
     hashing: HashMembership | None,
     granularity: Granularity = "month",
+    time_zone: str = UTC_ZONE,
 ) -> AnalyticsState:
-    """The analytics state of the given customers' parts and cost events (sums rebuilt)."""
-    state = AnalyticsState(holdout=HoldoutTracker(granularity, hashing))
+    """The analytics state of the given customers' parts and cost events (sums rebuilt; day
+    and month buckets of ``time_zone``, the business time zone)."""
+    state = AnalyticsState(holdout=HoldoutTracker(granularity, hashing, time_zone=time_zone))
     newest: int | None = None
     for customer, parts in customers:
         if LEDGER in parts:

@@ -42,7 +42,13 @@ class Context:
         rules = JourneyRules.from_days(
             attr.lookback_days, attr.timeout_days, attr.allowed_lateness_hours
         )
-        options = ModelOptions(attr.markov_order, None, attr.direct_channel, attr.half_life_days)
+        options = ModelOptions(
+            attr.markov_order,
+            None,
+            attr.direct_channel,
+            attr.half_life_days,
+            markov_states=attr.markov_states,
+        )
         retention_ms = max(MIN_RETENTION_MS, rules.allowed_lateness_ms)
         return cls(rules, options, list(attr.models), retention_ms, topic_kinds)
 
