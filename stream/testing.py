@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from attribution.events import InvalidRecord, parse_record_bytes
 from config.settings import Settings
 from stream.api.merge_analytics import report_from_shares
 from stream.api.merge_attribution import attribution_object
@@ -38,7 +39,7 @@ from stream.processing.analytics_shares import partition_shares
 from stream.processing.context import Context
 from stream.processing.runner import BatchResult, BatchRunner
 from stream.processing.ticks import tick_value
-from stream.topics import TopicNames, raw_route
+from stream.topics import TopicNames, destinations, raw_route
 from stream.types import Record, TopicPartition
 
 __all__ = [
@@ -102,10 +103,16 @@ class TestingLog:
         return record
 
     def produce_lines(self, lines: Iterable[str], settings: Settings) -> None:
-        """Send JSON lines to their topics as ``crm-attribution produce --send-invalid`` does."""
+        """Send JSON lines to their topics as ``crm-attribution produce --send-invalid`` does
+        (a rate to every partition of the purchases and costs topics)."""
         for line in lines:
-            topic, key = raw_route(line, settings)
-            self.produce(topic, key, line.encode("utf-8"))
+            where: list[tuple[str, bytes | None, int | None]]
+            try:
+                where = list(destinations(parse_record_bytes(line), settings))
+            except InvalidRecord:
+                where = [(*raw_route(line, settings), None)]
+            for topic, key, partition in where:
+                self.produce(topic, key, line.encode("utf-8"), partition)
 
     async def read(self, topic: str, partition: int, start: int, end: int) -> AsyncIterator[Record]:
         """The records with ``start <= offset < end``."""

@@ -46,6 +46,7 @@ def report_from_shares(
         costs,
         hashing if a.holdout_from_hash else None,
         time_zone=settings.business.time_zone,
+        base_currency=settings.business.base_currency,
     )
     if state.newest_ms is None:
         raise EmptyStream("the stream holds no event yet: nothing to report")

@@ -12,6 +12,8 @@ Every key starts with the number of the partition whose events wrote it, then it
 ``P|tick``          the expiry clock last applied to the partition
 ``P|offsets``       next input offset to process, per topic (see stream.processing.offsets)
 ``P|costs``         the partition's campaign cost events (see stream.processing.analytics_parts)
+``P|rates``         the rate events the partition received, in arrival order: [event_id,
+                    currency, since (epoch ms), rate] (see stream.processing.money)
 
 Few, larger keys rather than many small ones: every write is a changelog message.
 """
@@ -26,6 +28,7 @@ MARKOV = "markov"
 TICK = "tick"
 OFFSETS = "offsets"
 COSTS = "costs"
+RATES = "rates"
 
 
 def totals(partition: int) -> str:
@@ -67,6 +70,11 @@ def offsets(partition: int) -> str:
 def costs(partition: int) -> str:
     """``P|costs``."""
     return f"{partition}|{COSTS}"
+
+
+def rates(partition: int) -> str:
+    """``P|rates``."""
+    return f"{partition}|{RATES}"
 
 
 def partition_of(key: str) -> int:

@@ -168,6 +168,19 @@ def record_conversion(
         editable(table, legacy, dict).pop(journey.event_id)
 
 
+def credited_journey(
+    table: Mapping[str, Any], partition: int, event_id: str, ts_ms: int
+) -> ConvertedJourney | None:
+    """The converted journey of a purchase as ``P|conv`` keeps it (None: not credited)."""
+    bucket = zlib.crc32(event_id.encode("utf-8")) % CONVERSION_BUCKETS
+    day = day_of(ts_ms)
+    for key in (keys.conversions(partition, day, bucket), keys.conversions(partition, day, None)):
+        item = (table.get(key) or {}).get(event_id)
+        if item is not None:
+            return converted_journeys([item])[0]
+    return None
+
+
 def items_by_partition(
     items: Iterable[tuple[str, Any]], partitions: set[int], kinds: set[str] | None = None
 ) -> dict[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
+from attribution.money import MoneySettings, read_rates_file
 from config.settings import Settings
 from stream.topics import CUSTOMER_KINDS
 
@@ -34,6 +35,8 @@ class Context:
     # (customer topic kind, partition) known to have unread events (see stream.processing.backlog;
     # empty when nothing tells where the inputs end: nothing is ever held then).
     lagging: set[tuple[str, int]] = field(default_factory=set)
+    # The base currency and the rates file's rates (rate events are kept per partition).
+    money: MoneySettings = field(default_factory=MoneySettings)
 
     @classmethod
     def from_settings(cls, settings: Settings, topic_kinds: Mapping[str, str]) -> Context:
@@ -50,7 +53,17 @@ class Context:
             markov_states=attr.markov_states,
         )
         retention_ms = max(MIN_RETENTION_MS, rules.allowed_lateness_ms)
-        return cls(rules, options, list(attr.models), retention_ms, topic_kinds)
+        business = settings.business
+        # A rates file that cannot be read stops here with its reason (RatesFileError).
+        rates = read_rates_file(business.rates_file) if business.rates_file else ()
+        return cls(
+            rules,
+            options,
+            list(attr.models),
+            retention_ms,
+            topic_kinds,
+            money=MoneySettings(business.base_currency, rates),
+        )
 
     def note_event_time(self, kind: str, partition: int, ts_ms: int) -> None:
         """Move the newest event time of the customer topic ``kind`` on ``partition``."""

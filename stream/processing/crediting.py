@@ -29,6 +29,14 @@ class PendingChanges:
         """Keep the changes one event (or expiry) made, for :meth:`apply`."""
         self.items += [(partition, change, outcome) for change in changes]
 
+    def latest(self, event_id: str) -> JourneyChange | None:
+        """The last kept change of the converted journey of purchase ``event_id`` (None: none)."""
+        for _, change, _ in reversed(self.items):
+            journey = change.journey
+            if isinstance(journey, ConvertedJourney) and journey.event_id == event_id:
+                return change
+        return None
+
     def counts(self) -> tuple[int, int]:
         """How many kept changes emit a journey, and how many retract one."""
         retracted = sum(1 for _, change, _ in self.items if change.sign < 0)
