@@ -49,6 +49,17 @@ def test_produce_unreachable_broker(
     assert code == 2 and "cannot reach Kafka" in err and "Traceback" not in err
 
 
+def test_worker_with_an_unusable_rates_file_says_so_before_any_broker(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rates = tmp_path / "rates.csv"
+    rates.write_text("currency,valid_from,rate\nUSD,2026-01-01,-1\n")
+    monkeypatch.setenv("CRM_BUSINESS__RATES_FILE", str(rates))
+    code, _, err = run(["worker", "--bootstrap", f"127.0.0.1:{free_port()}"], capsys)
+    assert code == 2 and "line 2: rate must be" in err and "business.rates_file" in err
+    assert "cannot reach Kafka" not in err and "Traceback" not in err
+
+
 def test_query_without_a_worker(capsys: pytest.CaptureFixture[str]) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     code, _, err = run(["query", "totals", "--url", url], capsys)
