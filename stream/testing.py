@@ -31,10 +31,16 @@ from typing import Any
 from attribution.events import InvalidRecord, parse_record_bytes
 from config.settings import Settings
 from stream.api.merge_analytics import report_from_shares
-from stream.api.merge_attribution import attribution_object
+from stream.api.merge_attribution import attribution_object, credits_with_intervals
 from stream.kafka.partitioning import key_partition
 from stream.processing import customer_record
-from stream.processing.aggregates import Merged, items_by_partition, merge_partitions
+from stream.processing.aggregates import (
+    CREDIT_INTERVAL_KINDS,
+    Merged,
+    items_by_partition,
+    merge_partitions,
+    stored_journeys,
+)
 from stream.processing.analytics_shares import partition_shares
 from stream.processing.context import Context
 from stream.processing.runner import BatchResult, BatchRunner
@@ -168,6 +174,16 @@ class TestingRun:
     def attribution(self) -> dict[str, Any]:
         """What ``/attribution`` answers (the ``attribute --events --format json`` object)."""
         return attribution_object(self.merged(), self.ctx.models, self.ctx.options)
+
+    def credits(self, ci: float, resamples: int = 200, seed: int = 0) -> dict[str, Any]:
+        """What ``/credits?ci=...&resamples=...&seed=...`` answers (with
+        ``attribution.credit_intervals`` on): all-time credits with bootstrap intervals."""
+        partitions = set(range(self.settings.topics.partitions))
+        items = items_by_partition(self.aggregates.items(), partitions, CREDIT_INTERVAL_KINDS)
+        journeys = stored_journeys(i for share in items.values() for i in share.items())
+        return credits_with_intervals(
+            self.merged(), journeys, self.ctx.models, self.ctx.options, ci, resamples, seed
+        )
 
     def analytics(
         self, customer_scores: bool = False, compare_days: float = 30.0

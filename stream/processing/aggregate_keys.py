@@ -8,6 +8,8 @@ Every key starts with the number of the partition whose events wrote it, then it
 ``P|daily|DAY``     ``totals`` and model -> channel -> [conversions, value] for that UTC day
 ``P|conv|DAY|B``    converted journeys of that day (bucket B of 32), for the customer analytics:
                     purchase event id -> JSON text of [customer_id, journey row]
+``P|null|DAY|B``    with ``attribution.credit_intervals``, the null paths whose first touch is on
+                    that day (bucket B of 32): first touch's event id -> [customer_id, row]
 ``P|markov|STATE``  out-edges of a Markov state: {"to": {state: weight}, "cv": v, "cc": c}
 ``P|tick``          the expiry clock last applied to the partition
 ``P|offsets``       next input offset to process, per topic (see stream.processing.offsets)
@@ -24,6 +26,7 @@ TOTALS = "totals"
 CREDITS = "credits"
 DAILY = "daily"
 CONVERSIONS = "conv"
+NULL_PATHS = "null"
 MARKOV = "markov"
 TICK = "tick"
 OFFSETS = "offsets"
@@ -50,6 +53,11 @@ def conversions(partition: int, day: str, bucket: int | None) -> str:
     """``P|conv|DAY|B``; without a bucket, the day's single key of tables written before them."""
     day_key = f"{partition}|{CONVERSIONS}|{day}"
     return day_key if bucket is None else f"{day_key}|{bucket:02d}"
+
+
+def null_paths(partition: int, day: str, bucket: int) -> str:
+    """``P|null|DAY|B``."""
+    return f"{partition}|{NULL_PATHS}|{day}|{bucket:02d}"
 
 
 def markov_state(partition: int, state: str) -> str:

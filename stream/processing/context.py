@@ -37,6 +37,8 @@ class Context:
     lagging: set[tuple[str, int]] = field(default_factory=set)
     # The base currency and the rates file's rates (rate events are kept per partition).
     money: MoneySettings = field(default_factory=MoneySettings)
+    # Keep null paths in the aggregates too, for credit intervals (attribution.credit_intervals).
+    keep_null_paths: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings, topic_kinds: Mapping[str, str]) -> Context:
@@ -63,6 +65,7 @@ class Context:
             retention_ms,
             topic_kinds,
             money=MoneySettings(business.base_currency, rates),
+            keep_null_paths=attr.credit_intervals,
         )
 
     def note_event_time(self, kind: str, partition: int, ts_ms: int) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from attribution.bootstrap import journey_credit_intervals
 from attribution.engine import attribute_journeys
 from attribution.events import InvalidRecord, parse_event, parse_record
 from attribution.io.event_table import from_events
@@ -62,8 +63,15 @@ def valid_table(lines: list[str], settings: Settings) -> tuple[pl.DataFrame, int
     return table, invalid + len(unapplied)
 
 
-def batch_attribution(lines: list[str], settings: Settings) -> dict[str, Any]:
-    """``crm-attribution attribute --events --format json`` for the log."""
+def batch_attribution(
+    lines: list[str],
+    settings: Settings,
+    ci: float | None = None,
+    resamples: int = 200,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """``crm-attribution attribute --events --format json`` for the log (with ``ci``: and
+    ``--ci CI --resamples N --seed S``)."""
     table, invalid = valid_table(lines, settings)
     a = settings.attribution
     rules = JourneyRules.from_days(a.lookback_days, a.timeout_days, a.allowed_lateness_hours)
@@ -74,7 +82,12 @@ def batch_attribution(lines: list[str], settings: Settings) -> dict[str, Any]:
         a.half_life_days,
         markov_states=a.markov_states,
     )
-    report = attribute_journeys(build_journey_table(table, rules), list(a.models), options)
+    journeys = build_journey_table(table, rules)
+    report = attribute_journeys(journeys, list(a.models), options)
+    if ci is not None:
+        report.confidence = journey_credit_intervals(
+            journeys, list(a.models), options, resamples, ci, seed
+        )
     report.totals.invalid_records = invalid
     return report.to_json()
 

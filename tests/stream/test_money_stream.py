@@ -186,3 +186,21 @@ def test_a_refund_before_its_purchase_is_a_dead_letter_in_the_stream(tmp_path: P
     # In the order the producer must keep, the two agree.
     in_order = _run(lines[::-1], settings)
     assert_same(in_order.attribution(), batch_attribution(lines, settings))
+
+
+def test_credit_intervals_of_the_stream_are_the_batch_bootstrap(tmp_path: Path) -> None:
+    """`/credits?ci=0.9&resamples=60&seed=4` equals `attribute --ci 0.9 --resamples 60 --seed 4`,
+    refunds and currencies included (the refunded journeys are resampled at their new value)."""
+    settings = money_settings(tmp_path, CRM_ATTRIBUTION__CREDIT_INTERVALS="true")
+    lines = money_log(seed=5, customers=120, days=30)
+    run = _run(lines, settings, batch_events=40)
+    expected = batch_attribution(lines, settings, ci=0.9, resamples=60, seed=4)
+    answer = run.credits(0.9, resamples=60, seed=4)
+    assert_same(answer["models"], expected["models"])
+    assert answer["confidence"] == expected["confidence"]
+    linear = answer["models"]["linear"]["channels"]
+    assert all(c["ci"]["value"][0] < c["value"] < c["ci"]["value"][1] for c in linear.values())
+    # Without the setting the stream keeps no null path: the intervals could not be the batch's.
+    plain = _run(lines, money_settings(tmp_path), batch_events=40)
+    assert not any("|null|" in key for key in plain.aggregates)
+    assert any("|null|" in key for key in run.aggregates)
