@@ -192,3 +192,34 @@ def test_records_kafka_never_acknowledged_fail_produce_with_the_count(
     )
     code, _, err = run(["produce", str(events), "--bootstrap", "127.0.0.1:1"], capsys)
     assert code == 2 and "did not acknowledge 3 record" in err and "Traceback" not in err
+
+
+def test_query_credits_asks_for_intervals_and_shows_them(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import crm_attribution.commands.query as query
+
+    asked: list[tuple[str, dict[str, str] | None]] = []
+    answer = {
+        "from": None,
+        "to": None,
+        "models": {"linear": {"channels": {"email": {
+            "conversions": 3.0, "value": 30.0,
+            "ci": {"conversions": [2.0, 4.0], "value": [21.5, 38.25]},
+        }}}},
+        "confidence": {"level": 0.9, "resamples": 50, "seed": 3, "customers": 12,
+                       "method": "percentile bootstrap over customers"},
+    }  # fmt: skip
+
+    def fetch(url: str, path: str, params: dict[str, str] | None = None) -> object:
+        asked.append((path, params))
+        return answer
+
+    monkeypatch.setattr(query, "fetch", fetch)
+    code, out, _ = run(
+        ["query", "credits", "--ci", "0.9", "--resamples", "50", "--seed", "3", "--url", "x"],
+        capsys,
+    )
+    assert code == 0
+    assert asked == [("/credits", {"ci": "0.9", "resamples": "50", "seed": "3"})]
+    assert "50 resamples" in out and "[21.50, 38.25]" in out
