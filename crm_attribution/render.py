@@ -73,7 +73,7 @@ def render_totals(console: Console, data: dict[str, Any]) -> None:
 def render_credits(console: Console, data: dict[str, Any]) -> None:
     """Print credits for a time range."""
     span = f"{data.get('from') or 'start'} to {data.get('to') or 'now'}"
-    shown = {k: data[k] for k in ("models", "confidence") if k in data}
+    shown: dict[str, Any] = {k: data[k] for k in ("models", "confidence") if k in data}
     console.print(attribution_tables(shown, title=f"Credits {span}"))
 
 
