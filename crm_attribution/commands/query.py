@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--ci",
         help="credits: all-time credits with bootstrap intervals at this level, e.g. 0.95 "
-        "(the workers need attribution.credit_intervals = true)",
+        "(default: no intervals; the workers need attribution.credit_intervals = true)",
     )
     p.add_argument("--resamples", help="credits with --ci: bootstrap resamples (default: 200)")
     p.add_argument("--seed", help="credits with --ci: bootstrap seed (default: 0)")
