@@ -88,13 +88,21 @@ class AttributionReport:
             "models": {name: result.to_json() for name, result in self.results.items()},
         }
         if self.confidence is not None:
-            intervals = self.confidence.intervals()
-            out["confidence"] = self.confidence.settings_json()
-            for name, model in out["models"].items():
-                for channel, credit in model["channels"].items():
-                    interval = intervals.get(name, {}).get(channel)
-                    credit["ci"] = None if interval is None else interval.to_json()
+            with_intervals(out, self.confidence)
         return out
+
+
+def with_intervals(answer: dict[str, Any], confidence: BootstrapCredits) -> dict[str, Any]:
+    """Put the bootstrap's interval on every channel of ``answer["models"]`` (``ci``: ``{
+    "conversions": [low, high], "value": [low, high]}``, None where it has none) and say how
+    they were made (``confidence``); returns ``answer``."""
+    intervals = confidence.intervals()
+    answer["confidence"] = confidence.settings_json()
+    for name, model in answer["models"].items():
+        for channel, credit in model["channels"].items():
+            interval = intervals.get(name, {}).get(channel)
+            credit["ci"] = None if interval is None else interval.to_json()
+    return answer
 
 
 def _with_touches(table: PathTable) -> PathTable:

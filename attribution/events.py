@@ -232,7 +232,7 @@ class Rate(_Event):
 
 
 AnyEvent = Touchpoint | Purchase | Cost | Assignment
-"""The events of journeys and customer analytics (what the stream consumes today)."""
+"""The events of journeys and customer analytics."""
 MoneyEvent = Refund | Rate
 """Events that change what amounts are worth: refunds of orders, exchange rates."""
 AnyRecord = AnyEvent | MoneyEvent
@@ -285,7 +285,7 @@ def parse_record(raw: Any) -> AnyRecord:
 
 
 def parse_event(raw: Any) -> AnyEvent:
-    """:func:`parse_record`, for a consumer of customer and cost events only (the stream).
+    """:func:`parse_record`, for a consumer of customer and cost events only.
 
     Refunds and rates are valid records, but such a consumer cannot apply them: it gets an
     :class:`InvalidRecord` saying so (the stream dead-letters it) rather than an event it

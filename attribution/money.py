@@ -172,25 +172,28 @@ def _converted(
         first = rates.group_by("currency").agg(pl.col("since").min())
         firsts = dict(first.iter_rows())
         for line, ts_ms, code in missing.select("line", "ts_ms", "currency").iter_rows():
-            since = firsts.get(code)
-            hint = (
-                f"the first {code} rate is from {_iso(since)}"
-                if since is not None
-                else f"no {code} rate at all: add one to the rates file (business.rates_file) "
-                "or send a rate event"
-            )
-            invalid.append(
-                InvalidRow(
-                    int(line),
-                    f"amount in {code} without an exchange rate into the base currency {base} "
-                    f"at {_iso(int(ts_ms))} ({hint})",
-                )
-            )
+            reason = missing_rate_problem(code, base, int(ts_ms), firsts.get(code))
+            invalid.append(InvalidRow(int(line), reason))
     rows = found.filter(pl.col("rate").is_not_null())
     amounts = table["amount"].to_numpy().copy()
     index = rows["_row"].to_numpy()
     amounts[index] = rows["amount"].to_numpy() * rows["rate"].to_numpy()
     return table.with_columns(amount=pl.Series(amounts, dtype=pl.Float64)), invalid
+
+
+def missing_rate_problem(currency: str, base: str, ts_ms: int, first_since_ms: int | None) -> str:
+    """Why an amount in ``currency`` at ``ts_ms`` cannot be converted (the rule of batch and
+    stream); ``first_since_ms``: when the first rate of that currency starts (None: none)."""
+    hint = (
+        f"the first {currency} rate is from {_iso(first_since_ms)}"
+        if first_since_ms is not None
+        else f"no {currency} rate at all: add one to the rates file (business.rates_file) "
+        "or send a rate event"
+    )
+    return (
+        f"amount in {currency} without an exchange rate into the base currency {base} "
+        f"at {_iso(ts_ms)} ({hint})"
+    )
 
 
 def refund_problem(

@@ -73,7 +73,8 @@ def render_totals(console: Console, data: dict[str, Any]) -> None:
 def render_credits(console: Console, data: dict[str, Any]) -> None:
     """Print credits for a time range."""
     span = f"{data.get('from') or 'start'} to {data.get('to') or 'now'}"
-    console.print(attribution_tables({"models": data.get("models", {})}, title=f"Credits {span}"))
+    shown: dict[str, Any] = {k: data[k] for k in ("models", "confidence") if k in data}
+    console.print(attribution_tables(shown, title=f"Credits {span}"))
 
 
 def markov_sheets(data: dict[str, Any], max_edges: int = 200) -> list[Sheet]:

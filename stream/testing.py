@@ -28,17 +28,24 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from attribution.events import InvalidRecord, parse_record_bytes
 from crm_attribution.settings.typed import Settings
 from stream.api.merge_analytics import report_from_shares
-from stream.api.merge_attribution import attribution_object
+from stream.api.merge_attribution import attribution_object, credits_with_intervals
 from stream.kafka.partitioning import key_partition
 from stream.processing import customer_record
-from stream.processing.aggregates import Merged, items_by_partition, merge_partitions
+from stream.processing.aggregates import (
+    CREDIT_INTERVAL_KINDS,
+    Merged,
+    items_by_partition,
+    merge_partitions,
+    stored_journeys,
+)
 from stream.processing.analytics_shares import partition_shares
 from stream.processing.context import Context
 from stream.processing.runner import BatchResult, BatchRunner
 from stream.processing.ticks import tick_value
-from stream.topics import TopicNames, raw_route
+from stream.topics import TopicNames, destinations, raw_route
 from stream.types import Record, TopicPartition
 
 __all__ = [
@@ -102,10 +109,16 @@ class TestingLog:
         return record
 
     def produce_lines(self, lines: Iterable[str], settings: Settings) -> None:
-        """Send JSON lines to their topics as ``crm-attribution produce --send-invalid`` does."""
+        """Send JSON lines to their topics as ``crm-attribution produce --send-invalid`` does
+        (a rate to every partition of the purchases and costs topics)."""
         for line in lines:
-            topic, key = raw_route(line, settings)
-            self.produce(topic, key, line.encode("utf-8"))
+            where: list[tuple[str, bytes | None, int | None]]
+            try:
+                where = list(destinations(parse_record_bytes(line), settings))
+            except InvalidRecord:
+                where = [(*raw_route(line, settings), None)]
+            for topic, key, partition in where:
+                self.produce(topic, key, line.encode("utf-8"), partition)
 
     async def read(self, topic: str, partition: int, start: int, end: int) -> AsyncIterator[Record]:
         """The records with ``start <= offset < end``."""
@@ -161,6 +174,16 @@ class TestingRun:
     def attribution(self) -> dict[str, Any]:
         """What ``/attribution`` answers (the ``attribute --events --format json`` object)."""
         return attribution_object(self.merged(), self.ctx.models, self.ctx.options)
+
+    def credits(self, ci: float, resamples: int = 200, seed: int = 0) -> dict[str, Any]:
+        """What ``/credits?ci=...&resamples=...&seed=...`` answers (with
+        ``attribution.credit_intervals`` on): all-time credits with bootstrap intervals."""
+        partitions = set(range(self.settings.topics.partitions))
+        items = items_by_partition(self.aggregates.items(), partitions, CREDIT_INTERVAL_KINDS)
+        journeys = stored_journeys(i for share in items.values() for i in share.items())
+        return credits_with_intervals(
+            self.merged(), journeys, self.ctx.models, self.ctx.options, ci, resamples, seed
+        )
 
     def analytics(
         self, customer_scores: bool = False, compare_days: float = 30.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from attribution.events import AnyEvent, Cost, InvalidRecord, parse_event
+from attribution.events import AnyRecord, Cost, InvalidRecord, Rate, parse_record
 from crm_attribution.settings.typed import Settings
 
 TICKS_SUFFIX = "ticks"
@@ -20,14 +20,26 @@ TOUCHPOINTS, PURCHASES, COSTS, ASSIGNMENTS, TICKS = (
 )
 # The kinds whose records belong to a customer (keyed by customer_id).
 CUSTOMER_KINDS = (TOUCHPOINTS, PURCHASES)
-# The kind of topic each event type goes to, and back.
+# The kind of topic each event type goes to. A refund follows its order's purchases on the
+# purchases topic, so that the partition's order keeps it after them. A rate goes to every
+# partition of the purchases and costs topics (see :func:`destinations`): each partition then
+# holds every rate, in the order it was produced among the amounts it converts.
 KIND_OF_TYPE = {
     "touchpoint": TOUCHPOINTS,
     "purchase": PURCHASES,
     "cost": COSTS,
     "assignment": ASSIGNMENTS,
+    "refund": PURCHASES,
+    "rate": PURCHASES,
 }
-TYPE_OF_KIND = {kind: event_type for event_type, kind in KIND_OF_TYPE.items()}
+RATE_KINDS = (PURCHASES, COSTS)
+# The event types each kind of input topic carries.
+TYPES_OF_KIND = {
+    TOUCHPOINTS: frozenset({"touchpoint"}),
+    PURCHASES: frozenset({"purchase", "refund", "rate"}),
+    COSTS: frozenset({"cost", "rate"}),
+    ASSIGNMENTS: frozenset({"assignment"}),
+}
 
 
 @dataclass(frozen=True)
@@ -87,14 +99,34 @@ class TopicNames:
         ]
 
 
-def event_key(event: AnyEvent) -> str:
-    """Partition key: the customer, or the campaign for costs."""
-    return event.campaign if isinstance(event, Cost) else event.customer_id
+def event_key(event: AnyRecord) -> str:
+    """Partition key: the customer, the campaign for costs, the currency for rates."""
+    if isinstance(event, Cost):
+        return event.campaign
+    if isinstance(event, Rate):
+        return event.currency
+    return event.customer_id
 
 
-def route(event: AnyEvent, settings: Settings) -> str:
-    """Topic name of an event."""
+def route(event: AnyRecord, settings: Settings) -> str:
+    """Topic name of an event (for a rate, the first of the topics it goes to)."""
     return str(getattr(settings.topics, KIND_OF_TYPE[event.type]))
+
+
+def destinations(event: AnyRecord, settings: Settings) -> list[tuple[str, bytes, int | None]]:
+    """Where to send an event: (topic, key, partition; None: the key's partition).
+
+    A rate goes to every partition of the purchases and costs topics, so that whichever
+    worker converts an amount knows it; any other event goes once, keyed.
+    """
+    key = event_key(event).encode("utf-8")
+    if isinstance(event, Rate):
+        return [
+            (str(getattr(settings.topics, kind)), key, partition)
+            for kind in RATE_KINDS
+            for partition in range(settings.topics.partitions)
+        ]
+    return [(route(event, settings), key, None)]
 
 
 def raw_route(text: str, settings: Settings) -> tuple[str, bytes | None]:
@@ -104,12 +136,13 @@ def raw_route(text: str, settings: Settings) -> tuple[str, bytes | None]:
     except json.JSONDecodeError:
         return settings.topics.touchpoints, None
     try:
-        event = parse_event(raw)
+        event = parse_record(raw)
         return route(event, settings), event_key(event).encode("utf-8")
     except InvalidRecord:
         pass
     if not isinstance(raw, dict):
         return settings.topics.touchpoints, None
     kind = KIND_OF_TYPE.get(str(raw.get("type")), TOUCHPOINTS)
-    key = raw.get("campaign" if kind == COSTS else "customer_id")
+    field = "campaign" if kind == COSTS else "currency" if raw.get("type") == "rate" else None
+    key = raw.get(field or "customer_id")
     return getattr(settings.topics, kind), str(key).encode("utf-8") if key is not None else None

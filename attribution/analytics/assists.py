@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from attribution.analytics._common import ALL_TIME, Granularity, period_key, ratio
+from attribution.analytics._common import ALL_TIME, UTC_ZONE, Granularity, period_key, ratio
 from attribution.journeys import ConvertedJourney
 
 
@@ -22,6 +22,7 @@ class AssistCounts:
 
     granularity: Granularity = "all"
     counts: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    time_zone: str = UTC_ZONE  # of the period buckets (business.time_zone)
 
     def add(self, journey: ConvertedJourney, sign: int = 1) -> None:
         """Count (or with sign -1 retract) one converted journey."""
@@ -29,7 +30,7 @@ class AssistCounts:
             return
         assisting = {t.channel for t in journey.touches[:-1]}
         last = journey.touches[-1].channel
-        for period in {ALL_TIME, period_key(journey.ts_ms, self.granularity)}:
+        for period in {ALL_TIME, period_key(journey.ts_ms, self.granularity, self.time_zone)}:
             bucket = self.counts.setdefault(period, {})
             for channel in assisting:
                 bucket.setdefault(channel, [0, 0])[0] += sign
@@ -52,7 +53,10 @@ class AssistCounts:
 
     def to_json(self) -> dict[str, Any]:
         """JSON object."""
-        return {"granularity": self.granularity, "counts": self.counts}
+        out: dict[str, Any] = {"granularity": self.granularity, "counts": self.counts}
+        if self.time_zone != UTC_ZONE:
+            out["time_zone"] = self.time_zone
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AssistCounts:
@@ -63,6 +67,7 @@ class AssistCounts:
                 p: {c: [int(a), int(b)] for c, (a, b) in ch.items()}
                 for p, ch in data["counts"].items()
             },
+            data.get("time_zone", UTC_ZONE),
         )
 
 

@@ -21,7 +21,7 @@ from typing import Any, Literal, NamedTuple
 
 import polars as pl
 
-from attribution.analytics._common import ALL_TIME, Granularity, period_key, to_micros
+from attribution.analytics._common import ALL_TIME, UTC_ZONE, Granularity, period_key, to_micros
 from attribution.events import AnyEvent, Assignment, Cost, Purchase, Rate
 
 Group = Literal["treatment", "control"]
@@ -200,6 +200,7 @@ class HoldoutTracker:
     hashing: HashMembership | None = None
     customers: dict[str, CustomerHoldout] = field(default_factory=dict)
     aggregate: HoldoutAggregate = field(default_factory=HoldoutAggregate)
+    time_zone: str = UTC_ZONE  # of the period buckets (business.time_zone)
 
     def contribution(self, customer_id: str) -> dict[ExperimentKey, dict[str, Moments]]:
         """What one customer adds to the aggregate: per experiment, per period, their sums."""
@@ -212,7 +213,7 @@ class HoldoutTracker:
             for ts_ms, micros in state.purchases.values():
                 if member.since_ms is not None and ts_ms < member.since_ms:
                     continue
-                for period in {ALL_TIME, period_key(ts_ms, self.granularity)}:
+                for period in {ALL_TIME, period_key(ts_ms, self.granularity, self.time_zone)}:
                     revenue[period] = revenue.get(period, 0) + micros
             out[(experiment, member.group)] = {
                 period: Moments(value, value * value, 1) for period, value in revenue.items()

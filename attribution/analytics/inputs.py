@@ -209,7 +209,8 @@ def _customer_codes(ids: pl.Series) -> NDArray[np.int64]:
 
 
 def inputs_from_state(state: AnalyticsState) -> AnalyticsInputs:
-    """The same inputs from the per-customer states a stream keeps."""
+    """The same inputs from the per-customer states a stream keeps (the business time zone
+    is the holdout tracker's)."""
     purchases = [
         (customer, event_id, record.ts_ms, record.amount, record.order_id)
         for customer, states in state.ledger.customers.items()
@@ -248,6 +249,7 @@ def inputs_from_state(state: AnalyticsState) -> AnalyticsInputs:
         state.newest_ms,
         holdout.granularity,
         holdout.hashing,
+        holdout.time_zone,
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from attribution.analytics._common import Granularity
+from attribution.analytics._common import UTC_ZONE, Granularity
 from attribution.analytics.campaigns import CampaignCosts
 from attribution.analytics.funnel import REACHED, FunnelCounts, FunnelTracker
 from attribution.analytics.holdout import (
@@ -56,9 +56,10 @@ class AnalyticsState:
 
     def merge(self, other: AnalyticsState) -> None:
         """Add another partition's state (exact for shared customers too)."""
-        if (self.holdout.granularity, self.holdout.hashing) != (
+        if (self.holdout.granularity, self.holdout.hashing, self.holdout.time_zone) != (
             other.holdout.granularity,
             other.holdout.hashing,
+            other.holdout.time_zone,
         ):
             raise ValueError(
                 "cannot merge analytics states with different holdout settings: "
@@ -95,6 +96,7 @@ class AnalyticsState:
             "revenue": self.revenue.to_json(),
             "holdout": {
                 "granularity": self.holdout.granularity,
+                "time_zone": self.holdout.time_zone,
                 "hashing": None if hashing is None else [hashing.salt, hashing.control_share],
                 "customers": {c: _sorted_assignments(s.to_json()) for c, s in sorted(self.holdout)},
                 "aggregate": {
@@ -124,6 +126,7 @@ class AnalyticsState:
             hashing,
             {c: CustomerHoldout.from_json(s) for c, s in h["customers"].items()},
             HoldoutAggregate.from_json(h["aggregate"]),
+            h.get("time_zone", UTC_ZONE),
         )
         funnel = FunnelTracker(
             {
@@ -194,9 +197,13 @@ def fold_events(
     events: Iterable[AnyEvent],
     hashing: HashMembership | None = None,
     holdout_granularity: Granularity = "month",
+    time_zone: str = UTC_ZONE,
 ) -> AnalyticsState:
-    """Fold events (any order, repeats allowed) into a fresh :class:`AnalyticsState`."""
-    state = AnalyticsState(holdout=HoldoutTracker(holdout_granularity, hashing))
+    """Fold events (any order, repeats allowed) into a fresh :class:`AnalyticsState`
+    (day and month buckets of ``time_zone``)."""
+    state = AnalyticsState(
+        holdout=HoldoutTracker(holdout_granularity, hashing, time_zone=time_zone)
+    )
     for event in events:
         state.apply(event)
     return state

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from attribution.analytics._common import ALL_TIME, Granularity, period_key
+from attribution.analytics._common import ALL_TIME, UTC_ZONE, Granularity, period_key
 from attribution.journeys import ConvertedJourney, Touch
 
 TouchWeights = Callable[[ConvertedJourney], Sequence[float]]
@@ -88,15 +88,17 @@ def allocate(
     weights: TouchWeights,
     key: TouchKey = by_channel,
     granularity: Granularity = "all",
+    time_zone: str = UTC_ZONE,
 ) -> dict[str, dict[str, Credit]]:
-    """Credit per period (always including ``all``) and key; unattributed journeys credit none."""
+    """Credit per period (always including ``all``; periods of ``time_zone``) and key;
+    unattributed journeys credit none."""
     parts: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for journey in sorted(journeys, key=lambda j: (j.ts_ms, j.event_id)):
         if journey.unattributed:
             continue
         shares = weights(journey)
         _check(journey, shares)
-        for period in {ALL_TIME, period_key(journey.ts_ms, granularity)}:
+        for period in {ALL_TIME, period_key(journey.ts_ms, granularity, time_zone)}:
             bucket = parts.setdefault(period, {})
             for touch, share in zip(journey.touches, shares, strict=True):
                 name = key(touch)

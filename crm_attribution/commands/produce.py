@@ -15,10 +15,6 @@ from crm_attribution.cli import UserError
 from crm_attribution.commands.common import apply_record_limits, bootstrap_from, settings_from
 
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
-NOT_STREAMED = (
-    "{} events are applied by the batch engine (attribute, report); the stream does not take "
-    "them yet"
-)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -82,24 +78,13 @@ def run(args: argparse.Namespace) -> int:
                     on_record=tick,
                 )
             else:
-                from attribution.events import AnyEvent, Rate, Refund
-                from attribution.io.event_table import RATE, REFUND, to_events
+                from attribution.io.event_table import to_events
                 from attribution.io.events_reader import read_event_table
                 from stream.kafka.producer import Rejected
 
                 read = read_event_table(path)
-                money = read.table["kind"].is_in([REFUND, RATE])
-                events: list[AnyEvent] = [
-                    e for e in to_events(read.table.filter(~money))
-                    if not isinstance(e, Refund | Rate)
-                ]  # fmt: skip
-                report = produce_events(events, producer, settings, on_record=tick)
+                report = produce_events(to_events(read.table), producer, settings, on_record=tick)
                 report.rejected = [Rejected(r.line, r.reason) for r in read.invalid]
-                # The stream does not take refunds and rates yet: say so rather than send them.
-                for line, kind in read.table.filter(money).select("line", "kind").iter_rows():
-                    name = "refund" if kind == REFUND else "rate"
-                    report.rejected.append(Rejected(int(line), NOT_STREAMED.format(name)))
-                report.rejected.sort(key=lambda r: r.line)
     except DeliveryError as error:
         raise UserError(str(error)) from None
     table = Table(title=f"sent to {bootstrap}")

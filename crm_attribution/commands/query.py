@@ -35,6 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--to", dest="end", help="last purchase day YYYY-MM-DD (credits; default: the last)"
     )
+    p.add_argument(
+        "--ci",
+        help="credits: all-time credits with bootstrap intervals at this level, e.g. 0.95 "
+        "(default: no intervals; the workers need attribution.credit_intervals = true)",
+    )
+    p.add_argument("--resamples", help="credits with --ci: bootstrap resamples (default: 200)")
+    p.add_argument("--seed", help="credits with --ci: bootstrap seed (default: 0)")
     p.add_argument("--refresh", action="store_true", help="re-solve Markov now (markov)")
     p.add_argument(
         "--customers", action="store_true", help="include every customer's RFM (analytics)"
@@ -94,9 +101,15 @@ def run(args: argparse.Namespace) -> int:
         data = fetch("/totals")
         render = render_totals
     elif args.what == "credits":
-        params = {
-            k: v for k, v in (("model", args.model), ("from", args.start), ("to", args.end)) if v
-        }
+        asked = (
+            ("model", args.model),
+            ("from", args.start),
+            ("to", args.end),
+            ("ci", args.ci),
+            ("resamples", args.resamples),
+            ("seed", args.seed),
+        )
+        params = {k: v for k, v in asked if v}
         data = fetch("/credits", params)
         render = render_credits
     elif args.what == "markov":

@@ -6,7 +6,12 @@ import argparse
 from typing import TYPE_CHECKING
 
 from crm_attribution.cli import UserError
-from crm_attribution.commands.common import apply_record_limits, bootstrap_from, settings_from
+from crm_attribution.commands.common import (
+    apply_record_limits,
+    bootstrap_from,
+    money_from,
+    settings_from,
+)
 
 if TYPE_CHECKING:
     from crm_attribution.settings.typed import Settings
@@ -38,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     bootstrap = bootstrap_from(settings, args.bootstrap)
     if args.web_port is not None and not 0 < args.web_port < 65536:
         raise UserError(f"--web-port {args.web_port} is not a TCP port")
+    money_from(args)  # a rates file that cannot be used is one line here, not a traceback later
     check_broker(bootstrap, settings)
 
     run_worker(

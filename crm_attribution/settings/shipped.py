@@ -38,6 +38,7 @@ class ShippedAttribution:
     markov_order: int
     markov_refresh_seconds: float
     markov_states: Literal["merged", "raw"] = "merged"
+    credit_intervals: bool = False
 
     @property
     def timeout_days(self) -> float:
@@ -75,9 +76,16 @@ def shipped_attribution(
             markov_order=int(section["markov_order"]),
             markov_refresh_seconds=float(section["markov_refresh_seconds"]),
             markov_states=_markov_states(section["markov_states"]),
+            credit_intervals=_flag(section["credit_intervals"]),
         )
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError):
         return None  # let load_settings report what is wrong, as it always did
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
 
 
 def _markov_states(value: Any) -> Literal["merged", "raw"]:

@@ -137,6 +137,7 @@ class AttributionSettings(_Section):
     markov_order: int = Field(1, ge=1, le=6)
     markov_states: Literal["merged", "raw"] = "merged"
     markov_refresh_seconds: float = Field(60.0, gt=0)
+    credit_intervals: bool = False
 
     @field_validator("models")
     @classmethod

@@ -41,7 +41,13 @@ def report_from_shares(
         for customer, parts in share["customers"].items()
     )
     costs = [share["costs"] for share in shares.values() if share["costs"]]
-    state = state_from_parts(customers, costs, hashing if a.holdout_from_hash else None)
+    state = state_from_parts(
+        customers,
+        costs,
+        hashing if a.holdout_from_hash else None,
+        time_zone=settings.business.time_zone,
+        base_currency=settings.business.base_currency,
+    )
     if state.newest_ms is None:
         raise EmptyStream("the stream holds no event yet: nothing to report")
     journeys = converted_journeys(row for s in shares.values() for row in s["journeys"])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from attribution.engine import Totals
+from attribution.engine import Totals, with_intervals
+from attribution.journeys import Journey
 from attribution.models.markov import TransitionCounts, markov_from_counts
 from attribution.models.options import ModelOptions
 from attribution.results import ChannelCredit, ModelResult
@@ -92,3 +94,22 @@ def credits_between_object(
         if MARKOV in models
         else None,
     }
+
+
+def credits_with_intervals(
+    merged: Merged,
+    journeys: Sequence[Journey],
+    models: list[str],
+    options: ModelOptions,
+    level: float,
+    resamples: int,
+    seed: int,
+) -> dict[str, Any]:
+    """All-time credits with the bootstrap's intervals over customers, as ``attribute --events
+    --ci LEVEL --resamples N --seed S`` prints them for the same log (the stream's journeys:
+    converted ones and, kept with ``attribution.credit_intervals``, null paths)."""
+    from attribution.bootstrap import credit_intervals_of_journeys
+
+    answer = attribution_object(merged, models, options)
+    confidence = credit_intervals_of_journeys(journeys, models, options, resamples, level, seed)
+    return {"from": None, "to": None, **with_intervals(answer, confidence)}

@@ -83,6 +83,14 @@ _PATHS: dict[str, Any] = {
             _query("model", "comma-separated models, or all"),
             _query("from", "first day, YYYY-MM-DD", {"type": "string", "format": "date"}),
             _query("to", "last day, YYYY-MM-DD", {"type": "string", "format": "date"}),
+            _query(
+                "ci",
+                "a level such as 0.95: all-time credits with percentile bootstrap intervals "
+                "over customers, as `attribute --events --ci` (needs "
+                "attribution.credit_intervals = true)",
+            ),
+            _query("resamples", "bootstrap resamples with ci (default 200, 2 to 10,000)"),
+            _query("seed", "bootstrap seed with ci (default 0)"),
         ],
     ),
     "/analytics": _get(

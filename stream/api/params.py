@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from crm_attribution.settings.typed import KNOWN_MODELS
@@ -52,3 +53,54 @@ def parse_models(computed: Sequence[str], raw: str | None) -> list[str]:
         if model not in computed:
             raise BadRequest(f"model {model!r} is not computed by this stream (config models)")
     return models
+
+
+@dataclass(frozen=True)
+class CreditIntervals:
+    """What ``/credits?ci=LEVEL&resamples=N&seed=S`` asks of the bootstrap."""
+
+    level: float
+    resamples: int = 200
+    seed: int = 0
+
+    def arguments(self) -> tuple[float, int, int]:
+        """(level, resamples, seed)."""
+        return self.level, self.resamples, self.seed
+
+
+MAX_RESAMPLES = 10_000
+
+
+def parse_intervals(query: Mapping[str, str]) -> CreditIntervals | None:
+    """``ci`` (a level between 0 and 1), ``resamples`` (2 to 10,000) and ``seed``; None
+    without ``ci``."""
+    raw = query.get("ci")
+    if raw is None or raw == "":
+        for name in ("resamples", "seed"):
+            if query.get(name):
+                raise BadRequest(f"{name}= goes with ci= (e.g. ci=0.95)")
+        return None
+    try:
+        level = float(raw)
+    except ValueError:
+        raise BadRequest(f"ci={raw!r} is not a number (a level such as 0.95)") from None
+    if not 0 < level < 1:
+        raise BadRequest(f"ci={raw!r} must be a level between 0 and 1 (e.g. 0.95)")
+    return CreditIntervals(
+        level,
+        _integer(query, "resamples", 200, 2, MAX_RESAMPLES),
+        _integer(query, "seed", 0, 0, 2**63 - 1),
+    )
+
+
+def _integer(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name}={raw!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name}={raw!r} must be between {low:,} and {high:,}")
+    return value

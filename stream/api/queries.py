@@ -12,13 +12,20 @@ from stream.api.merge_analytics import report_from_shares
 from stream.api.merge_attribution import (
     attribution_object,
     credits_between_object,
+    credits_with_intervals,
     markov_result,
     totals_object,
 )
+from stream.api.params import BadRequest, CreditIntervals
 from stream.api.shares import local_analytics
 from stream.pipeline import Pipeline
 from stream.processing import customer_record
-from stream.processing.aggregates import Merged, merge_partitions
+from stream.processing.aggregates import (
+    CREDIT_INTERVAL_KINDS,
+    Merged,
+    merge_partitions,
+    stored_journeys,
+)
 from stream.processing.contributions import journeys_credits
 from stream.types import MarkovSolution
 
@@ -50,9 +57,35 @@ async def newest_event_time(pipeline: Pipeline) -> int:
 
 
 async def credits_json(
-    pipeline: Pipeline, models: list[str], start: str | None, end: str | None
+    pipeline: Pipeline,
+    models: list[str],
+    start: str | None,
+    end: str | None,
+    intervals: CreditIntervals | None = None,
 ) -> dict[str, Any]:
-    """Credits per model and channel, all time or summed over purchase days in [start, end]."""
+    """Credits per model and channel, all time or summed over purchase days in [start, end];
+    with ``intervals``, all time with the bootstrap's interval on every credit."""
+    if intervals is not None:
+        if not pipeline.ctx.keep_null_paths:
+            raise BadRequest(
+                "ci= resamples every journey, null paths included, which this stream does not "
+                "keep: set attribution.credit_intervals = true (CRM_ATTRIBUTION__CREDIT_INTERVALS"
+                "=true) and restart the workers on a fresh state"
+            )
+        if start is not None or end is not None:
+            raise BadRequest("ci= gives intervals of the all-time credits: leave out from and to")
+        merged = await merged_view(pipeline, "totals,credits,markov")
+        kept = merge_shares(await gather_local(pipeline, ",".join(CREDIT_INTERVAL_KINDS)))
+        journeys = stored_journeys(i for items in kept.values() for i in items.items())
+        # Hundreds of resamples: seconds of CPU, in a thread as /analytics does (same reason).
+        return await asyncio.to_thread(
+            credits_with_intervals,
+            merged,
+            journeys,
+            models,
+            pipeline.options,
+            *intervals.arguments(),
+        )
     if start is None and end is None:
         merged = await merged_view(pipeline, "totals,credits,markov")
         return {

@@ -16,7 +16,14 @@ from stream.api.fanout import ANALYTICS_PATH, CUSTOMER_PATH, LOCAL_PATH, FanoutE
 from stream.api.guard import access_middleware
 from stream.api.merge_analytics import EmptyStream
 from stream.api.openapi import openapi_description
-from stream.api.params import BadRequest, NotFound, parse_day, parse_models, parse_positive
+from stream.api.params import (
+    BadRequest,
+    NotFound,
+    parse_day,
+    parse_intervals,
+    parse_models,
+    parse_positive,
+)
 from stream.api.shares import local_analytics, local_share
 from stream.api.status import metrics_summary, update_gauges
 from stream.pipeline import Pipeline
@@ -136,7 +143,8 @@ def attach(pipeline: Pipeline) -> None:
                 end = parse_day("to", request.query.get("to"))
                 if start and end and start > end:
                     raise BadRequest(f"from={start} is after to={end}")
-                return await queries.credits_json(pipeline, models, start, end)
+                intervals = parse_intervals(request.query)
+                return await queries.credits_json(pipeline, models, start, end, intervals)
 
             return await guarded(self, produce)
 

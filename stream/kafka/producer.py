@@ -10,10 +10,10 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from attribution.events import AnyEvent, InvalidRecord, parse_event
+from attribution.events import AnyRecord, InvalidRecord, parse_record
 from crm_attribution.settings.typed import KafkaSettings, Settings
 from stream.kafka.security import kafka_python_args
-from stream.topics import event_key, raw_route, route
+from stream.topics import destinations, raw_route
 
 
 @dataclass
@@ -61,9 +61,11 @@ class EventProducer:
         self.failed = 0
         self.first_failure: str | None = None
 
-    def send(self, topic: str, key: bytes | None, value: bytes) -> None:
-        """Queue one record."""
-        future = self.producer.send(topic, key=key, value=value)
+    def send(
+        self, topic: str, key: bytes | None, value: bytes, partition: int | None = None
+    ) -> None:
+        """Queue one record (``partition`` None: the key's)."""
+        future = self.producer.send(topic, key=key, value=value, partition=partition)
         future.add_errback(self._on_failure, topic)
 
     def _on_failure(self, topic: str, error: BaseException) -> None:
@@ -111,7 +113,7 @@ def produce_lines(
         if not text.strip():
             continue
         try:
-            event = parse_event(json.loads(text))
+            event = parse_record(json.loads(text))
         except json.JSONDecodeError as error:
             reason = f"not valid JSON: {error}"
             event = None
@@ -126,14 +128,26 @@ def produce_lines(
             else:
                 report.rejected.append(Rejected(number, reason))
             continue
-        topic = route(event, settings)
-        producer.send(topic, event_key(event).encode("utf-8"), text.encode("utf-8"))
-        report.sent[topic] += 1
+        _send(producer, event, text.encode("utf-8"), settings, report)
     return report
 
 
+def _send(
+    producer: EventProducer,
+    event: AnyRecord,
+    value: bytes,
+    settings: Settings,
+    report: ProduceReport,
+) -> None:
+    """Send one event where it goes (a rate: to every partition of two topics), counted once."""
+    where = destinations(event, settings)
+    for topic, key, partition in where:
+        producer.send(topic, key, value, partition)
+    report.sent[where[0][0]] += 1
+
+
 def produce_events(
-    events: Iterable[AnyEvent],
+    events: Iterable[AnyRecord],
     producer: EventProducer,
     settings: Settings,
     on_record: Callable[[], None] | None = None,
@@ -143,8 +157,5 @@ def produce_events(
     for event in events:
         if on_record is not None:
             on_record()
-        topic = route(event, settings)
-        value = json.dumps(event.to_record()).encode("utf-8")
-        producer.send(topic, event_key(event).encode("utf-8"), value)
-        report.sent[topic] += 1
+        _send(producer, event, json.dumps(event.to_record()).encode("utf-8"), settings, report)
     return report

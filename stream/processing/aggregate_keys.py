@@ -8,10 +8,14 @@ Every key starts with the number of the partition whose events wrote it, then it
 ``P|daily|DAY``     ``totals`` and model -> channel -> [conversions, value] for that UTC day
 ``P|conv|DAY|B``    converted journeys of that day (bucket B of 32), for the customer analytics:
                     purchase event id -> JSON text of [customer_id, journey row]
+``P|null|DAY|B``    with ``attribution.credit_intervals``, the null paths whose first touch is on
+                    that day (bucket B of 32): first touch's event id -> [customer_id, row]
 ``P|markov|STATE``  out-edges of a Markov state: {"to": {state: weight}, "cv": v, "cc": c}
 ``P|tick``          the expiry clock last applied to the partition
 ``P|offsets``       next input offset to process, per topic (see stream.processing.offsets)
 ``P|costs``         the partition's campaign cost events (see stream.processing.analytics_parts)
+``P|rates``         the rate events the partition received, in arrival order: [event_id,
+                    currency, since (epoch ms), rate] (see stream.processing.money)
 
 Few, larger keys rather than many small ones: every write is a changelog message.
 """
@@ -22,10 +26,12 @@ TOTALS = "totals"
 CREDITS = "credits"
 DAILY = "daily"
 CONVERSIONS = "conv"
+NULL_PATHS = "null"
 MARKOV = "markov"
 TICK = "tick"
 OFFSETS = "offsets"
 COSTS = "costs"
+RATES = "rates"
 
 
 def totals(partition: int) -> str:
@@ -49,6 +55,11 @@ def conversions(partition: int, day: str, bucket: int | None) -> str:
     return day_key if bucket is None else f"{day_key}|{bucket:02d}"
 
 
+def null_paths(partition: int, day: str, bucket: int) -> str:
+    """``P|null|DAY|B``."""
+    return f"{partition}|{NULL_PATHS}|{day}|{bucket:02d}"
+
+
 def markov_state(partition: int, state: str) -> str:
     """``P|markov|STATE``."""
     return f"{partition}|{MARKOV}|{state}"
@@ -67,6 +78,11 @@ def offsets(partition: int) -> str:
 def costs(partition: int) -> str:
     """``P|costs``."""
     return f"{partition}|{COSTS}"
+
+
+def rates(partition: int) -> str:
+    """``P|rates``."""
+    return f"{partition}|{RATES}"
 
 
 def partition_of(key: str) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from attribution.events import Cost
-from attribution.journeys import ConvertedJourney
+from attribution.journeys import ConvertedJourney, Journey, NullJourney
 from stream.processing import aggregate_keys as keys
 from stream.processing.analytics_parts import apply_cost
 from stream.processing.contributions import Contribution, day_of
@@ -26,6 +26,8 @@ from stream.processing.write_back import editable
 
 TOTAL_FIELDS = ("conversions", "value", "null", "unattributed_conversions")
 CONVERSION_BUCKETS = 32
+# The aggregate kinds the credit intervals resample: every kept journey.
+CREDIT_INTERVAL_KINDS = {keys.CONVERSIONS, keys.NULL_PATHS}
 
 
 def _add_credits(
@@ -166,6 +168,58 @@ def record_conversion(
     legacy = keys.conversions(partition, day, None)
     if journey.event_id in (table.get(legacy) or {}):
         editable(table, legacy, dict).pop(journey.event_id)
+
+
+def record_null_path(
+    table: MutableMapping[str, Any], partition: int, sign: int, journey: NullJourney
+) -> None:
+    """Keep (or drop, on retraction) a null path in ``P|null|DAY|B`` for the credit intervals.
+
+    A touch belongs to one journey, so the first touch's event id names the path.
+    """
+    first = journey.touches[0].event_id
+    bucket = zlib.crc32(first.encode("utf-8")) % CONVERSION_BUCKETS
+    rows = editable(table, keys.null_paths(partition, day_of(journey.ts_ms), bucket), dict)
+    if sign > 0:
+        rows[first] = orjson.dumps([journey.customer_id, journey_to_row(journey)]).decode()
+    else:
+        rows.pop(first, None)
+
+
+def stored_journeys(items: Iterable[tuple[str, Any]]) -> list[Journey]:
+    """Every journey kept in ``P|conv`` and ``P|null`` items (keys with or without ``P|``),
+    customer by customer in time order, as the batch engine's journey table lists them."""
+    journeys: list[Journey] = []
+    for key, value in items:
+        parts = key.split("|")
+        kind = parts[1] if parts[0].isdigit() else parts[0]
+        if kind not in (keys.CONVERSIONS, keys.NULL_PATHS):
+            continue
+        for item in value.values():
+            customer, row = orjson.loads(item) if isinstance(item, str) else item
+            journeys.append(row_to_journey(customer, row))
+    journeys.sort(key=_journey_order)
+    return journeys
+
+
+def _journey_order(journey: Journey) -> tuple[str, int, int]:
+    """A customer's journeys follow one another: order them by their last event."""
+    if isinstance(journey, ConvertedJourney):
+        return (journey.customer_id, journey.ts_ms, 1)
+    return (journey.customer_id, journey.touches[-1].ts_ms, 0)
+
+
+def credited_journey(
+    table: Mapping[str, Any], partition: int, event_id: str, ts_ms: int
+) -> ConvertedJourney | None:
+    """The converted journey of a purchase as ``P|conv`` keeps it (None: not credited)."""
+    bucket = zlib.crc32(event_id.encode("utf-8")) % CONVERSION_BUCKETS
+    day = day_of(ts_ms)
+    for key in (keys.conversions(partition, day, bucket), keys.conversions(partition, day, None)):
+        item = (table.get(key) or {}).get(event_id)
+        if item is not None:
+            return converted_journeys([item])[0]
+    return None
 
 
 def items_by_partition(

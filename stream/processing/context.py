@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
+from attribution.money import MoneySettings, read_rates_file
 from crm_attribution.settings.typed import Settings
 from stream.processing.partitioners import PARTITIONERS
 from stream.topics import CUSTOMER_KINDS
@@ -37,6 +38,10 @@ class Context:
     lagging: set[tuple[str, int]] = field(default_factory=set)
     # The partition a customer key belongs on (topics.partitioner); None: wherever it arrives.
     key_partition: Callable[[bytes], int] | None = None
+    # The base currency and the rates file's rates (rate events are kept per partition).
+    money: MoneySettings = field(default_factory=MoneySettings)
+    # Keep null paths in the aggregates too, for credit intervals (attribution.credit_intervals).
+    keep_null_paths: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings, topic_kinds: Mapping[str, str]) -> Context:
@@ -45,10 +50,19 @@ class Context:
         rules = JourneyRules.from_days(
             attr.lookback_days, attr.timeout_days, attr.allowed_lateness_hours
         )
-        options = ModelOptions(attr.markov_order, None, attr.direct_channel, attr.half_life_days)
+        options = ModelOptions(
+            attr.markov_order,
+            None,
+            attr.direct_channel,
+            attr.half_life_days,
+            markov_states=attr.markov_states,
+        )
         retention_ms = max(MIN_RETENTION_MS, rules.allowed_lateness_ms)
         partitioner = PARTITIONERS.get(settings.topics.partitioner)
         count = settings.topics.partitions
+        business = settings.business
+        # A rates file that cannot be read stops here with its reason (RatesFileError).
+        rates = read_rates_file(business.rates_file) if business.rates_file else ()
         return cls(
             rules,
             options,
@@ -56,6 +70,8 @@ class Context:
             retention_ms,
             topic_kinds,
             key_partition=None if partitioner is None else lambda key: partitioner(key, count),
+            money=MoneySettings(business.base_currency, rates),
+            keep_null_paths=attr.credit_intervals,
         )
 
     def note_event_time(self, kind: str, partition: int, ts_ms: int) -> None:

@@ -92,11 +92,13 @@ def contributions(
             delta.credits = next(credits)
             if MARKOV in models:
                 delta.transitions = path_transitions(
-                    journey.channels, 1.0, journey.value, 0.0, options.order
+                    journey.channels, 1.0, journey.value, 0.0, options.order, options.markov_states
                 )
         else:
             delta = Contribution(sign, day_of(journey.ts_ms), nulls=1.0)
             if MARKOV in models:
-                delta.transitions = path_transitions(journey.channels, 0.0, 0.0, 1.0, options.order)
+                delta.transitions = path_transitions(
+                    journey.channels, 0.0, 0.0, 1.0, options.order, options.markov_states
+                )
         out.append(delta)
     return out

@@ -6,9 +6,14 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from attribution.journeys import ConvertedJourney
+from attribution.journeys import ConvertedJourney, NullJourney
 from attribution.models.markov import path_credit
-from stream.processing.aggregates import apply_contribution, note_event, record_conversion
+from stream.processing.aggregates import (
+    apply_contribution,
+    note_event,
+    record_conversion,
+    record_null_path,
+)
 from stream.processing.context import Context
 from stream.processing.contributions import MARKOV, Contribution, contributions
 from stream.processing.customer_state import JourneyChange
@@ -28,6 +33,14 @@ class PendingChanges:
     def add(self, partition: int, changes: list[JourneyChange], outcome: Outcome) -> None:
         """Keep the changes one event (or expiry) made, for :meth:`apply`."""
         self.items += [(partition, change, outcome) for change in changes]
+
+    def latest(self, event_id: str) -> JourneyChange | None:
+        """The last kept change of the converted journey of purchase ``event_id`` (None: none)."""
+        for _, change, _ in reversed(self.items):
+            journey = change.journey
+            if isinstance(journey, ConvertedJourney) and journey.event_id == event_id:
+                return change
+        return None
 
     def counts(self) -> tuple[int, int]:
         """How many kept changes emit a journey, and how many retract one."""
@@ -49,7 +62,9 @@ class PendingChanges:
             note_event(aggregates, partition, ctx.watermarks.get(partition))
         for (partition, change, outcome), delta in zip(items, deltas, strict=True):
             apply_contribution(aggregates, partition, delta)
-            if not isinstance(change.journey, ConvertedJourney):
+            if isinstance(change.journey, NullJourney):
+                if ctx.keep_null_paths:
+                    record_null_path(aggregates, partition, change.sign, change.journey)
                 continue
             record_conversion(aggregates, partition, change.sign, change.journey)
             if not change.journey.unattributed:

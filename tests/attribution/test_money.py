@@ -407,3 +407,30 @@ def test_the_per_event_rules_a_stream_calls_are_the_batch_rules() -> None:
     )
     assert refund_problem("c", "o", 5_000_000, None, 10_000_000, "EUR", 5_000_000) is None
     assert "below zero" in (refund_problem("c", "o", 1, "EUR", 10, "EUR", 10) or "")
+
+
+def test_the_per_event_trackers_bucket_in_the_business_time_zone() -> None:
+    from attribution.analytics.assists import AssistCounts
+    from attribution.analytics.holdout import HoldoutTracker
+    from attribution.analytics.touch_credit import allocate
+    from attribution.events import parse_record
+    from attribution.journeys import ConvertedJourney, Touch
+
+    # 23:30 UTC on January 31st is February 1st in Paris.
+    ts_ms = 1_769_902_200_000
+    assign = {"type": "assignment", "event_id": "a", "customer_id": "c", "group": "control",
+              "ts": "2026-01-01T00:00:00Z"}  # fmt: skip
+    purchase = {"type": "purchase", "event_id": "p", "customer_id": "c", "order_id": "o",
+                "amount": 5.0, "ts": ts_ms}  # fmt: skip
+    events = [parse_record(assign), parse_record(purchase)]
+    utc = HoldoutTracker("month").apply_all(events)  # type: ignore[arg-type]
+    paris = HoldoutTracker("month", time_zone="Europe/Paris").apply_all(events)  # type: ignore[arg-type]
+    assert set(utc.contribution("c")[(None, "control")]) == {"all", "2026-01"}
+    assert set(paris.contribution("c")[(None, "control")]) == {"all", "2026-02"}
+    touches = (Touch("email", ts_ms - 1000, "t0"), Touch("sms", ts_ms - 500, "t1"))
+    journey = ConvertedJourney("c", "o", "p", ts_ms, 5.0, touches)
+    counts = AssistCounts("month", time_zone="Europe/Paris").add_all([journey])
+    assert set(counts.counts) == {"all", "2026-02"}
+    assert AssistCounts.from_json(counts.to_json()) == counts
+    credit = allocate([journey], lambda j: [0.5, 0.5], granularity="day", time_zone="Europe/Paris")
+    assert set(credit) == {"all", "2026-02-01"}

@@ -49,6 +49,17 @@ def test_produce_unreachable_broker(
     assert code == 2 and "cannot reach Kafka" in err and "Traceback" not in err
 
 
+def test_worker_with_an_unusable_rates_file_says_so_before_any_broker(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rates = tmp_path / "rates.csv"
+    rates.write_text("currency,valid_from,rate\nUSD,2026-01-01,-1\n")
+    monkeypatch.setenv("CRM_BUSINESS__RATES_FILE", str(rates))
+    code, _, err = run(["worker", "--bootstrap", f"127.0.0.1:{free_port()}"], capsys)
+    assert code == 2 and "line 2: rate must be" in err and "business.rates_file" in err
+    assert "cannot reach Kafka" not in err and "Traceback" not in err
+
+
 def test_query_without_a_worker(capsys: pytest.CaptureFixture[str]) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     code, _, err = run(["query", "totals", "--url", url], capsys)
@@ -181,3 +192,39 @@ def test_records_kafka_never_acknowledged_fail_produce_with_the_count(
     )
     code, _, err = run(["produce", str(events), "--bootstrap", "127.0.0.1:1"], capsys)
     assert code == 2 and "did not acknowledge 3 record" in err and "Traceback" not in err
+
+
+def test_query_credits_asks_for_intervals_and_shows_them(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import crm_attribution.commands.query as query
+
+    asked: list[tuple[str, dict[str, str] | None]] = []
+    answer = {
+        "from": None,
+        "to": None,
+        "models": {"linear": {"channels": {"email": {
+            "conversions": 3.0, "value": 30.0,
+            "ci": {"conversions": [2.0, 4.0], "value": [21.5, 38.25]},
+        }}}},
+        "confidence": {"level": 0.9, "resamples": 50, "seed": 3, "customers": 12,
+                       "method": "percentile bootstrap over customers"},
+    }  # fmt: skip
+
+    def fetch_from(
+        url: str,
+        path: str,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> object:
+        asked.append((path, params))
+        return answer
+
+    monkeypatch.setattr(query, "fetch_from", fetch_from)
+    code, out, _ = run(
+        ["query", "credits", "--ci", "0.9", "--resamples", "50", "--seed", "3", "--url", "x"],
+        capsys,
+    )
+    assert code == 0
+    assert asked == [("/credits", {"ci": "0.9", "resamples": "50", "seed": "3"})]
+    assert "50 resamples" in out and "[21.50, 38.25]" in out

@@ -1,9 +1,10 @@
 """The central invariant on a real broker: the stream's tables equal the batch engine's answer.
 
 One generated log (10,000+ customers, 100,000+ events, out-of-order within the lateness,
-duplicates, about 1% invalid records of many kinds) is produced to Kafka and drained by one
-worker, by two workers, and by two workers one of which is stopped and restarted half-way,
-each with the memory store and with RocksDB.
+duplicates, about 1% invalid records of many kinds, purchases and costs in two more currencies
+converted by rate events, refunds of about one order in ten) is produced to Kafka and drained
+by one worker, by two workers, and by two workers one of which is stopped and restarted
+half-way, each with the memory store and with RocksDB.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import random
 from collections import Counter
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -19,7 +21,9 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer
 
-from attribution.events import InvalidRecord, parse_event
+from attribution.events import InvalidRecord, parse_event, parse_record
+from attribution.io.event_table import from_events
+from attribution.money import apply_money
 from crm_attribution.cli import main as cli_main
 from crm_attribution.generator import DENSE_CHANNELS, GeneratorConfig, generate
 from crm_attribution.settings.typed import load_settings
@@ -40,10 +44,62 @@ def event_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]
     cfg = GeneratorConfig(
         customers=10_000, days=7, seed=11, invalid_rate=0.01, channels=DENSE_CHANNELS
     )
-    lines = list(generate(cfg))
+    lines = with_money(list(generate(cfg)))
     path = tmp_path_factory.mktemp("log") / "events.jsonl"
     path.write_text("\n".join(lines) + "\n")
     return path, lines
+
+
+def with_money(lines: list[str], seed: int = 11) -> list[str]:
+    """The log with rate events first, a fifth of the purchases and costs in USD and some in
+    GBP, then refunds (partial and full) of about one order in ten, a refund of an order that
+    does not exist and an amount in a currency without a rate: the batch's and the stream's
+    money rules on the same log (attribution/money.py, stream/processing/money.py)."""
+    rates = [
+        {"type": "rate", "event_id": "x-usd", "currency": "USD", "rate": 0.9,
+         "ts": "2025-12-01T00:00:00Z"},
+        {"type": "rate", "event_id": "x-gbp", "currency": "GBP", "rate": 1.17,
+         "ts": "2025-12-01T00:00:00Z"},
+    ]  # fmt: skip
+    out = [json.dumps(rate) for rate in rates]
+    refunds: dict[str, dict[str, Any]] = {}  # one per purchase event, however many copies
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            out.append(line)
+            continue
+        if not isinstance(record, dict) or record.get("type") not in ("purchase", "cost"):
+            out.append(line)
+            continue
+        try:
+            valid = parse_record(record)
+        except InvalidRecord:
+            out.append(line)
+            continue
+        # Decided by the event id: the log's duplicate copies of an event stay identical.
+        rng = random.Random(f"{seed}-{valid.event_id}")
+        pick = rng.random()
+        if pick < 0.2:
+            record["currency"] = "USD"
+        elif pick < 0.3:
+            record["currency"] = "GBP"
+        out.append(json.dumps(record))
+        if valid.type == "purchase" and rng.random() < 0.1:
+            part = rng.choice([0.25, 0.5, 1.0])
+            # A day later, after every purchase in the file (produced after their orders).
+            refunds[valid.event_id] = {
+                "type": "refund", "event_id": f"r-{record['event_id']}",
+                "customer_id": record["customer_id"], "order_id": record["order_id"],
+                "amount": round(record["amount"] * part, 2), "ts": valid.ts_ms + 86_400_000,
+            }  # fmt: skip
+    out += [json.dumps(refund) for refund in refunds.values()]
+    first = next(iter(refunds.values()))
+    out.append(json.dumps({**first, "event_id": "r-unknown", "order_id": "no-such-order"}))
+    out.append(json.dumps({"type": "cost", "event_id": "k-jpy", "campaign": "c-jpy",
+                           "channel": "email", "amount": 500, "currency": "JPY",
+                           "ts": "2026-01-06T00:00:00Z"}))  # fmt: skip
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +150,19 @@ def batch_report(event_log: tuple[Path, list[str]]) -> dict[str, Any]:
 
 
 def invalid_lines(lines: list[str]) -> Counter[str]:
+    """The lines the batch finds invalid: by themselves, or by the money rules (a refund of no
+    order, an amount in a currency without a rate)."""
     bad: Counter[str] = Counter()
-    for line in lines:
+    valid, numbers = [], []
+    for number, line in enumerate(lines):
         try:
-            parse_event(json.loads(line))
+            valid.append(parse_record(json.loads(line)))
+            numbers.append(number)
         except (InvalidRecord, json.JSONDecodeError):
             bad[line] += 1
+    _, unapplied = apply_money(from_events(valid, numbers))
+    bad.update(lines[row.line] for row in unapplied)
+    assert len(unapplied) >= 2  # the refund of no order and the cost in JPY at least
     return bad
 
 
@@ -203,6 +266,10 @@ def run_scenario(
         assert status == 400 and "unknown model 'magic'" in body["error"]
         status, body = get_json(f"{url}/credits?from=2026-02-01&to=2026-01-01")
         assert status == 400 and "after" in body["error"]
+        status, body = get_json(f"{url}/credits?ci=0.95")
+        assert status == 400 and "attribution.credit_intervals" in body["error"]
+        status, body = get_json(f"{url}/credits?ci=1.5")
+        assert status == 400 and "between 0 and 1" in body["error"]
         # A time range sums the daily windows: the whole range equals all time.
         status, ranged = get_json(f"{url}/credits?model=linear&from=2000-01-01&to=2100-01-01")
         assert status == 200

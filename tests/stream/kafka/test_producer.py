@@ -21,9 +21,17 @@ class FlakyKafka:
         self.fail_every = fail_every
         self.sent = 0
         self.closed = False
+        self.records: list[tuple[str, bytes | None, int | None]] = []
 
-    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None) -> Future:
+    def send(
+        self,
+        topic: str,
+        key: bytes | None = None,
+        value: bytes | None = None,
+        partition: int | None = None,
+    ) -> Future:
         self.sent += 1
+        self.records.append((topic, key, partition))
         future = Future()
         if self.sent % self.fail_every == 0:
             future.failure(NotLeaderForPartitionError())
@@ -69,3 +77,26 @@ def test_a_clean_run_closes_quietly_and_retries_until_the_delivery_timeout(
     # A fixed retry count once gave up on a just-created topic: none is set.
     assert "retries" not in producer.producer.config
     assert producer.producer.config["delivery_timeout_ms"] >= 60_000
+
+
+def test_refunds_follow_their_customer_and_rates_go_to_every_purchases_and_costs_partition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from crm_attribution.settings.typed import load_settings
+    from stream.kafka.producer import produce_lines
+
+    settings = load_settings(environ={"CRM_TOPICS__PARTITIONS": "3"})
+    t = settings.topics
+    lines = [
+        '{"type":"refund","event_id":"r1","customer_id":"c1","order_id":"o1","amount":5,'
+        '"ts":"2026-01-05T10:00:00Z"}',
+        '{"type":"rate","event_id":"x1","currency":"USD","rate":0.9,"ts":"2026-01-01T00:00:00Z"}',
+    ]
+    with _producer(monkeypatch, fail_every=10**9) as producer:
+        report = produce_lines(enumerate(lines, start=1), producer, settings)
+        sent = producer.producer.records
+    assert not report.rejected and report.sent == {t.purchases: 2}
+    assert sent[0] == (t.purchases, b"c1", None)
+    assert sorted(sent[1:]) == sorted(
+        (topic, b"USD", p) for topic in (t.purchases, t.costs) for p in range(3)
+    )

@@ -292,9 +292,7 @@ class RecordingAdmin:
 
     def describe_topics(self, names: list[str]) -> list[dict[str, Any]]:
         by_name = {topic.name: topic for topic in RecordingAdmin.created}
-        return [
-            {"name": name, "partitions": [{}] * by_name[name].num_partitions} for name in names
-        ]
+        return [{"name": name, "partitions": [{}] * by_name[name].num_partitions} for name in names]
 
     def close(self) -> None:
         pass

@@ -74,3 +74,34 @@ def test_a_touchpoint_of_a_seen_customer_leaves_the_holdout_part_as_a_full_updat
         assert parts[HOLDOUT] == full.to_json()
         checked += isinstance(event, Touchpoint) and bool(before and before["seen"])
     assert checked > 3
+
+
+def test_refunds_in_the_parts_net_the_order_as_the_batch_does() -> None:
+    from attribution.events import parse_record
+    from stream.processing.analytics_parts import order_money, with_original, with_refund
+
+    def record(**fields: object) -> object:
+        return parse_record({"customer_id": "c", "ts": "2026-01-05T10:00:00Z", **fields})
+
+    usd = record(type="purchase", event_id="p1", order_id="o1", amount=90.0)  # converted
+    parts = with_original(apply_to_parts(None, usd), "p1", "USD", 100.0)  # type: ignore[arg-type]
+    unknown = record(type="refund", event_id="r0", order_id="o9", amount=1.0)
+    same, problem = with_refund(parts, unknown, "EUR")  # type: ignore[arg-type]
+    assert problem == "refund for unknown order 'o9' of customer 'c'" and same == parts
+    in_eur = record(type="refund", event_id="r1", order_id="o1", amount=5.0, currency="EUR")
+    assert "refund in EUR of order 'o1', which is in USD" in str(with_refund(parts, in_eur, "EUR"))
+    quarter = record(type="refund", event_id="r2", order_id="o1", amount=25.0)  # in USD
+    parts, problem = with_refund(parts, quarter, "EUR")  # type: ignore[arg-type]
+    assert problem is None
+    assert with_refund(parts, quarter, "EUR") == (parts, None)  # a repeat changes nothing
+    order = order_money(parts, "o1", "EUR")
+    assert order is not None and (order.currency, order.total_micros) == ("USD", 100_000_000)
+    assert order.net(90.0) == 90.0 * (1.0 - 0.25)
+    state = state_from_parts([("c", parts)], [], None, base_currency="EUR")
+    assert state.ledger.customers["c"].purchases["p1"].amount == 67.5
+    assert state.holdout.customers["c"].purchases["p1"] == (usd.ts_ms, 67_500_000)  # type: ignore[attr-defined]
+    rest = record(type="refund", event_id="r3", order_id="o1", amount=75.0)
+    parts, _ = with_refund(parts, rest, "EUR")  # type: ignore[arg-type]
+    assert order_money(parts, "o1", "EUR").net(90.0) == 0.0  # type: ignore[union-attr]
+    too_much = record(type="refund", event_id="r4", order_id="o1", amount=0.01)
+    assert "would take order 'o1' below zero" in str(with_refund(parts, too_much, "EUR")[1])
