@@ -1,21 +1,20 @@
-"""One input record applied to its customer and the aggregates: decode, validate, update.
+"""One input record applied to its customer and the aggregates: decode, validate, insert.
 
-Nothing here raises on bad input: a bad record becomes a dead letter. Journey changes are kept
-in a :class:`~stream.processing.crediting.PendingChanges` for the batch to credit together.
+Nothing here raises on bad input: a bad record becomes a dead letter. The customer's journeys
+are rebuilt later, with the rest of the batch's (:mod:`stream.processing.batch_customers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 from attribution.events import Assignment, Cost, InvalidRecord, Purchase, parse_event_bytes
-from stream.processing import customer_record
 from stream.processing.aggregates import note_invalid, record_cost
 from stream.processing.analytics_parts import apply_to_parts
+from stream.processing.batch_customers import BatchCustomers
 from stream.processing.context import Context
-from stream.processing.crediting import PendingChanges
-from stream.processing.customer_state import CustomerState, JourneyChange, TooLateError
+from stream.processing.customer_state import TooLateError
 from stream.processing.dead_letters import dead_letter_record
 from stream.processing.outcome import Outcome
 from stream.topics import TYPE_OF_KIND
@@ -24,12 +23,15 @@ from stream.types import Record
 
 def process_record(
     ctx: Context,
-    customers: MutableMapping[bytes, Any],
+    batch: BatchCustomers,
     aggregates: MutableMapping[str, Any],
     record: Record,
-    pending: PendingChanges,
 ) -> Outcome:
-    """Handle one message of an input event topic; a bad one becomes a dead letter."""
+    """Handle one message of an input event topic; a bad one becomes a dead letter.
+
+    A customer event is inserted into its customer's state; the journeys are rebuilt, for all
+    the customers of the batch at once, when ``batch`` is flushed.
+    """
     topic, partition, offset, key, value = (
         record.topic,
         record.partition,
@@ -55,87 +57,25 @@ def process_record(
         if not note_invalid(aggregates, partition, topic, offset):
             return Outcome()  # redelivered after a restart: already counted and dead-lettered
         return Outcome(dead_letter_record(error.reason, topic, partition, offset, key, value))
-    key_bytes = event.customer_id.encode("utf-8")
-    state = customer_record.decode(event.customer_id, customers.get(key_bytes))
+    customer_id = event.customer_id
+    state = batch.load(customer_id)
     state.partition = partition
     if isinstance(event, Assignment):
         state.analytics = apply_to_parts(state.analytics, event)
-        customers[key_bytes] = customer_record.encode(state)
+        batch.touch(customer_id, state, partition)
         return Outcome()
     ctx.note_event_time(kind, partition, event.ts_ms)
     try:
-        changes = state.add(
-            event, ctx.rules, ctx.settled_before(partition), ctx.credit_through(partition)
-        )
+        inserted = state.insert(event)
     except TooLateError as error:
         return Outcome(
             dead_letter_record(str(error), topic, partition, offset, key, value), too_late=True
         )
     state.analytics = apply_to_parts(state.analytics, event)
-    customers[key_bytes] = customer_record.encode(state)
+    batch.touch(customer_id, state, partition, rebuild=inserted)
     ctx.note_partition_time(partition, event.ts_ms)
     purchase = isinstance(event, Purchase)
-    outcome = Outcome(
-        changes=changes,
-        purchase=purchase,
-        held=purchase and state.held_since_ms is not None and state.held_since_ms <= event.ts_ms,
-        customer_id=event.customer_id,
-    )
-    pending.add(partition, changes, outcome)
-    return outcome
-
-
-def advance_customer(
-    ctx: Context,
-    customers: MutableMapping[bytes, Any],
-    customer_id: str,
-    partition: int,
-    as_of_ms: int,
-    pending: PendingChanges,
-) -> Outcome:
-    """Move a customer's expiry clock to the watermark (may turn its journey into a null path)."""
-
-    def advance(state: CustomerState) -> tuple[list[JourneyChange], bool]:
-        changes = state.advance(
-            as_of_ms, ctx.rules, ctx.settled_before(partition), ctx.credit_through(partition)
-        )
-        return changes, bool(changes) or state.as_of_ms == as_of_ms
-
-    return _update_customer(ctx, customers, customer_id, partition, advance, pending)
-
-
-def release_customer(
-    ctx: Context,
-    customers: MutableMapping[bytes, Any],
-    customer_id: str,
-    partition: int,
-    pending: PendingChanges,
-) -> Outcome:
-    """Credit a customer's held journeys that the partition's credit horizon now reaches."""
-
-    def release(state: CustomerState) -> tuple[list[JourneyChange], bool]:
-        changes = state.release(
-            ctx.rules, ctx.settled_before(partition), ctx.credit_through(partition)
-        )
-        return changes, bool(changes)
-
-    return _update_customer(ctx, customers, customer_id, partition, release, pending)
-
-
-def _update_customer(
-    ctx: Context,
-    customers: MutableMapping[bytes, Any],
-    customer_id: str,
-    partition: int,
-    update: Callable[[CustomerState], tuple[list[JourneyChange], bool]],
-    pending: PendingChanges,
-) -> Outcome:
-    """Apply ``update`` (journey changes, and whether the state changed) to a stored customer."""
-    key_bytes = customer_id.encode("utf-8")
-    state = customer_record.decode(customer_id, customers.get(key_bytes))
-    changes, changed = update(state)
-    if changed:
-        customers[key_bytes] = customer_record.encode(state)
-    outcome = Outcome(changes=changes, customer_id=customer_id)
-    pending.add(partition, changes, outcome)
+    outcome = Outcome(purchase=purchase, customer_id=customer_id)
+    if purchase:
+        batch.purchase(customer_id, outcome, event.ts_ms)
     return outcome
