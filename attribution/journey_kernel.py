@@ -33,6 +33,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 CONVERTED, UNATTRIBUTED, NULL = 0, 1, 2
+# An ``as_of_ms`` at which no journey has timed out yet (a customer whose clock never moved).
+NEVER = -(2**62)
 Ints = NDArray[np.int64]
 
 
@@ -75,9 +77,13 @@ def journey_arrays(
     lookback_ms: int,
     timeout_ms: int,
     allowed_lateness_ms: int,
-    as_of_ms: int | None,
+    as_of_ms: int | Ints | None,
 ) -> JourneyArrays:
-    """The journeys of sorted, de-duplicated customer events (see the module doc)."""
+    """The journeys of sorted, de-duplicated customer events (see the module doc).
+
+    ``as_of_ms`` is one time for every customer, or one per row (the stream rebuilds many
+    customers at once, each with its own expiry clock; :data:`NEVER` closes nothing).
+    """
     customer = np.asarray(customer, dtype=np.int64)
     ts = np.asarray(ts_ms, dtype=np.int64)
     purchase = np.asarray(is_purchase, dtype=np.bool_)
@@ -133,7 +139,8 @@ def journey_arrays(
     if as_of_ms is None:
         closes = np.zeros(n, np.bool_)
     else:
-        closes = as_of_ms - allowed_lateness_ms - ts[np.maximum(chunk, 0)] > timeout_ms
+        as_of = np.asarray(as_of_ms, dtype=np.int64)
+        closes = as_of - allowed_lateness_ms - ts[np.maximum(chunk, 0)] > timeout_ms
     still_open &= ~closes
 
     journey_first = np.where(touch, chunk, -1)

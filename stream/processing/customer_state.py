@@ -20,16 +20,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from attribution.journey_kernel import NULL
 from attribution.journeys import (
     ConvertedJourney,
     CustomerEvent,
     EventRow,
     Journey,
     JourneyRules,
+    NullJourney,
     Touch,
     event_row,
-    journeys_from_rows,
 )
+from stream.processing.journey_shapes import JourneyShapes, journey_shapes
 
 RECENT_IDS_KEPT = 256
 
@@ -57,13 +59,6 @@ def journey_identity(journey: Journey) -> tuple[Any, ...]:
 def expiry_due(open_since_ms: int, as_of_ms: int, rules: JourneyRules) -> bool:
     """True when a journey open since ``open_since_ms`` becomes a null path at ``as_of_ms``."""
     return as_of_ms - rules.allowed_lateness_ms - open_since_ms > rules.timeout_ms
-
-
-def _decided_at(journey: Journey, rules: JourneyRules) -> int:
-    """Event time after which no in-horizon event can change the journey."""
-    if isinstance(journey, ConvertedJourney):
-        return journey.ts_ms
-    return journey.touches[0].ts_ms + rules.timeout_ms
 
 
 def _iso(ts_ms: int) -> str:
@@ -104,6 +99,54 @@ class CustomerState:
             self.known_ids.update(self.recent_ids)
         return event_id in self.known_ids
 
+    def insert(self, event: CustomerEvent) -> bool:
+        """Insert an event among the retained ones, without rebuilding the journeys.
+
+        Returns ``False`` for a duplicate (nothing changes). Raises :class:`TooLateError` for
+        an event that belongs to a journey already compacted. :meth:`rebuild` (or
+        :func:`stream.processing.journey_shapes.journey_shapes` for many customers at once)
+        then gives the journey changes.
+        """
+        if self.knows(event.event_id):
+            return False
+        row = event_row(event)
+        if self.compacted_through is not None and (row.ts_ms, row.event_id) <= tuple(
+            self.compacted_through
+        ):
+            raise TooLateError(
+                f"event time {_iso(row.ts_ms)} falls in this customer's history that was "
+                f"already settled (up to {_iso(self.compacted_through[0])}); it arrived too "
+                "late to be placed"
+            )
+        if self.known_ids is not None:
+            self.known_ids.add(row.event_id)
+        if self.events and row < self.events[-1]:
+            self.events.append(row)
+            self.events.sort()
+        else:
+            self.events.append(row)
+        self.newest_ms = row.ts_ms if self.newest_ms is None else max(self.newest_ms, row.ts_ms)
+        return True
+
+    def set_clock(self, as_of_ms: int, rules: JourneyRules) -> tuple[bool, bool]:
+        """Move the expiry clock (a watermark) forward.
+
+        Returns whether the clock moved, and whether the open journey is now due to expire
+        (then :meth:`rebuild` turns it into a null path).
+        """
+        if self.as_of_ms is not None and as_of_ms <= self.as_of_ms:
+            return False, False
+        self.as_of_ms = as_of_ms
+        return True, self.open_since_ms is not None and expiry_due(
+            self.open_since_ms, as_of_ms, rules
+        )
+
+    def holds_through(self, credit_through_ms: int | None) -> bool:
+        """True when a held journey is decided by ``credit_through_ms`` (``None``: any)."""
+        return self.held_since_ms is not None and (
+            credit_through_ms is None or self.held_since_ms <= credit_through_ms
+        )
+
     def add(
         self,
         event: CustomerEvent,
@@ -123,26 +166,9 @@ class CustomerState:
         while an input topic still has unread events from before that time: emitting them
         would only retract and re-emit them as those events arrive.
         """
-        if self.knows(event.event_id):
+        if not self.insert(event):
             return []
-        row = event_row(event)
-        if self.compacted_through is not None and (row.ts_ms, row.event_id) <= tuple(
-            self.compacted_through
-        ):
-            raise TooLateError(
-                f"event time {_iso(row.ts_ms)} falls in this customer's history that was "
-                f"already settled (up to {_iso(self.compacted_through[0])}); it arrived too "
-                "late to be placed"
-            )
-        if self.known_ids is not None:
-            self.known_ids.add(row.event_id)
-        if self.events and row < self.events[-1]:
-            self.events.append(row)
-            self.events.sort()
-        else:
-            self.events.append(row)
-        self.newest_ms = row.ts_ms if self.newest_ms is None else max(self.newest_ms, row.ts_ms)
-        return self._rebuild(rules, compact_before_ms, credit_through_ms)
+        return self.rebuild(rules, compact_before_ms, credit_through_ms)
 
     def advance(
         self,
@@ -152,73 +178,107 @@ class CustomerState:
         credit_through_ms: int | None = None,
     ) -> list[JourneyChange]:
         """Move the expiry clock (a watermark) forward; may expire the open journey."""
-        if self.as_of_ms is not None and as_of_ms <= self.as_of_ms:
+        _, due = self.set_clock(as_of_ms, rules)
+        if not due:
             return []
-        self.as_of_ms = as_of_ms
-        if self.open_since_ms is None or not expiry_due(self.open_since_ms, as_of_ms, rules):
-            return []
-        return self._rebuild(rules, compact_before_ms, credit_through_ms)
+        return self.rebuild(rules, compact_before_ms, credit_through_ms)
 
     def release(
         self, rules: JourneyRules, compact_before_ms: int | None, credit_through_ms: int | None
     ) -> list[JourneyChange]:
         """Emit the held journeys decided at or before ``credit_through_ms`` (``None``: all)."""
-        if self.held_since_ms is None or (
-            credit_through_ms is not None and self.held_since_ms > credit_through_ms
-        ):
+        if not self.holds_through(credit_through_ms):
             return []
-        return self._rebuild(rules, compact_before_ms, credit_through_ms)
+        return self.rebuild(rules, compact_before_ms, credit_through_ms)
 
-    def _rebuild(
-        self, rules: JourneyRules, compact_before_ms: int | None, credit_through_ms: int | None
+    def rebuild(
+        self,
+        rules: JourneyRules,
+        compact_before_ms: int | None,
+        credit_through_ms: int | None,
+        shapes: JourneyShapes | None = None,
     ) -> list[JourneyChange]:
-        closed, open_touches = journeys_from_rows(
-            self.customer_id, self.events, rules, self.as_of_ms, self.touch_cache
-        )
+        """Rebuild the journeys of the retained events; return what changed.
+
+        ``shapes``: the journeys the kernel already found for this customer's events (a batch
+        rebuilds all its customers with one kernel call); ``None``: run it for this one.
+        """
+        if shapes is None:
+            (shapes,) = journey_shapes([(self.events, self.as_of_ms)], rules)
+        rows = self.events
         before = {journey_identity(j): j for j in self.emitted}
-        keys = [journey_identity(j) for j in closed]
+        closed: list[tuple[Any, int, int, int, int]] = []  # key, decided, first, count, purchase
+        for first, count, purchase, kind in zip(
+            shapes.first, shapes.touches, shapes.purchase, shapes.kind, strict=True
+        ):
+            touch_ids = tuple(rows[i].event_id for i in range(first, first + count))
+            if kind == NULL:
+                key: tuple[Any, ...] = ("n", touch_ids)
+                decided = rows[first].ts_ms + rules.timeout_ms
+            else:
+                key = ("c", rows[purchase].event_id, touch_ids)
+                decided = rows[purchase].ts_ms
+            closed.append((key, decided, first, count, purchase))
         # A journey already emitted stays emitted while it is unchanged: holding is about new
         # journeys only, never a reason to retract one.
         held = [
-            credit_through_ms is not None
-            and key not in before
-            and _decided_at(journey, rules) > credit_through_ms
-            for key, journey in zip(keys, closed, strict=True)
+            credit_through_ms is not None and key not in before and decided > credit_through_ms
+            for key, decided, _, _, _ in closed
         ]
-        after = set(keys)
+        after = {key for key, _, _, _, _ in closed}
         changes = [JourneyChange(-1, j) for key, j in before.items() if key not in after]
-        changes += [
-            JourneyChange(+1, j)
-            for key, j, is_held in zip(keys, closed, held, strict=True)
-            if key not in before and not is_held
-        ]
-        self.emitted = [j for j, is_held in zip(closed, held, strict=True) if not is_held]
+        emitted: list[Journey] = []
+        for (key, _, first, count, purchase), is_held in zip(closed, held, strict=True):
+            if is_held:
+                continue
+            journey = before.get(key)
+            if journey is None:
+                journey = self._journey(first, count, purchase)
+                changes.append(JourneyChange(+1, journey))
+            emitted.append(journey)
+        self.emitted = emitted
         self.held_since_ms = min(
-            (_decided_at(j, rules) for j, is_held in zip(closed, held, strict=True) if is_held),
+            (decided for (_, decided, _, _, _), is_held in zip(closed, held, strict=True)
+             if is_held),
             default=None,
-        )
-        self.open_since_ms = open_touches[0].ts_ms if open_touches else None
+        )  # fmt: skip
+        self.open_since_ms = None if shapes.open_row is None else rows[shapes.open_row].ts_ms
         if compact_before_ms is not None:
-            self._compact(rules, compact_before_ms, closed, held)
+            self._compact(compact_before_ms, closed, held)
         return changes
 
+    def _journey(self, first: int, count: int, purchase: int) -> Journey:
+        """The journey object of ``count`` touch rows from ``first`` and a purchase row."""
+        rows, cache = self.events, self.touch_cache
+        touches = []
+        for row in rows[first : first + count]:
+            made = cache.get(row.event_id)
+            if made is None:
+                made = cache[row.event_id] = Touch(
+                    row.channel_or_order, row.ts_ms, row.event_id, row.campaign, row.interaction
+                )
+            touches.append(made)
+        if purchase < 0:
+            return NullJourney(self.customer_id, tuple(touches))
+        p = rows[purchase]
+        return ConvertedJourney(
+            self.customer_id, p.channel_or_order, p.event_id, p.ts_ms, p.amount, tuple(touches)
+        )
+
     def _compact(
-        self, rules: JourneyRules, horizon: int, closed: list[Journey], held: list[bool]
+        self, horizon: int, closed: list[tuple[Any, int, int, int, int]], held: list[bool]
     ) -> None:
         keep_from = 0
-        for journey, is_held in zip(closed, held, strict=True):
+        for (_, decided, _, _, _), is_held in zip(closed, held, strict=True):
             # A held journey's events stay, and so do those of every journey after it.
-            if is_held or _decided_at(journey, rules) >= horizon:
+            if is_held or decided >= horizon:
                 break
             keep_from += 1
         if keep_from == 0:
             return
-        last = closed[keep_from - 1]
-        cut = (
-            (last.ts_ms, last.event_id)
-            if isinstance(last, ConvertedJourney)
-            else event_order_of_touch(last.touches[-1])
-        )
+        _, _, first, count, purchase = closed[keep_from - 1]
+        last = self.events[purchase if purchase >= 0 else first + count - 1]
+        cut = (last.ts_ms, last.event_id)
         gone = [e for e in self.events if (e.ts_ms, e.event_id) <= cut]
         self.events = [e for e in self.events if (e.ts_ms, e.event_id) > cut]
         for event in gone:

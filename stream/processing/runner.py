@@ -3,12 +3,15 @@
 A worker hands it each batch Faust takes from the input topics; :mod:`stream.testing` hands it
 lists of records. Per batch, in order:
 
-1. each record: a tick expires the partition's due open journeys; an event first has any
-   offsets before it that the partition never recorded read and processed
-   (:meth:`fill_gap`), then is applied to its customer (:mod:`stream.processing.records`);
+1. each record: an event first has any offsets before it that the partition never recorded
+   read and processed (:meth:`fill_gap`), then is inserted into its customer's state
+   (:mod:`stream.processing.records`); a tick rebuilds the journeys of the customers touched
+   so far, then expires the partition's due open journeys;
 2. where the batch's customer topic partitions start and end is learned once per assignment,
    and which of them lag (:mod:`stream.processing.backlog`);
-3. held journeys the credit horizon now reaches are released;
+3. the customers whose held journeys the credit horizon now reaches join those touched, and
+   all their journeys are rebuilt with one call of the journey kernel
+   (:mod:`stream.processing.batch_customers`), each customer's record written once;
 4. every journey change of the batch is credited at once (:mod:`stream.processing.crediting`).
 
 The tables are mutable mappings: Faust tables behind write-back buffers in a worker, dicts in
@@ -25,12 +28,13 @@ from typing import Any
 
 from stream.processing.aggregates import note_event, note_tick, stored_watermark
 from stream.processing.backlog import Backlog
+from stream.processing.batch_customers import BatchCustomers
 from stream.processing.context import Context
 from stream.processing.crediting import PendingChanges
 from stream.processing.offsets import OffsetBook, missing_range
 from stream.processing.outcome import Outcome
 from stream.processing.partition_indexes import PartitionIndexes
-from stream.processing.records import advance_customer, process_record, release_customer
+from stream.processing.records import process_record
 from stream.processing.ticks import tick_as_of
 from stream.topics import TICKS
 from stream.types import GapSource, InputPositions, Record
@@ -88,34 +92,37 @@ class BatchRunner:
         self.indexes = PartitionIndexes(customers, customer_partition)
         self.backlog = Backlog(customer_topics, positions, backlog_records)
         self.pending = PendingChanges()
+        self.batch = BatchCustomers(ctx, customers, self.indexes, self.pending)
 
     async def process(self, batch: Sequence[Record]) -> BatchResult:
         """Process a batch's records in order and credit every journey change they make."""
         result = BatchResult()
         partitions: set[int] = set()
+        purchases: list[tuple[Outcome, float]] = []
         for record in batch:
             if self.ctx.topic_kinds[record.topic] == TICKS:
+                result.outcomes += self.batch.flush()  # the tick reads the indexes
                 result.outcomes += self.expire(record.partition, tick_as_of(record.value))
                 continue
             partitions.add(record.partition)
             await self.fill_gap(record, result)
             outcome = self.apply(record, result)
-            if outcome.purchase and not outcome.held and record.timestamp:
-                result.purchase_timestamps.append(record.timestamp)
+            if outcome.purchase and record.timestamp:
+                purchases.append((outcome, record.timestamp))
         await self.backlog.learn(partitions, self.offsets.next_offsets)
         self.backlog.mark(self.ctx.lagging, partitions, self.offsets.next_offsets)
-        result.outcomes += self.release_held()
+        self.release_held()
+        result.outcomes += self.batch.flush()
+        result.purchase_timestamps = [ts for outcome, ts in purchases if not outcome.held]
         result.emitted, result.retracted = self.pending.counts()
         self.pending.apply(self.ctx, self.aggregates, self.markov_effects())
         return result
 
     def apply(self, record: Record, result: BatchResult) -> Outcome:
-        """Apply one input event record, keep the indexes in step, note its offset."""
+        """Apply one input event record to its customer's state, note its offset."""
         result.events_in[record.topic] += 1
-        outcome = process_record(self.ctx, self.customers, self.aggregates, record, self.pending)
+        outcome = process_record(self.ctx, self.batch, self.aggregates, record)
         result.outcomes.append(outcome)
-        if outcome.customer_id is not None:
-            self.indexes.track(record.partition, outcome.customer_id)
         self.offsets.processed(record.topic, record.partition, record.offset)
         return outcome
 
@@ -143,30 +150,20 @@ class BatchRunner:
         ctx = self.ctx
         stored = stored_watermark(self.aggregates, partition)
         ctx.note_partition_time(partition, stored)  # after recovery: start from the stored one
-        outcomes = []
         for customer_id in self.indexes.due_to_expire(partition, as_of_ms, ctx.rules):
-            outcomes.append(
-                advance_customer(
-                    ctx, self.customers, customer_id, partition, as_of_ms, self.pending
-                )
-            )
-            self.indexes.track(partition, customer_id)
+            self.batch.advance(customer_id, partition, as_of_ms)
+        outcomes = self.batch.flush()
         note_tick(self.aggregates, partition, as_of_ms)
         note_event(self.aggregates, partition, ctx.watermarks.get(partition))
         self.offsets.persist(self.aggregates, partition)
         return outcomes
 
-    def release_held(self) -> list[Outcome]:
-        """Credit the held journeys that their partition's credit horizon reaches now."""
-        outcomes = []
+    def release_held(self) -> None:
+        """Have the batch rebuild the customers whose held journeys the horizon reaches now."""
         held = self.indexes.held
         for partition in held.partitions():
             for customer_id in held.due(partition, self.ctx.credit_through(partition)):
-                outcomes.append(
-                    release_customer(self.ctx, self.customers, customer_id, partition, self.pending)
-                )
-                self.indexes.track(partition, customer_id)
-        return outcomes
+                self.batch.release(customer_id, partition)
 
     def watermark(self, partition: int) -> int:
         """The partition's newest event time as processed so far (0: none)."""

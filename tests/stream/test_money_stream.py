@@ -204,3 +204,25 @@ def test_credit_intervals_of_the_stream_are_the_batch_bootstrap(tmp_path: Path) 
     plain = _run(lines, money_settings(tmp_path), batch_events=40)
     assert not any("|null|" in key for key in plain.aggregates)
     assert any("|null|" in key for key in run.aggregates)
+
+
+@pytest.mark.timeout(120)  # the doubling made this run for hours rather than fail
+def test_refunds_in_one_batch_hand_out_each_outcome_once(tmp_path: Path) -> None:
+    """A refund rebuilds the batch's customers first; what that rebuild credited is sent once,
+    not again at each later refund of the batch (a merge bug once doubled it per refund)."""
+    settings = money_settings(tmp_path)
+    lines = money_log(customers=80, days=20)
+    assert sum('"type": "refund"' in line for line in lines) >= 3
+    run = _run(lines, settings, batch_events=len(lines))
+    outcomes = run.results[0].outcomes
+    assert len({id(outcome) for outcome in outcomes}) == len(outcomes)
+    # Each order and model: emitted once more than retracted, its final value the table's.
+    net: dict[tuple[str, str], int] = {}
+    for result in run.results:
+        for record in result.attribution_records():
+            key = (record["purchase_event_id"], record["model"])
+            net[key] = net.get(key, 0) + (-1 if record["retracted"] else 1)
+    assert set(net.values()) == {1}
+    totals = run.attribution()["totals"]
+    credited = totals["conversions"] - totals["unattributed_conversions"]
+    assert len({event_id for event_id, _ in net}) == credited
