@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
@@ -132,7 +133,7 @@ def delete_run_topics(bootstrap: str, run_id: str) -> int:
         admin.close()
 
 
-def _start_worker(bootstrap: str, port: int, env: dict[str, str], log: Any) -> Any:
+def _start_worker(bootstrap: str, port: int, env: dict[str, str], log: Any, data_dir: Path) -> Any:
     return subprocess.Popen(
         [
             sys.executable,
@@ -145,6 +146,10 @@ def _start_worker(bootstrap: str, port: int, env: dict[str, str], log: Any) -> A
             str(port),
             "--tick-seconds",
             "2",
+            # Kept across the restarts below: a restarted worker aborts its predecessor's
+            # open transaction at once (docs/reliability.md).
+            "--data-dir",
+            str(data_dir),
         ],
         env=env,
         stdout=log,
@@ -152,6 +157,15 @@ def _start_worker(bootstrap: str, port: int, env: dict[str, str], log: Any) -> A
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+def _last_line(path: Path) -> str:
+    """The last line of a log file, for a one-line reason."""
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return lines[-1][-200:] if lines else "empty log"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -191,8 +205,14 @@ def run(args: argparse.Namespace) -> int:
     worker_log = cache_dir_for(settings) / "demo-worker.log"
     worker_log.parent.mkdir(parents=True, exist_ok=True)
     console.print(f"worker log: {worker_log}")
-    with worker_log.open("wb") as log_file:
-        worker = _start_worker(bootstrap, port, env, log_file)
+    data_dir = cache_dir_for(settings) / f"demo-{run_id}-worker"
+
+    def start_worker(mode: str) -> Any:
+        with worker_log.open(mode) as log_file:
+            return _start_worker(bootstrap, port, env, log_file, data_dir)
+
+    worker = start_worker("wb")
+    restarts = 0
     lines = list(generate(GeneratorConfig(customers=args.customers, days=args.days)))
     feeder = Feeder(lines, bootstrap, demo_settings, args.rate)
     url = f"http://127.0.0.1:{port}"
@@ -207,6 +227,15 @@ def run(args: argparse.Namespace) -> int:
             analytics: dict[str, Any] | None = None
             analytics_at = 0.0
             while deadline is None or time.monotonic() < deadline:
+                if worker.poll() is not None:
+                    # A supervisor's job: a worker exits (with one line in its log saying why)
+                    # when it cannot go on, e.g. its broker was gone too long; start it again.
+                    restarts += 1
+                    console.print(
+                        f"the worker exited with status {worker.returncode}; restarting it "
+                        f"(restart {restarts}; why: {_last_line(worker_log)})"
+                    )
+                    worker = start_worker("ab")
                 data = _fetch(f"{url}/attribution")
                 if time.monotonic() - analytics_at > 10.0:
                     # The whole report (RFM, CLV fit, holdout): every 10 s is plenty.

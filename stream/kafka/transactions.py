@@ -29,8 +29,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import CommitFailedError
 from aiokafka.producer.sender import TxnOffsetCommitHandler
+from aiokafka.producer.transaction_manager import TransactionState
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import (
     CompactArray,
@@ -64,8 +64,22 @@ class GroupMetadata:
     group_instance_id: str | None = None
 
 
-class GroupFenced(CommitFailedError):
+class GroupFenced(Exception):
     """The group has moved on without this worker: its transaction must not commit."""
+
+
+def _abortable(txn_manager: Any, error: Exception) -> None:
+    # aiokafka's TransactionManager.error_transaction also forgets the transaction's
+    # partitions and group, after which abort_transaction sends no EndTxn at all and the
+    # broker's transaction stays open, to be committed by the producer's next transaction
+    # (seen on the real broker: tests/integration/test_transactions.py). Keep them.
+    txn_manager._transition_to(TransactionState.ABORTABLE_ERROR)
+    for _, _, fut in txn_manager._pending_txn_offsets:
+        fut.set_exception(error)
+    txn_manager._pending_txn_offsets.clear()
+    waiter = txn_manager._transaction_waiter
+    waiter.set_exception(error)
+    waiter.add_done_callback(lambda done: done.exception())  # read by abort, or by nobody
 
 
 def worker_id(data_dir: str | Path) -> str:
@@ -204,11 +218,12 @@ class _GroupTxnOffsetCommitHandler(TxnOffsetCommitHandler):
             for _partition, error_code, _ptags in partitions:
                 if error_code in _FENCED_BY_GROUP:
                     group = self._group
-                    self._sender._txn_manager.error_transaction(
+                    _abortable(
+                        self._sender._txn_manager,
                         GroupFenced(
                             f"{_FENCED_BY_GROUP[error_code]}: group {group.group_id} has moved "
                             f"past generation {group.generation_id} of member {group.member_id}"
-                        )
+                        ),
                     )
                     return None
         # The version 0 shape, for aiokafka's own handling of every other answer.
@@ -302,6 +317,10 @@ class TransactionalProducer:
                 {TopicPartition(t, p): o for (t, p), o in offsets.items()}, group.group_id
             )
         await producer.commit_transaction()
+
+    async def abort(self) -> None:
+        """Abort the open transaction (after a failure in it)."""
+        await self.started().abort_transaction()
 
     async def stop(self) -> None:
         """Stop the producer (no transaction may be open)."""

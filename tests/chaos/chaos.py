@@ -340,9 +340,9 @@ def run_one(
     return outcome
 
 
-def scenario(rng: random.Random, index: int) -> dict[str, Any]:
+def scenario(rng: random.Random, index: int, kills_only: bool = False) -> dict[str, Any]:
     """The chaos of run ``index``: kills at random moments, or a broker restart."""
-    kind = index % 5
+    kind = index % (4 if kills_only else 5)
     if kind in (0, 1):  # one of two workers killed once: start-up rebalance, mid-drain
         return {"workers": 2, "kills": [rng.uniform(2.0, 25.0)]}
     if kind == 2:  # the same worker killed twice, the second time during its recovery
@@ -362,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--kill-at", type=float, action="append", help="fixed kill moments (s)")
     parser.add_argument("--workers", type=int, help="fixed worker count (with --kill-at)")
+    parser.add_argument(
+        "--broker-outage", help="AT,SECONDS: one fixed broker stop (with --workers)"
+    )
+    parser.add_argument("--kills-only", action="store_true", help="no broker restarts")
     parser.add_argument("--dir", type=Path, help="logs and broker data (default: a temp dir)")
     parser.add_argument(
         "--env", action="append", default=[], help="KEY=VALUE worker setting, repeatable"
@@ -383,10 +387,13 @@ def main(argv: list[str] | None = None) -> int:
     passed = 0
     try:
         for index in range(args.runs):
-            if args.kill_at:
-                plan: dict[str, Any] = {"workers": args.workers or 2, "kills": args.kill_at}
+            if args.kill_at or args.broker_outage:
+                plan: dict[str, Any] = {"workers": args.workers or 2, "kills": args.kill_at or []}
+                if args.broker_outage:
+                    at, down = (float(x) for x in args.broker_outage.split(","))
+                    plan["broker_outage"] = (at, down)
             else:
-                plan = scenario(rng, index)
+                plan = scenario(rng, index, args.kills_only)
             name = f"run{index:02d}"
             outcome = run_one(broker, expected, base, name, **plan, extra_env=extra_env)
             passed += outcome.ok
