@@ -42,6 +42,7 @@ from config.settings import Settings, load_settings  # noqa: E402
 from crm_attribution.cli import main as cli_main  # noqa: E402
 from crm_attribution.generator import GeneratorConfig, generate  # noqa: E402
 from stream.kafka.admin import ensure_topics  # noqa: E402
+from stream.kafka.outgoing import SEND_FAILED_EXIT  # noqa: E402
 from stream.kafka.producer import EventProducer, produce_lines  # noqa: E402
 from tests.compare import assert_same  # noqa: E402
 from tests.integration.stream_harness import Worker, get_json, unique_env  # noqa: E402
@@ -219,9 +220,20 @@ def settled_answer(
     same_since = time.monotonic()
     attribution: Any = None
     while time.monotonic() < deadline:
-        for worker in workers:
+        for index, worker in enumerate(workers):
             if not worker.alive():
-                return [f"worker {worker.name} exited:\n{worker.log_tail(15)}"]
+                # As a supervisor (docker-compose, the demo) does: start it again on its data
+                # directory. Status 4 (Kafka refused or timed out a batch) is the broker
+                # outage's; anything else is a failure.
+                code = worker.process.returncode if worker.process else None
+                note(f"{worker.name} exited with status {code}; restarted")
+                if code != SEND_FAILED_EXIT:
+                    return [f"worker {worker.name} exited ({code}):\n{worker.log_tail(15)}"]
+                again = Worker(
+                    worker.bootstrap, worker.env, worker.log_path.parent, f"{worker.name}s"
+                )
+                again.data_dir = worker.data_dir
+                workers[index] = again.start()
         status, attribution = get_json(f"{workers[0].url}/attribution", timeout=120)
         if status == 200:
             if differences(attribution, expected.attribution) is None:
