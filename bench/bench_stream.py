@@ -90,9 +90,13 @@ def _drain_rate(progress: Any, total: int, timeout: float = 1800.0) -> float:
 
 
 def pipeline_rate(
-    bootstrap: str, lines: list[str], log_dir: Path, workers: int
+    bootstrap: str,
+    lines: list[str],
+    log_dir: Path,
+    workers: int,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[float, list[Worker]]:
-    env = unique_env(partitions=4)
+    env = {**unique_env(partitions=4), **(extra_env or {})}
     settings = load_settings(environ=env)
     ensure_topics(bootstrap, settings)
     total = produce_all(bootstrap, settings, lines)
@@ -164,6 +168,23 @@ def latency(bootstrap: str, lines: list[str], log_dir: Path, rate: float) -> dic
     }
 
 
+def transactions_cost(bootstrap: str, lines: list[str], log_dir: Path, repeats: int) -> None:
+    """Drain rate of one worker with exactly_once and with at_least_once, alternating."""
+    rates: dict[str, list[float]] = {"exactly_once": [], "at_least_once": []}
+    for round_ in range(repeats):
+        for guarantee in rates:
+            env = {"CRM_WORKER__PROCESSING_GUARANTEE": guarantee}
+            rate, workers = pipeline_rate(bootstrap, lines, log_dir, 1, env)
+            for w in workers:
+                w.stop()
+            rates[guarantee].append(rate)
+            print(f"[{round_ + 1}] {guarantee}: {rate:,.0f} events/s", flush=True)
+        ratio = rates["exactly_once"][-1] / rates["at_least_once"][-1]
+        print(f"[{round_ + 1}] transactions keep {ratio:.0%} of the rate", flush=True)
+    eos, alo = (statistics.median(rates[g]) for g in ("exactly_once", "at_least_once"))
+    print(f"medians: exactly_once {eos:,.0f}, at_least_once {alo:,.0f} ({eos / alo:.0%})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=5000)
@@ -174,6 +195,11 @@ def main() -> None:
     parser.add_argument(
         "--latency-rates",
         help="only measure purchase-to-record latency, at these comma-separated events/s",
+    )
+    parser.add_argument(
+        "--transactions",
+        action="store_true",
+        help="only compare one worker with and without Kafka transactions, alternating rounds",
     )
     args = parser.parse_args()
     log_dir = Path(args.out)
@@ -190,6 +216,9 @@ def main() -> None:
     if args.latency_rates:
         for rate in (float(r) for r in args.latency_rates.split(",")):
             print(f"latency at {rate:,.0f} events/s: {latency(bootstrap, lines, log_dir, rate)}")
+        return
+    if args.transactions:
+        transactions_cost(bootstrap, lines, log_dir, args.repeats)
         return
     # The trivial agent's own rate moves by a quarter between runs on this machine: alternate
     # the two, and report the median of each and every pair's ratio.

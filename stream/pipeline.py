@@ -19,12 +19,14 @@ from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
 from crm_attribution.settings.typed import Settings
 from stream.kafka.codecs import raw_key, raw_value, table_json
+from stream.kafka.committed_reads import use_read_committed
 from stream.kafka.gaps import GapReader
 from stream.kafka.outgoing import Outgoing
 from stream.kafka.partitioning import key_partition
 from stream.kafka.positions import ConsumerPositions
 from stream.kafka.security import faust_args
 from stream.kafka.ticks import TickSender
+from stream.kafka.transactions import GroupMetadata, TransactionalProducer, worker_id
 from stream.ops.metrics import WorkerMetrics
 from stream.processing import aggregate_keys, customer_record
 from stream.processing.context import Context
@@ -94,7 +96,9 @@ class Pipeline:
             worker.app_id,
             broker=f"kafka://{bootstrap}",
             store=worker.store,
-            processing_guarantee=worker.processing_guarantee,
+            # Faust's own exactly_once crashes on table writes (faust-streaming issue 440):
+            # the worker makes the transactions itself (self.transactions below).
+            processing_guarantee="at_least_once",
             datadir=str(Path(datadir)),
             topic_partitions=self.partitions,
             topic_replication_factor=settings.topics.replication_factor,
@@ -125,6 +129,10 @@ class Pipeline:
             # stream.kafka.outgoing go too), from the [kafka] settings.
             **faust_args(settings.kafka),
         )
+        self.exactly_once = worker.processing_guarantee == "exactly_once"
+        if self.exactly_once:
+            # Before any topic is declared: the transport is made on first use.
+            use_read_committed(self.app, 2 * worker.transaction_timeout_seconds, settings.kafka)
         self.topics = self._topics()
         # Customer keys are raw bytes, exactly as producers key the input topics. A customer's
         # changelog partition is the partition its events arrive on, whatever partitioner the
@@ -156,8 +164,22 @@ class Pipeline:
         # Changelog offsets Kafka acknowledged in the batch in hand, recorded once the stores
         # hold the values (a RocksDB store then reads only what came after on recovery).
         self._delivered: list[tuple[FaustTableStore, Any, int]] = []
+        # One transaction per batch (exactly_once): the transactional id is kept in the data
+        # directory, so a worker restarted on it aborts its killed predecessor's transaction.
+        self.transactions = (
+            TransactionalProducer(
+                bootstrap,
+                f"{worker.app_id}-{worker_id(datadir)}",
+                self.group_metadata,
+                max_batch_size=RECORD_BATCH_BYTES,
+                transaction_timeout_ms=int(worker.transaction_timeout_seconds * 1000),
+                kafka=settings.kafka,
+            )
+            if self.exactly_once
+            else None
+        )
         # The messages of the batch in hand (changelogs, records, dead letters), sent together.
-        self.outgoing = Outgoing(self._kafka_producer)
+        self.outgoing = Outgoing(self._kafka_producer, self.transactions)
         self.gap_reader = GapReader(bootstrap, settings.kafka)
         self.tick_sender = TickSender(bootstrap, settings.kafka)
         # The latest Markov solution (stream.worker.timers) and analytics snapshot.
@@ -221,6 +243,17 @@ class Pipeline:
             assignments=raw(names.assignments),
             ticks=raw(names.ticks),
             inputs=raw(*names.inputs()),
+        )
+
+    def group_metadata(self) -> GroupMetadata:
+        """The worker consumer's group id, generation and member id now (for fencing)."""
+        consumer = self.app.consumer._thread._ensure_consumer()  # type: ignore[attr-defined]
+        coordinator = consumer._coordinator
+        return GroupMetadata(
+            self.app.conf.id,
+            coordinator.generation,
+            coordinator.member_id,
+            self.app.conf.consumer_group_instance_id,
         )
 
     def _kafka_producer(self) -> Any:

@@ -140,3 +140,13 @@ def test_dockerfile_installs_the_package_and_runs_the_worker() -> None:
         package = pattern.rstrip("*")
         assert re.search(rf"^COPY {package}\b", text, re.M), f"Dockerfile must copy {package}/"
     assert 'CMD ["crm-attribution", "worker"]' in text
+
+
+def test_a_worker_that_exits_is_started_again_on_its_data_directory(
+    services: dict[str, Any],
+) -> None:
+    # A worker exits when it cannot go on (its broker gone longer than its transaction
+    # timeout); the supervisor restarts it, on the same data directory (its transactional id).
+    worker = services["worker"]
+    assert worker.get("restart") in ("unless-stopped", "always", "on-failure")
+    assert env_of(worker).get("CRM_WORKER__DATA_DIR")

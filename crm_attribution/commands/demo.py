@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
@@ -142,7 +143,7 @@ def delete_run_topics(bootstrap: str, run_id: str, kafka: KafkaSettings) -> int:
         admin.close()
 
 
-def _start_worker(bootstrap: str, port: int, env: dict[str, str], log: Any) -> Any:
+def _start_worker(bootstrap: str, port: int, env: dict[str, str], log: Any, data_dir: Path) -> Any:
     return subprocess.Popen(
         [
             sys.executable,
@@ -155,6 +156,10 @@ def _start_worker(bootstrap: str, port: int, env: dict[str, str], log: Any) -> A
             str(port),
             "--tick-seconds",
             "2",
+            # Kept across the restarts below: a restarted worker aborts its predecessor's
+            # open transaction at once (docs/reliability.md).
+            "--data-dir",
+            str(data_dir),
         ],
         env=env,
         stdout=log,
@@ -162,6 +167,15 @@ def _start_worker(bootstrap: str, port: int, env: dict[str, str], log: Any) -> A
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+def _last_line(path: Path) -> str:
+    """The last line of a log file, for a one-line reason."""
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return lines[-1][-200:] if lines else "empty log"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -209,8 +223,14 @@ def run(args: argparse.Namespace) -> int:
     worker_log.parent.mkdir(parents=True, exist_ok=True)
     console.print(f"worker log: {worker_log}")
     console.print(f"dashboard: http://127.0.0.1:{port}/dashboard?token={token}", soft_wrap=True)
-    with worker_log.open("wb") as log_file:
-        worker = _start_worker(bootstrap, port, env, log_file)
+    data_dir = cache_dir_for(settings) / f"demo-{run_id}-worker"
+
+    def start_worker(mode: str) -> Any:
+        with worker_log.open(mode) as log_file:
+            return _start_worker(bootstrap, port, env, log_file, data_dir)
+
+    worker = start_worker("wb")
+    restarts = 0
     lines = list(generate(GeneratorConfig(customers=args.customers, days=args.days)))
     feeder = Feeder(lines, bootstrap, demo_settings, args.rate)
     url = f"http://127.0.0.1:{port}"
@@ -225,6 +245,15 @@ def run(args: argparse.Namespace) -> int:
             analytics: dict[str, Any] | None = None
             analytics_at = 0.0
             while deadline is None or time.monotonic() < deadline:
+                if worker.poll() is not None:
+                    # A supervisor's job: a worker exits (with one line in its log saying why)
+                    # when it cannot go on, e.g. its broker was gone too long; start it again.
+                    restarts += 1
+                    console.print(
+                        f"the worker exited with status {worker.returncode}; restarting it "
+                        f"(restart {restarts}; why: {_last_line(worker_log)})"
+                    )
+                    worker = start_worker("ab")
                 data = _fetch(f"{url}/attribution", headers=auth)
                 if time.monotonic() - analytics_at > 10.0:
                     # The whole report (RFM, CLV fit, holdout): every 10 s is plenty.

@@ -213,7 +213,8 @@ class WorkerSettings(_Section):
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=0, le=65535)
     store: str = "memory://"
-    processing_guarantee: str = "at_least_once"
+    processing_guarantee: str = "exactly_once"
+    transaction_timeout_seconds: float = Field(30.0, ge=1, le=900)
     data_dir: str = ""
     json_logs: bool = False
     log_level: str = "info"
@@ -227,17 +228,10 @@ class WorkerSettings(_Section):
     @field_validator("processing_guarantee")
     @classmethod
     def _guarantee(cls, value: str) -> str:
-        if value == "exactly_once":
-            # Tried on the real broker (2026-12-01): faust-streaming 0.15.3's transactional
-            # producer looks the changelog topics up in the partition assignor and crashes
-            # (KeyError in group_for_topic), so exactly_once workers die on their first write.
-            raise ValueError(
-                "exactly_once is not supported: faust-streaming 0.15's transactional producer "
-                "crashes on table changelog writes; use at_least_once (exact for restarts and "
-                "redelivery, see docs/stream.md)"
-            )
-        if value != "at_least_once":
-            raise ValueError("processing_guarantee must be at_least_once")
+        # exactly_once is the worker's own Kafka transactions (stream/kafka/transactions.py);
+        # Faust itself always runs at_least_once (its exactly_once crashes on table writes).
+        if value not in ("exactly_once", "at_least_once"):
+            raise ValueError("processing_guarantee must be exactly_once or at_least_once")
         return value
 
     @field_validator("store")

@@ -7,6 +7,10 @@ sending the largest cost of the worker. Here each message is appended to an aiok
 batch of its topic partition (a few µs), the record batches go out with ``send_batch``, and the
 agent awaits their delivery before Faust may acknowledge the events that made them: a failed
 send stops the agent instead of letting an offset commit skip the events.
+
+With transactions (``worker.processing_guarantee = "exactly_once"``, the default), the record
+batches and the input offsets the batch consumed are one Kafka transaction
+(stream/kafka/transactions.py): a crash at any moment leaves all of the batch or none of it.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from itertools import count
 from typing import Any, TypeVar
 
 from stream.kafka.partitioning import key_partition
+from stream.kafka.transactions import GroupFenced, TransactionalProducer
 
 T = TypeVar("T")
 
@@ -32,9 +37,13 @@ OnDelivered = Callable[[Any, int], None]
 class Outgoing:
     """Messages held per topic partition until :meth:`send`; order within a partition kept."""
 
-    def __init__(self, producer: Callable[[], Any]) -> None:
+    def __init__(
+        self, producer: Callable[[], Any], transactions: TransactionalProducer | None = None
+    ) -> None:
         # A callable, because Faust's aiokafka producer exists only once the app has started.
-        self._producer = producer
+        # With transactions, the record batches are the transactional producer's own.
+        self._transactions = transactions
+        self._producer = producer if transactions is None else transactions.started
         self._batches: dict[tuple[str, int], list[Any]] = {}
         self._on_delivered: dict[tuple[str, int], OnDelivered] = {}
         # Messages whose partition the topic's partition count decides, at send time.
@@ -88,24 +97,36 @@ class Outgoing:
                     partition = key_partition(key, partitions)
                 self.add(topic, partition, key, value)
 
-    async def send(self) -> int:
-        """Send every held message and wait until Kafka has them all; return how many."""
+    async def send(self, offsets: Mapping[tuple[str, int], int] | None = None) -> int:
+        """Send every held message and wait until Kafka has them all; return how many.
+
+        With transactions, the messages and ``offsets`` (the next offset to read of each input
+        topic partition the batch consumed) are committed as one transaction.
+        """
         if self._keyed:
             await self._place_keyed()
         batches, self._batches = self._batches, {}
         on_delivered, self._on_delivered = self._on_delivered, {}
         count, self.messages = self.messages, 0
         if not batches:
+            # Nothing written: Faust commits the offsets of the batch, as without transactions.
             return 0
         producer = self._producer()
+        transactions = self._transactions
+        if transactions is not None:
+            await transactions.begin()
         deliveries = []
         for (topic, partition), builders in batches.items():
             for builder in builders:
                 builder.close()
                 future = await producer.send_batch(builder, topic, partition=partition)
                 deliveries.append((topic, partition, builder.record_count(), future))
+        delivered = []
         for topic, partition, records, future in deliveries:
-            metadata = await future
+            delivered.append((topic, partition, records, await future))
+        if transactions is not None:
+            await transactions.commit(offsets or {})
+        for topic, partition, records, metadata in delivered:
             callback = on_delivered.get((topic, partition))
             if callback is not None:
                 callback(metadata.topic_partition, metadata.offset + records - 1)
@@ -116,16 +137,26 @@ async def send_or_exit(
     outgoing: Outgoing,
     delivered: Callable[[], None] | None = None,
     exit: Callable[[int], Any] = os._exit,
+    offsets: Mapping[tuple[str, int], int] | None = None,
 ) -> int:
     """Send the batch's messages, then call ``delivered``; if Kafka refuses them, exit at once.
 
     On a failure the process ends without any offset commit: Faust acknowledges a failed batch's
-    events too, so carrying on would skip them. Kafka may have taken part of the batch by then
-    (each partition's record batch succeeds or fails alone); like a crash in the middle of a
-    batch, that is the gap only Kafka transactions would close (docs/stream.md).
+    events too, so carrying on would skip them. With transactions the open transaction is never
+    committed (the broker aborts it, at once when the worker restarts on its data directory);
+    without them Kafka may have taken part of the batch (each partition's record batch succeeds
+    or fails alone), the gap docs/stream.md describes.
     """
     try:
-        count = await outgoing.send()
+        count = await outgoing.send(offsets)
+    except GroupFenced as error:
+        exit_before_commit(
+            SEND_FAILED_EXIT,
+            f"this worker was fenced: its consumer group has moved on ({error}); its batch "
+            "was not committed and its partitions' new owners read it again",
+            exit=exit,
+        )
+        return 0
     except Exception as error:  # noqa: BLE001 - any failure to deliver means the same
         exit_before_commit(
             SEND_FAILED_EXIT,

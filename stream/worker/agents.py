@@ -52,6 +52,16 @@ def queue_outputs(pipeline: Pipeline, result: BatchResult) -> None:
             pipeline.outgoing.add_keyed(names.attributions, key, record_json(record))
 
 
+def consumed_offsets(events: Sequence[EventT]) -> dict[tuple[str, int], int]:
+    """The next offset to read of each topic partition, after ``events``."""
+    offsets: dict[tuple[str, int], int] = {}
+    for event in events:
+        message = event.message
+        where = (message.topic, message.partition)
+        offsets[where] = max(offsets.get(where, 0), message.offset + 1)
+    return offsets
+
+
 async def handle_batch(pipeline: Pipeline, events: Sequence[EventT]) -> None:
     """Process, credit and send one batch; end the process rather than lose any of it."""
     started = time.perf_counter()
@@ -64,9 +74,11 @@ async def handle_batch(pipeline: Pipeline, events: Sequence[EventT]) -> None:
         # still held: end the process instead, so that a restart reads the batch again.
         exit_before_commit(PROCESSING_FAILED_EXIT, "processing a batch failed", exc_info=True)
         return
-    # Delivered before the loop asks for the next batch, which acknowledges this one; the
-    # stores get the values only then.
-    await send_or_exit(pipeline.outgoing, pipeline.store_table_writes)
+    # Delivered (with exactly_once: committed with the batch's offsets) before the loop asks
+    # for the next batch, which acknowledges this one; the stores get the values only then.
+    await send_or_exit(
+        pipeline.outgoing, pipeline.store_table_writes, offsets=consumed_offsets(events)
+    )
     elapsed = time.perf_counter() - started
     for _ in events:
         pipeline.metrics.processing_latency.observe(elapsed)
@@ -82,6 +94,9 @@ def attach_agent(pipeline: Pipeline) -> None:
 
     @app.agent(pipeline.topics.inputs, name="events")
     async def events(stream: StreamT) -> None:
+        if pipeline.transactions is not None:
+            # Started before the first batch: it fences an earlier producer of this worker id.
+            await pipeline.transactions.start()
         # Events come in batches; each batch's table writes are sent once per key at its end,
         # before Faust acknowledges its offsets. A rebalance or stop waits for the batch in hand
         # (stream_wait_empty), so it finds a batch either not started or fully written.

@@ -98,13 +98,19 @@ def test_bad_batch_setting_is_named(
     assert code == 2 and f"worker.{name.lower()}" in err and "Traceback" not in err
 
 
-def test_exactly_once_is_refused_with_the_reason(
+def test_an_unknown_guarantee_is_refused_with_the_choices(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CRM_WORKER__PROCESSING_GUARANTEE", "exactly_once")
+    monkeypatch.setenv("CRM_WORKER__PROCESSING_GUARANTEE", "at_most_once")
     code, _, err = run(["worker", "--bootstrap", "127.0.0.1:1"], capsys)
     assert code == 2 and "worker.processing_guarantee" in err
-    assert "exactly_once is not supported" in err and "at_least_once" in err
+    assert "exactly_once or at_least_once" in err and "Traceback" not in err
+
+
+def test_exactly_once_is_the_default() -> None:
+    from crm_attribution.settings.typed import load_settings
+
+    assert load_settings(environ={}).worker.processing_guarantee == "exactly_once"
 
 
 def test_demo_analytics_panel_shows_segments_lift_and_crm_share() -> None:
