@@ -304,7 +304,7 @@ def run_one(
     env = {**unique_env(partitions=4), **(extra_env or {})}
     settings = load_settings(environ=env)
     ensure_topics(broker.bootstrap, settings)
-    with EventProducer(broker.bootstrap) as producer:
+    with EventProducer(broker.bootstrap, settings.kafka) as producer:
         produce_lines(list(enumerate(expected.lines, 1)), producer, settings, send_invalid=True)
     note("log produced")
     run_dir = log_dir / name
