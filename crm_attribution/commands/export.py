@@ -75,7 +75,6 @@ def table_rows(built: Any, models: list[str], options: Any) -> dict[str, list[di
 def run(args: argparse.Namespace) -> int:
     """Read, analyse and write the tables."""
     apply_record_limits(args)
-    from attribution.models.options import ModelOptions
     from attribution.warehouse import TABLES, arrow_table
     from crm_attribution.commands.report import built_report, check_args, read_log
 
@@ -89,13 +88,7 @@ def run(args: argparse.Namespace) -> int:
     with stage_status(err, "analysing") as stage:
         built = built_report(events, settings, models, args, as_of, True, stage)
         stage("crediting every order")
-        a = settings.attribution
-        options = ModelOptions(
-            order=a.markov_order,
-            direct_channel=a.direct_channel,
-            half_life_days=a.half_life_days,
-            markov_states=a.markov_states,
-        )
+        options = settings.attribution.model_options
         tables = table_rows(built, models, options)
     report_invalid(args, read.invalid, err)
     import pyarrow.parquet as pq

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -19,6 +19,11 @@ from pydantic import (
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 ENV_PREFIX = "CRM_"
+# The settings load before any domain module (a fast CLI start), so the options type is
+# imported where it is built.
+if TYPE_CHECKING:
+    from attribution.models.options import ModelOptions
+
 KNOWN_MODELS = (
     "first_touch",
     "last_touch",
@@ -151,6 +156,18 @@ class AttributionSettings(_Section):
     def timeout_days(self) -> float:
         """Journey timeout in days (the lookback when unset)."""
         return self.journey_timeout_days or self.lookback_days
+
+    @property
+    def model_options(self) -> ModelOptions:
+        """The models' options these settings give (no step limit: that is a command option)."""
+        from attribution.models.options import ModelOptions
+
+        return ModelOptions(
+            order=self.markov_order,
+            direct_channel=self.direct_channel,
+            half_life_days=self.half_life_days,
+            markov_states=self.markov_states,
+        )
 
 
 class AnalyticsSettings(_Section):

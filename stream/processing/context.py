@@ -50,13 +50,7 @@ class Context:
         rules = JourneyRules.from_days(
             attr.lookback_days, attr.timeout_days, attr.allowed_lateness_hours
         )
-        options = ModelOptions(
-            attr.markov_order,
-            None,
-            attr.direct_channel,
-            attr.half_life_days,
-            markov_states=attr.markov_states,
-        )
+        options = attr.model_options
         retention_ms = max(MIN_RETENTION_MS, rules.allowed_lateness_ms)
         partitioner = PARTITIONERS.get(settings.topics.partitioner)
         count = settings.topics.partitions

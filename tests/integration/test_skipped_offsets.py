@@ -18,7 +18,6 @@ from kafka.structs import OffsetAndMetadata
 from attribution.engine import attribute_events
 from attribution.events import InvalidRecord, parse_event
 from attribution.journeys import JourneyRules
-from attribution.models.options import ModelOptions
 from crm_attribution.generator import GeneratorConfig, generate
 from crm_attribution.settings.typed import load_settings
 from stream.kafka.admin import ensure_topics
@@ -69,7 +68,7 @@ def test_offsets_committed_past_unprocessed_records_are_read_anyway(
             events.append(event)
     a = settings.attribution
     rules = JourneyRules.from_days(a.lookback_days, None, a.allowed_lateness_hours)
-    options = ModelOptions(a.markov_order, None, a.direct_channel, a.half_life_days)
+    options = a.model_options
     batch = attribute_events(events, rules, MODELS, options).to_json()
 
     worker = Worker(kafka_bootstrap, env, tmp_path, "w0").start()

@@ -14,7 +14,6 @@ from attribution.events import InvalidRecord, parse_event, parse_record
 from attribution.io.event_table import from_events
 from attribution.journey_table import build_journey_table
 from attribution.journeys import JourneyRules
-from attribution.models.options import ModelOptions
 from attribution.money import MoneySettings, apply_money, read_rates_file
 from crm_attribution.commands.report import build_report
 from crm_attribution.settings.typed import Settings, load_settings
@@ -75,13 +74,7 @@ def batch_attribution(
     table, invalid = valid_table(lines, settings)
     a = settings.attribution
     rules = JourneyRules.from_days(a.lookback_days, a.timeout_days, a.allowed_lateness_hours)
-    options = ModelOptions(
-        a.markov_order,
-        None,
-        a.direct_channel,
-        a.half_life_days,
-        markov_states=a.markov_states,
-    )
+    options = a.model_options
     journeys = build_journey_table(table, rules)
     report = attribute_journeys(journeys, list(a.models), options)
     if ci is not None:
