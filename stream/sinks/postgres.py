@@ -221,6 +221,9 @@ class PostgresSink:
                 bootstrap_servers=self.bootstrap,
                 enable_auto_commit=False,
                 group_id=None,
+                # Workers write each batch in a Kafka transaction; a worker killed mid-batch
+                # leaves that batch's records on the topic, aborted, and writes them again.
+                isolation_level="read_committed",
                 max_poll_records=self.batch_records,
                 request_timeout_ms=30_000,
                 **kafka_python_args(self.kafka),

@@ -187,6 +187,35 @@ def test_rows_match_the_batch_and_survive_restarts_and_redelivery(
 
 
 @pytest.mark.kafka
+def test_records_of_an_aborted_transaction_never_reach_the_tables(
+    kafka_bootstrap: str, topic: str, postgres_dsn: str
+) -> None:
+    """A worker killed mid-batch leaves its transaction's records on the topic, aborted; the
+    batch runs again in a new transaction. Only the committed copy may count."""
+    from kafka import KafkaProducer
+
+    aborted = late_order(["email", "sms"], 1000.0, retracted=False)
+    committed = late_order(["push"], 10.0, retracted=False)
+    producer = KafkaProducer(
+        bootstrap_servers=kafka_bootstrap, transactional_id=f"sink-test-{uuid.uuid4().hex[:8]}"
+    )
+    try:
+        producer.init_transactions()
+        producer.begin_transaction()
+        producer.send(topic, key=b"c-late", value=json.dumps(aborted).encode())
+        producer.flush()
+        producer.abort_transaction()
+        producer.begin_transaction()
+        producer.send(topic, key=b"c-late", value=json.dumps(committed).encode())
+        producer.commit_transaction()
+    finally:
+        producer.close()
+    assert run_sink(postgres_dsn, kafka_bootstrap, topic) == 1
+    rows = query(postgres_dsn, "SELECT channel, value FROM attributions ORDER BY 1")
+    assert rows == [("push", 10.0)]
+
+
+@pytest.mark.kafka
 def test_cli_once_and_bad_records(
     kafka_bootstrap: str, topic: str, postgres_dsn: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
