@@ -33,6 +33,9 @@ class GapReader:
                 group_id=None,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
+                # As the worker's own consumer: a transactional producer's aborted records
+                # are offsets the group skipped, not events to process.
+                isolation_level="read_committed",
                 **aiokafka_args(self.kafka),
             )
             await consumer.start()
