@@ -112,6 +112,7 @@ class Outgoing:
             # Nothing written: Faust commits the offsets of the batch, as without transactions.
             return 0
         producer = self._producer()
+        await keep_in_metadata(producer, {topic for topic, _ in batches})
         transactions = self._transactions
         if transactions is not None:
             await transactions.begin()
@@ -131,6 +132,20 @@ class Outgoing:
             if callback is not None:
                 callback(metadata.topic_partition, metadata.offset + records - 1)
         return count
+
+
+async def keep_in_metadata(producer: Any, topics: set[str]) -> None:
+    """Make the producer's metadata refreshes ask for each of ``topics`` from now on.
+
+    aiokafka's ``send_batch`` adds a topic to the topics its refreshes ask for only when its
+    metadata lacks the topic. After a refresh of every topic (one happens while a
+    transactional producer retries InitProducerId on a fresh broker), a known topic is never
+    added; once another topic is, the refreshes ask for that one alone, the known topic's
+    leader becomes unknown and its queued record batches wait until the transaction times
+    out (tests/stream/kafka/test_outgoing_metadata.py).
+    """
+    for topic in sorted(topics):
+        await producer.client.add_topic(topic)
 
 
 async def send_or_exit(

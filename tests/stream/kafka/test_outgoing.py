@@ -15,10 +15,22 @@ from stream.kafka.outgoing import Outgoing
 from stream.kafka.partitioning import key_partition
 
 
+class FakeClient:
+    """The part of aiokafka's client the sends use: the topics its metadata asks for."""
+
+    def __init__(self) -> None:
+        self.topics: set[str] = set()
+
+    async def add_topic(self, topic: str) -> bool:
+        self.topics.add(topic)
+        return True
+
+
 class FakeProducer:
     """aiokafka's record-batch API, delivering each batch at the next offset of its partition."""
 
     def __init__(self, partitions: int = 4, batch_bytes: int = 16_384) -> None:
+        self.client = FakeClient()
         self.partitions = partitions
         self.batch_bytes = batch_bytes
         self.sent: list[tuple[str, int, list[tuple[bytes | None, bytes | None]]]] = []
