@@ -52,10 +52,12 @@ async def read_committed(bootstrap: str, topic: str) -> list[bytes]:
         await consumer.stop()
 
 
-async def send_one(txn: TransactionalProducer, topic: str, value: bytes) -> None:
+async def send_one(txn: TransactionalProducer, topic: str, value: bytes, times: int = 1) -> None:
+    """``value`` ``times`` over as one record batch (``times`` offsets, one round trip)."""
     producer = txn.started()
     batch = producer.create_batch()
-    batch.append(key=None, value=value, timestamp=None)
+    for _ in range(times):
+        assert batch.append(key=None, value=value, timestamp=None) is not None
     batch.close()
     await (await producer.send_batch(batch, topic, partition=0))
 
@@ -157,8 +159,9 @@ def test_recovery_ends_at_the_last_committed_record_once_no_transaction_is_open(
                 await send_one(txn, topic, value)
             await txn.commit({})  # offsets 0-2, the commit marker at 3
             await txn.begin()
-            for _ in range(400):  # an aborted batch longer than the first look back
-                await send_one(txn, topic, b"x")
+            # An aborted batch longer than the first look back; one round trip, so that a
+            # loaded machine cannot stretch it past the transaction timeout.
+            await send_one(txn, topic, b"x", times=400)
             await txn.abort()
             assert await committed_ends(*readers, [tp], 5.0) == {tp: 3}
             # A transaction left open: its end is unknown until it ends.
