@@ -10,15 +10,17 @@ in flight). Reported: the drain rate of every window and each polled window's ra
 mean of the unpolled windows beside it (same run, so the machine's load is shared alike).
 After the drain: the cold latency (the first answer after one new event, three times: the
 data changed, so the report is rebuilt) and the cached latency (20 answers with nothing
-changed). Without --bootstrap it uses (or starts) the embedded broker.
+changed). Without --bootstrap it starts its own embedded broker (stopped with the script).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -225,9 +227,19 @@ def main() -> None:
     if args.bootstrap:
         bootstrap = args.bootstrap
     else:
-        from stream.broker.launcher import ensure_broker
+        # Its own broker: a shared one belongs to whoever started it and may stop mid-run.
+        from stream.broker.launcher import start_broker
 
-        bootstrap, _ = ensure_broker(load_settings())
+        state = Path(tempfile.mkdtemp(prefix="bench-analytics-broker-"))
+        info = start_broker(
+            load_settings(),
+            state_dir=state,
+            data_dir=state / "data",
+            fresh=True,
+            owner_pid=os.getpid(),
+            die_with_parent=True,
+        )
+        bootstrap = info.bootstrap
     lines = list(generate(GeneratorConfig(customers=args.customers, days=args.days, seed=3)))
     print(f"{len(lines):,} events, {args.customers:,} customers, broker {bootstrap}", flush=True)
     env = unique_env(partitions=4)
