@@ -52,6 +52,8 @@ class Poller:
         self.failures = 0
         self.skipped = 0
         self._in_flight = threading.Semaphore(MAX_IN_FLIGHT)
+        self.pending = 0  # requests asked and not yet answered
+        self._count = threading.Lock()
         self._pool = ThreadPoolExecutor(MAX_IN_FLIGHT)
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -62,6 +64,8 @@ class Poller:
 
     def _ask(self) -> None:
         started = time.monotonic()
+        with self._count:
+            self.pending += 1
         try:
             status, _ = get_json(f"{self.url}/analytics", timeout=300)
             if status == 200:
@@ -69,6 +73,8 @@ class Poller:
             else:
                 self.failures += 1
         finally:
+            with self._count:
+                self.pending -= 1
             self._in_flight.release()
 
     def _run(self) -> None:
@@ -106,6 +112,9 @@ def drain_in_windows(
     done = events_in(worker)
     while done < total:
         (poller.on.set if polled else poller.on.clear)()
+        while not polled and poller.pending:
+            time.sleep(0.2)  # a quiet window starts once the last answer is in
+        done = events_in(worker)
         started, at_start, answered = time.monotonic(), done, len(poller.latencies)
         while time.monotonic() - started < window and done < total:
             time.sleep(0.5)
