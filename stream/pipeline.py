@@ -7,6 +7,7 @@ register themselves on ``pipeline.app`` and use its declared fields only.
 from __future__ import annotations
 
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from stream.processing.write_back import WriteBack
 from stream.stores import FaustTableStore
 from stream.topics import TopicNames
 from stream.types import MarkovSolution
+from stream.versioned_cache import VersionedCache
 
 # Record batches of the worker's own sends (stream.kafka.outgoing): a few per partition and
 # batch of events, well under the broker's default message.max.bytes (1 MiB).
@@ -187,6 +189,13 @@ class Pipeline:
         # Headers a worker's requests to the others carry (the shared secret; stream.api.views).
         self.internal_headers: dict[str, str] = {}
         self.analytics_snapshot: dict[str, Any] | None = None
+        # The version of what this worker's tables hold (stream.api.shares.local_version):
+        # this process, and how many batches changed what its stores hold. Bumped only once the
+        # stores hold a batch's values, so an answer read at a version is never older than it.
+        self.instance = uuid.uuid4().hex
+        self.changes_stored = 0
+        # /analytics answers per group data version and query (stream.api.queries).
+        self.analytics_cache = VersionedCache()
         self.ctx = Context.from_settings(settings, self.topic_names.kinds())
         self.runner = BatchRunner(
             self.ctx,
@@ -273,8 +282,15 @@ class Pipeline:
 
     def store_table_writes(self) -> None:
         """Write the sent values into the table stores (once Kafka has acknowledged them)."""
+        # A customer is written only when one of its events or its clock changed it; the
+        # aggregates are rewritten by every tick, mostly unchanged: compared to the store.
+        changed = bool(self.customers.unstored) or self.aggregates.changes_unstored(
+            aggregate_keys.is_bookkeeping
+        )
         self.customers.store_sent()
         self.aggregates.store_sent()
+        if changed:
+            self.changes_stored += 1
         delivered, self._delivered = self._delivered, []
         for store, tp, offset in delivered:
             store.set_persisted_offset(tp, offset)

@@ -9,12 +9,13 @@ from typing import Any
 
 import aiohttp
 
-from stream.api.shares import local_share
+from stream.api.shares import local_share, local_version
 from stream.pipeline import Pipeline
 
 LOCAL_PATH = "/internal/local"
 ANALYTICS_PATH = "/internal/analytics"
 CUSTOMER_PATH = "/internal/customers"  # + /{customer_id}: this worker's answer only
+VERSION_PATH = "/internal/version"
 
 
 class FanoutError(RuntimeError):
@@ -37,6 +38,12 @@ async def gather_local(pipeline: Pipeline, kinds: str) -> list[dict[str, Any]]:
     return await gather(
         pipeline, LOCAL_PATH, {"kinds": kinds}, lambda: local_share(pipeline, kinds)
     )
+
+
+async def group_version(pipeline: Pipeline) -> str:
+    """The data version of the whole group: every worker's, in address order (one string)."""
+    versions = await gather(pipeline, VERSION_PATH, {}, lambda: local_version(pipeline))
+    return json.dumps(sorted([v["url"], v["version"]] for v in versions))
 
 
 async def gather(

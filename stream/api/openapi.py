@@ -140,6 +140,10 @@ _PATHS: dict[str, Any] = {
     "/internal/analytics": _get(
         "This worker's customers' analytics parts (for the other workers of the group)"
     ),
+    "/internal/version": _get(
+        "The version of this worker's data: /analytics answers from its cache while no "
+        "worker's version changes (for the other workers of the group)"
+    ),
     "/internal/customers/{customer_id}": _customer(
         "One customer as held by this worker (for the other workers of the group)"
     ),

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from attribution.journeys import ConvertedJourney, EventRow
-from stream.api.fanout import ANALYTICS_PATH, gather, gather_local, merge_shares
+from stream.api.fanout import ANALYTICS_PATH, gather, gather_local, group_version, merge_shares
 from stream.api.merge_analytics import report_from_shares
 from stream.api.merge_attribution import (
     attribution_object,
@@ -129,7 +129,24 @@ async def markov_json(pipeline: Pipeline, refresh: bool) -> dict[str, Any]:
 async def analytics_json(
     pipeline: Pipeline, customer_scores: bool = False, compare_days: float = 30.0
 ) -> dict[str, Any]:
-    """The whole stream's analytics report (the ``report --format json`` object)."""
+    """The whole stream's analytics report (the ``report --format json`` object).
+
+    Kept between changes: while no worker's data version moves, the same question gets the
+    answer already built (``stream.versioned_cache``), so polling costs one tiny call per
+    worker instead of a rebuild.
+    """
+    answer: dict[str, Any] = await pipeline.analytics_cache.answer(
+        (customer_scores, compare_days),
+        lambda: group_version(pipeline),
+        lambda: build_analytics(pipeline, customer_scores, compare_days),
+    )
+    return answer
+
+
+async def build_analytics(
+    pipeline: Pipeline, customer_scores: bool, compare_days: float
+) -> dict[str, Any]:
+    """The analytics report rebuilt from every worker's share (the costly path)."""
     shares = merge_shares(
         await gather(pipeline, ANALYTICS_PATH, {}, lambda: local_analytics(pipeline))
     )

@@ -35,3 +35,22 @@ def local_analytics(pipeline: Pipeline) -> dict[str, Any]:
         pipeline.customer_partition,
     )
     return {"url": str(pipeline.app.conf.canonical_url), "partitions": shares}
+
+
+def local_version(pipeline: Pipeline) -> dict[str, Any]:
+    """The version of what this worker holds for its partitions: cheap, no table read.
+
+    It changes whenever a query's answer could: a batch's changes reaching the stores (the
+    expiry clock and offset bookkeeping aside, which /analytics does not read), a
+    rebalance (the consumer generation and the partitions owned: a partition recovered from
+    its changelog holds what another worker wrote) and a restart (this process's id).
+    """
+    return {
+        "url": str(pipeline.app.conf.canonical_url),
+        "version": [
+            pipeline.instance,
+            pipeline.changes_stored,
+            pipeline.app.consumer_generation_id,
+            sorted(pipeline.assigned_partitions()),
+        ],
+    }

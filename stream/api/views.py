@@ -12,7 +12,14 @@ from faust.web import Request, Response, View
 from crm_attribution.dashboard import dashboard_data, render_dashboard
 from stream.api import queries
 from stream.api.access import AccessPolicy, internal_secret, server_token
-from stream.api.fanout import ANALYTICS_PATH, CUSTOMER_PATH, LOCAL_PATH, FanoutError, find_customer
+from stream.api.fanout import (
+    ANALYTICS_PATH,
+    CUSTOMER_PATH,
+    LOCAL_PATH,
+    VERSION_PATH,
+    FanoutError,
+    find_customer,
+)
 from stream.api.guard import access_middleware
 from stream.api.merge_analytics import EmptyStream
 from stream.api.openapi import openapi_description
@@ -24,7 +31,7 @@ from stream.api.params import (
     parse_models,
     parse_positive,
 )
-from stream.api.shares import local_analytics, local_share
+from stream.api.shares import local_analytics, local_share, local_version
 from stream.api.status import metrics_summary, update_gauges
 from stream.pipeline import Pipeline
 
@@ -153,6 +160,11 @@ def attach(pipeline: Pipeline) -> None:
         async def get(self, request: Request) -> Response:
             refresh = request.query.get("refresh", "0") not in ("0", "false", "")
             return await guarded(self, lambda: queries.markov_json(pipeline, refresh))
+
+    @app.page(VERSION_PATH)
+    class LocalVersion(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(local_version(pipeline))
 
     @app.page(ANALYTICS_PATH)
     class LocalAnalytics(View):

@@ -85,6 +85,16 @@ def rates(partition: int) -> str:
     return f"{partition}|{RATES}"
 
 
+def is_bookkeeping(key: str) -> bool:
+    """``P|tick`` or ``P|offsets``: the worker's own clocks, which no answer's numbers read.
+
+    Every expiry tick rewrites them, so a data version that counted them would change every
+    few seconds on an idle stream (stream.api.shares.local_version).
+    """
+    kind = key.partition("|")[2].partition("|")[0]
+    return kind in (TICK, OFFSETS)
+
+
 def partition_of(key: str) -> int:
     """The partition a key belongs to (its changelog partition too)."""
     return int(key.partition("|")[0])

@@ -110,6 +110,17 @@ class WriteBack(MutableMapping[Any, Any]):
         self.sent += len(pending)
         return len(pending)
 
+    def changes_unstored(self, ignored: Callable[[Any], bool]) -> bool:
+        """Whether a value on its way differs from the store's (keys ``ignored`` aside).
+
+        One store read per key: meant for a table with a few keys per batch (aggregates).
+        """
+        store = self.store
+        return any(
+            not ignored(key) and store.get(key) != value
+            for key, (_, value) in self.unstored.items()
+        )
+
     def store_sent(self) -> None:
         """Write the values handed to ``send`` into the store (after delivery)."""
         unstored, self.unstored = self.unstored, {}

@@ -1,0 +1,99 @@
+"""`/analytics` on the real broker: kept while no worker's data changes, rebuilt by one event."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crm_attribution.generator import GeneratorConfig, generate
+from crm_attribution.settings.typed import load_settings
+from stream.kafka.admin import ensure_topics
+from stream.kafka.producer import EventProducer, produce_lines
+from tests.integration.stream_harness import Worker, get_json, unique_env, wait_until
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+def analytics(worker: Worker) -> dict[str, Any]:
+    status, body = get_json(f"{worker.url}/analytics", timeout=120)
+    assert status == 200, body
+    return dict(body)
+
+
+def builds(worker: Worker) -> tuple[int, int]:
+    """(answers built, answers served from the cache) by this worker so far."""
+    status, body = get_json(f"{worker.url}/metrics-json")
+    assert status == 200, body
+    return int(body["analytics_built"]), int(body["analytics_served_kept"])
+
+
+def test_analytics_is_kept_until_one_event_changes_it(kafka_bootstrap: str, tmp_path: Path) -> None:
+    env = unique_env(partitions=4)
+    settings = load_settings(environ=env)
+    ensure_topics(kafka_bootstrap, settings)
+    lines = list(generate(GeneratorConfig(customers=300, days=5, seed=5)))
+    # Two workers: the version of the other one's data travels by /internal/version.
+    running = [Worker(kafka_bootstrap, env, tmp_path, f"w{i}").start() for i in range(2)]
+    try:
+        for worker in running:
+            wait_until(lambda w=worker: get_json(f"{w.url}/ready")[0] == 200, 180, "ready", running)
+        with EventProducer(kafka_bootstrap, settings.kafka) as producer:
+            sent = sum(produce_lines(list(enumerate(lines, 1)), producer, settings).sent.values())
+
+        def consumed() -> int:
+            return sum(int(get_json(f"{w.url}/metrics-json")[1]["events_in"]) for w in running)
+
+        wait_until(lambda: consumed() >= sent, 180, "the log to be read", running)
+        first, second = running
+        previous: list[dict[str, Any]] = []
+
+        def settled() -> bool:
+            # Expiry ticks keep arriving; the answer settles once every journey is decided.
+            previous.append(analytics(first))
+            return len(previous) > 1 and previous[-1] == previous[-2]
+
+        wait_until(settled, 120, "/analytics to stop changing", running)
+        answer = previous[-1]
+        built, kept = builds(first)
+        for _ in range(3):
+            assert analytics(first) == answer
+        # Ticks went on arriving (every 2 s) and the other worker was asked for its version
+        # each time; nothing was rebuilt.
+        assert builds(first) == (built, kept + 3)
+        assert analytics(second) == answer  # its own cache, built from the same data
+
+        # One purchase more, of a customer of the log, an hour after its newest event.
+        template = json.loads(next(line for line in reversed(lines) if '"purchase"' in line))
+        newest = max(record["ts"] for record in map(json.loads, lines) if "ts" in record)
+        purchase = {
+            **template,
+            "event_id": "p-one-more",
+            "order_id": "o-one-more",
+            "amount": 123.45,
+            "ts": an_hour_after(newest),
+        }
+        with EventProducer(kafka_bootstrap, settings.kafka) as producer:
+            produce_lines([(1, json.dumps(purchase))], producer, settings)
+        changed = wait_until(
+            lambda: (lambda now: now if now != answer else None)(analytics(first)),
+            120,
+            "/analytics to show the new purchase",
+            running,
+        )
+        before = answer["revenue_share"]["total_revenue"]
+        assert changed["revenue_share"]["total_revenue"] == pytest.approx(before + 123.45)
+        assert builds(first)[0] > built
+    finally:
+        for worker in running:
+            if worker.alive():
+                worker.stop()
+
+
+def an_hour_after(ts: str) -> str:
+    """The ISO time an hour after ``ts``."""
+    moment = datetime.fromisoformat(ts.replace("Z", "+00:00")) + timedelta(hours=1)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
