@@ -31,7 +31,14 @@ from crm_attribution.settings.typed import load_settings
 from stream.kafka.admin import ensure_topics
 from stream.kafka.producer import EventProducer, produce_lines
 from tests.compare import assert_same
-from tests.integration.stream_harness import API_TOKEN, Worker, get_json, unique_env, wait_until
+from tests.integration.stream_harness import (
+    API_TOKEN,
+    Worker,
+    get_json,
+    read_to_end,
+    unique_env,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -171,12 +178,10 @@ def dead_letters(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     """Every record of the dead-letter topic, up to its end offsets as they are now.
 
     Callers read it after stopping the workers: nothing can be written later, so reading up
-    to the end sees every dead letter they ever wrote (a more than expected fails the count),
+    to the end sees every dead letter they ever wrote (more than expected fails the count),
     with no idle wait for records that might still come.
     """
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     try:
         deadline = time.monotonic() + 60
         partitions = consumer.partitions_for_topic(topic)
@@ -184,20 +189,10 @@ def dead_letters(bootstrap: str, topic: str) -> list[dict[str, Any]]:
             time.sleep(0.5)
             partitions = consumer.partitions_for_topic(topic)
         assert partitions, f"the broker does not know the topic {topic}"
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        consumer.seek_to_beginning(*assigned)
-        ends = consumer.end_offsets(assigned)
-        records = []
-        while any(consumer.position(tp) < ends[tp] for tp in assigned):
-            assert time.monotonic() < deadline, (
-                f"{topic}: read {len(records)} records, still short of its end offsets {ends}"
-            )
-            for batch in consumer.poll(timeout_ms=1000).values():
-                records.extend(json.loads(message.value) for message in batch)
     finally:
         consumer.close()
-    return records
+    assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+    return [json.loads(message.value) for message in read_to_end(bootstrap, assigned)]
 
 
 def run_scenario(
