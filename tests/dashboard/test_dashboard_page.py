@@ -72,7 +72,8 @@ def log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def open_page(page: Page, url: str) -> None:
-    page.page.goto(url)
+    # Playwright's own 30 s navigation limit failed this on a machine at load 45: WAIT_MS too.
+    page.page.goto(url, timeout=WAIT_MS)
     page.page.wait_for_selector("body[data-generated]", state="attached", timeout=WAIT_MS)
 
 

@@ -127,6 +127,31 @@ def get_json(url: str, timeout: float = 30.0, token: str | None = API_TOKEN) -> 
         return 0, None
 
 
+def read_to_end(bootstrap: str, partitions: list[Any], timeout: float = 60.0) -> list[Any]:
+    """Every record of these topic partitions, from the start up to their end offsets as now.
+
+    For topics nobody writes to any more (read after the workers stop): no idle wait for
+    records that might still come. Fails if the end is not reached within ``timeout``.
+    """
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"read {len(records)} records, short of the ends {ends}")
+            for batch in consumer.poll(timeout_ms=1000).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
 def wait_until(
     condition: Callable[[], Any], timeout: float, what: str, workers: list[Worker]
 ) -> Any:

@@ -18,10 +18,6 @@ from typing import Any
 import pytest
 
 from crm_attribution.cli import main as cli_main
-from crm_attribution.generator import GeneratorConfig, generate
-from crm_attribution.settings.typed import load_settings
-from stream.kafka.admin import ensure_topics
-from stream.kafka.producer import EventProducer, produce_lines
 from tests.integration.stream_harness import API_TOKEN, Worker, get_json, unique_env, wait_until
 
 pytestmark = pytest.mark.kafka
@@ -47,106 +43,71 @@ def concrete(path: str) -> str:
 
 
 def test_every_route_of_the_description_refuses_a_missing_or_wrong_credential(
-    kafka_bootstrap: str, tmp_path: Path
+    api_worker: Worker,
 ) -> None:
-    env = {
-        **unique_env(partitions=2),
-        "CRM_API__REQUESTS_PER_MINUTE": "60",
-        "CRM_API__BURST": "40",
+    worker = api_worker
+    status, spec = get_json(f"{worker.url}/openapi.json", token=None)
+    assert status == 200
+    schemes = spec["components"]["securitySchemes"]
+    assert set(schemes) == {"analystToken", "workerSecret"}
+    protected = {
+        path: item["get"]["security"]
+        for path, item in spec["paths"].items()
+        if item["get"]["security"]
     }
-    settings = load_settings(environ=env)
-    ensure_topics(kafka_bootstrap, settings)
-    lines = list(generate(GeneratorConfig(customers=30, days=20, seed=5)))
-    with EventProducer(kafka_bootstrap, settings.kafka) as producer:
-        produce_lines(list(enumerate(lines, 1)), producer, settings)
-    worker = Worker(kafka_bootstrap, env, tmp_path, "w0").start()
-    try:
-        wait_until(
-            lambda: get_json(f"{worker.url}/ready", token=None)[0] == 200, 180, "ready", [worker]
-        )
-        wait_until(
-            lambda: (get_json(f"{worker.url}/totals")[1] or {}).get("conversions"),
-            120,
-            "events processed",
-            [worker],
-        )
-        status, spec = get_json(f"{worker.url}/openapi.json", token=None)
-        assert status == 200
-        schemes = spec["components"]["securitySchemes"]
-        assert set(schemes) == {"analystToken", "workerSecret"}
-        protected = {
-            path: item["get"]["security"]
-            for path, item in spec["paths"].items()
-            if item["get"]["security"]
-        }
-        assert {"/attribution", "/analytics", "/dashboard", "/internal/local"} <= set(protected)
-        for path, item in spec["paths"].items():
-            url = worker.url + concrete(path)
-            if not item["get"]["security"]:
-                status, _, _ = request(url)
-                assert status == 200, path
-                continue
-            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}):
-                status, answer_headers, body = request(url, headers)
-                assert status == 401, (path, headers, status)
-                assert "Bearer" in answer_headers["WWW-Authenticate"]
-                reason = json.loads(body)["error"]
-                assert ("token" in reason or "secret" in reason) and len(reason) > 30, reason
-            if protected[path] == [{"analystToken": []}]:
-                status, _, _ = request(url, {"Authorization": f"Bearer {API_TOKEN}"})
-                assert status in (200, 404), (path, status)
-            else:  # the analysts' token opens no /internal/* route
-                status, _, _ = request(url, {"Authorization": f"Bearer {API_TOKEN}"})
-                assert status == 401, path
+    assert {"/attribution", "/analytics", "/dashboard", "/internal/local"} <= set(protected)
+    for path, item in spec["paths"].items():
+        url = worker.url + concrete(path)
+        if not item["get"]["security"]:
+            status, _, _ = request(url)
+            assert status == 200, path
+            continue
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}):
+            status, answer_headers, body = request(url, headers)
+            assert status == 401, (path, headers, status)
+            assert "Bearer" in answer_headers["WWW-Authenticate"]
+            reason = json.loads(body)["error"]
+            assert ("token" in reason or "secret" in reason) and len(reason) > 30, reason
+        if protected[path] == [{"analystToken": []}]:
+            status, _, _ = request(url, {"Authorization": f"Bearer {API_TOKEN}"})
+            assert status in (200, 404), (path, status)
+        else:  # the analysts' token opens no /internal/* route
+            status, _, _ = request(url, {"Authorization": f"Bearer {API_TOKEN}"})
+            assert status == 401, path
 
-        # Faust's own pages would show any table entry: gone, or behind the token.
-        for path in ("/table/customers/c000001", "/router/", "/graph/", "/stats/", "/"):
-            assert request(worker.url + path)[0] in (401, 404), path
+    # Faust's own pages would show any table entry: gone, or behind the token.
+    for path in ("/table/customers/c000001", "/router/", "/graph/", "/stats/", "/"):
+        assert request(worker.url + path)[0] in (401, 404), path
 
-        # Numbers an analyst cannot mean are refused, not a server error.
-        for raw in ("1e308", "inf", "-inf", "nan", "0", "36526"):
-            status, body = get_json(f"{worker.url}/analytics?compare_days={raw}")
-            assert status == 400 and "compare_days" in body["error"], (raw, status, body)
+    # Numbers an analyst cannot mean are refused, not a server error.
+    for raw in ("1e308", "inf", "-inf", "nan", "0", "36526"):
+        status, body = get_json(f"{worker.url}/analytics?compare_days={raw}")
+        assert status == 400 and "compare_days" in body["error"], (raw, status, body)
 
-        # The dashboard: behind the token; a link with ?token= sets a cookie for the page only.
-        status, headers, page = request(
-            f"{worker.url}/dashboard", {"Authorization": f"Bearer {API_TOKEN}"}
-        )
-        assert status == 200 and headers["Content-Type"].startswith("text/html")
-        assert b'id="dashboard-data"' in page and b"/dashboard.json" in page
-        status, data = get_json(f"{worker.url}/dashboard.json")
-        assert status == 200
-        _, attribution = get_json(f"{worker.url}/attribution")
-        linear = attribution["models"]["linear"]["channels"]
-        assert data["models"]["conversions"]["linear"] == {
-            channel: linear.get(channel, {}).get("conversions", 0.0)
-            for channel in data["models"]["channels"]
-        }
-        assert data["models"]["totals"] == attribution["totals"]
-        assert data["rfm"] is not None and data["markov"] is not None
-        status, headers, _ = request(f"{worker.url}/dashboard?token={API_TOKEN}")
-        assert status == 303 and headers["Location"] == "/dashboard"
-        cookie = headers["Set-Cookie"].split(";")[0]
-        assert "HttpOnly" in headers["Set-Cookie"] and API_TOKEN not in cookie
-        assert request(f"{worker.url}/dashboard.json", {"Cookie": cookie})[0] == 200
-        assert request(f"{worker.url}/attribution", {"Cookie": cookie})[0] == 401
-        assert request(f"{worker.url}/dashboard?token=wrong")[0] == 401
-
-        # A client over its limit gets 429 with Retry-After; probes are never limited.
-        statuses = [
-            request(f"{worker.url}/totals", {"Authorization": f"Bearer {API_TOKEN}"})
-            for _ in range(45)
-        ]
-        limited = [s for s in statuses if s[0] == 429]
-        assert limited, [s[0] for s in statuses]
-        assert int(limited[0][1]["Retry-After"]) >= 1
-        assert "requests_per_minute" in json.loads(limited[0][2])["error"]
-        assert request(f"{worker.url}/health")[0] == 200
-        assert worker.stop() == 0, worker.log_tail()
-        assert API_TOKEN not in worker.log_path.read_text(errors="replace")
-    finally:
-        if worker.alive():
-            worker.stop()
+    # The dashboard: behind the token; a link with ?token= sets a cookie for the page only.
+    status, headers, page = request(
+        f"{worker.url}/dashboard", {"Authorization": f"Bearer {API_TOKEN}"}
+    )
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert b'id="dashboard-data"' in page and b"/dashboard.json" in page
+    status, data = get_json(f"{worker.url}/dashboard.json")
+    assert status == 200
+    _, attribution = get_json(f"{worker.url}/attribution")
+    linear = attribution["models"]["linear"]["channels"]
+    assert data["models"]["conversions"]["linear"] == {
+        channel: linear.get(channel, {}).get("conversions", 0.0)
+        for channel in data["models"]["channels"]
+    }
+    assert data["models"]["totals"] == attribution["totals"]
+    assert data["rfm"] is not None and data["markov"] is not None
+    status, headers, _ = request(f"{worker.url}/dashboard?token={API_TOKEN}")
+    assert status == 303 and headers["Location"] == "/dashboard"
+    cookie = headers["Set-Cookie"].split(";")[0]
+    assert "HttpOnly" in headers["Set-Cookie"] and API_TOKEN not in cookie
+    assert request(f"{worker.url}/dashboard.json", {"Cookie": cookie})[0] == 200
+    assert request(f"{worker.url}/attribution", {"Cookie": cookie})[0] == 401
+    assert request(f"{worker.url}/dashboard?token=wrong")[0] == 401
+    # The fixture stops the worker: exit 0, and the token never in its log.
 
 
 def test_without_a_token_the_worker_makes_one_that_the_cli_reads(
@@ -158,6 +119,9 @@ def test_without_a_token_the_worker_makes_one_that_the_cli_reads(
         "CRM_API__TOKEN": "",
         "CRM_API__TOKEN_FILE": str(token_file),
         "CRM_API__METRICS": "token",
+        # A limit this test's few requests stay under; the burst at its end goes over it.
+        "CRM_API__REQUESTS_PER_MINUTE": "60",
+        "CRM_API__BURST": "40",
     }
     worker = Worker(kafka_bootstrap, env, tmp_path, "w0").start()
     try:
@@ -187,6 +151,16 @@ def test_without_a_token_the_worker_makes_one_that_the_cli_reads(
         assert request(link)[0] == 303
         monkeypatch.setenv("CRM_API__TOKEN_FILE", str(tmp_path / "elsewhere"))
         assert cli_main(["query", "totals", "--url", worker.url]) == 2  # 401, said in one line
+
+        # A client over its limit gets 429 with Retry-After; probes are never limited.
+        statuses = [
+            request(f"{worker.url}/totals", {"Authorization": f"Bearer {token}"}) for _ in range(45)
+        ]
+        limited = [s for s in statuses if s[0] == 429]
+        assert limited, [s[0] for s in statuses]
+        assert int(limited[0][1]["Retry-After"]) >= 1
+        assert "requests_per_minute" in json.loads(limited[0][2])["error"]
+        assert request(f"{worker.url}/health")[0] == 200
         assert worker.stop() == 0, worker.log_tail()
         log = worker.log_path.read_text(errors="replace")
         assert token not in log and str(token_file) in log
