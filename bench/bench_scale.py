@@ -1,0 +1,446 @@
+"""Issue 11's numbers at scale: memory per customer with both stores, drains, latency.
+
+    python bench/bench_scale.py --customers 60000 --days 180 \
+        [--runs baseline,memory,trivial,two,rocksdb] [--bootstrap HOST:PORT] [--out bench/out]
+    python bench/bench_scale.py --customers 60000 --days 180 --latency-rate 1000 \
+        --latency-seconds 300
+
+Drain mode: the generator's log (default profile, seed 3) is produced once to fresh input
+topics; then each run in ``--runs`` reads all of it with its own consumer group (and its own
+output topics), one after another, in the same run:
+
+- ``baseline``: a worker of each store named in the runs on empty topics, once ready: its
+  resident memory is what a worker costs before it holds any customer;
+- ``memory`` / ``rocksdb``: one worker with ``worker.store = memory://`` / ``rocksdb://``
+  drains the log: events/s from the first consumed to the last, then its resident memory
+  (VmRSS) and peak (VmHWM), and (RSS after - the baseline's) / customers held;
+- ``trivial``: the counting Faust agent (``bench/trivial_app.py``), the throughput reference;
+- ``two``: two memory-store workers drain it together (events/s of both).
+
+Latency mode (``--latency-rate``): one worker on fresh topics, ready and empty; the log's
+leading holdout assignments are sent at once and read; then a producer sends the rest in order
+paced at that many events/s for ``--latency-seconds``; a read_committed
+consumer of the attributions topic notes when each order's first record arrives. Reported: the
+delay from the purchase's send to that arrival, p50/p95/p99/max, and orders never seen.
+Without --bootstrap it uses (or starts) the embedded broker. Every row is printed as JSON and
+appended to ``<out>/bench_scale.jsonl`` with the time and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from crm_attribution.generator import GeneratorConfig, generate  # noqa: E402
+from crm_attribution.settings.typed import load_settings  # noqa: E402
+from stream.kafka.admin import ensure_topics  # noqa: E402
+from stream.kafka.producer import EventProducer, produce_lines  # noqa: E402
+from tests.integration.stream_harness import Worker, free_port, get_json, unique_env  # noqa: E402
+
+DRAIN_TIMEOUT_S = 7200.0
+
+
+def proc_kb(pid: int, field: str) -> int:
+    """A /proc/PID/status memory field (VmRSS, VmHWM), KB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split(f"{field}:")[1].split()[0])
+
+
+def own_outputs(inputs: dict[str, str]) -> dict[str, str]:
+    """The input topics of ``inputs`` with a new app id and new output topics."""
+    run = uuid.uuid4().hex[:8]
+    return {
+        **inputs,
+        "CRM_WORKER__APP_ID": f"crm-scale-{run}",
+        "CRM_TOPICS__DEAD_LETTER": f"s-{run}-dead-letter",
+        "CRM_TOPICS__ATTRIBUTIONS": f"s-{run}-attributions",
+    }
+
+
+def wait_ready(worker: Worker, timeout: float = 300.0) -> None:
+    """Block until the worker answers /ready with 200."""
+    deadline = time.monotonic() + timeout
+    while get_json(f"{worker.url}/ready")[0] != 200:
+        if time.monotonic() > deadline or not worker.alive():
+            raise RuntimeError(f"worker {worker.name} not ready:\n{worker.log_tail()}")
+        time.sleep(0.5)
+
+
+def drain(
+    progress: Any,
+    total: int,
+    alive: Any,
+    label: str,
+    max_seconds: float = DRAIN_TIMEOUT_S,
+    every_minute: Any = None,
+) -> tuple[float, int]:
+    """Events per second from the first event consumed to the last (or to ``max_seconds``
+    after the start), and the events consumed; ``every_minute(done)`` is called each minute."""
+    deadline = time.monotonic() + max_seconds
+    first_at = first_done = None
+    shown = time.monotonic()
+    done = 0
+    while time.monotonic() < deadline:
+        done = progress()
+        if done and first_at is None:
+            first_at, first_done = time.monotonic(), done
+        if done >= total:
+            break
+        if not alive():
+            raise RuntimeError(f"{label} died at {done} of {total} events")
+        if time.monotonic() - shown > 60:
+            print(f"  {label}: {done:,} of {total:,} events", file=sys.stderr, flush=True)
+            if every_minute is not None:
+                every_minute(done)
+            shown = time.monotonic()
+        time.sleep(0.5)
+    if first_at is None or first_done is None:
+        raise RuntimeError(f"{label} consumed nothing in {max_seconds} s")
+    return (done - first_done) / max(1e-9, time.monotonic() - first_at), done
+
+
+def events_in(workers: list[Worker]) -> int:
+    """Records read by all the workers together."""
+    total = 0
+    for worker in workers:
+        status, body = get_json(f"{worker.url}/metrics-json")
+        if status == 200:
+            total += int(body.get("events_in", 0))
+    return total
+
+
+def baseline_row(bootstrap: str, store: str, log_dir: Path) -> dict[str, Any]:
+    """A ready worker's memory on empty topics."""
+    env = {**unique_env(partitions=4), "CRM_WORKER__STORE": store}
+    ensure_topics(bootstrap, load_settings(environ=env))
+    worker = Worker(bootstrap, env, log_dir, f"scale-baseline-{uuid.uuid4().hex[:6]}").start()
+    try:
+        wait_ready(worker)
+        time.sleep(5)
+        assert worker.process is not None
+        rss = proc_kb(worker.process.pid, "VmRSS")
+    finally:
+        worker.stop()
+    return {"run": "baseline", "store": store, "rss_mb": round(rss / 1024, 1)}
+
+
+def worker_row(
+    bootstrap: str,
+    inputs: dict[str, str],
+    total: int,
+    store: str,
+    log_dir: Path,
+    workers: int,
+    max_seconds: float,
+    label: str,
+) -> dict[str, Any]:
+    """``workers`` fresh workers with ``store`` drain the produced log (at most
+    ``max_seconds``); their memory is sampled every minute into ``<out>/bench_scale.jsonl``."""
+    env = {**own_outputs(inputs), "CRM_WORKER__STORE": store}
+    ensure_topics(bootstrap, load_settings(environ=env))
+    tag = uuid.uuid4().hex[:6]
+    running = [
+        Worker(bootstrap, env, log_dir, f"scale-{store[:-3]}-{workers}-{i}-{tag}").start()
+        for i in range(workers)
+    ]
+    try:
+        started = time.monotonic()
+        run = f"{workers} worker{'s' if workers > 1 else ''}"
+
+        def sample(done: int) -> None:
+            row = {"run": f"{run} (sample)", "store": store, "events_done": done}
+            row.update(memory(running))
+            row["seconds"] = round(time.monotonic() - started)
+            record(row, log_dir, label)
+
+        rate, done = drain(
+            lambda: events_in(running),
+            total,
+            lambda: all(w.alive() for w in running),
+            f"{workers} {store} worker(s)",
+            max_seconds,
+            sample,
+        )
+        wall = time.monotonic() - started
+        time.sleep(5)
+        row: dict[str, Any] = {
+            "run": run,
+            "store": store,
+            "events": total,
+            "events_done": done,
+            "events_per_s": round(rate),
+            "wall_s_from_start": round(wall),
+        }
+        row.update(memory(running))
+        if store.startswith("rocksdb"):
+            data = sum(
+                f.stat().st_size for w in running for f in w.data_dir.rglob("*") if f.is_file()
+            )
+            row["data_dir_mb"] = round(data / 2**20, 1)
+        return row
+    finally:
+        for worker in running:
+            worker.stop()
+
+
+def memory(running: list[Worker]) -> dict[str, Any]:
+    """The workers' customers held, resident memory and peak resident memory, summed."""
+    held = rss = hwm = 0
+    for worker in running:
+        assert worker.process is not None
+        rss += proc_kb(worker.process.pid, "VmRSS")
+        hwm += proc_kb(worker.process.pid, "VmHWM")
+        held += int(get_json(f"{worker.url}/metrics-json")[1].get("customers_held", 0))
+    return {
+        "customers_held": held,
+        "rss_mb": round(rss / 1024, 1),
+        "peak_rss_mb": round(hwm / 1024, 1),
+    }
+
+
+def input_total(bootstrap: str, inputs: dict[str, str]) -> int:
+    """Records in the input topics of ``inputs`` (sum of their end offsets)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    settings = load_settings(environ=inputs)
+    topics = [
+        settings.topics.touchpoints,
+        settings.topics.purchases,
+        settings.topics.costs,
+        settings.topics.assignments,
+    ]
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        parts = [TopicPartition(t, p) for t in topics for p in range(settings.topics.partitions)]
+        return sum(consumer.end_offsets(parts).values())
+    finally:
+        consumer.close()
+
+
+def trivial_row(
+    bootstrap: str, inputs: dict[str, str], total: int, log_dir: Path, max_seconds: float
+) -> dict[str, Any]:
+    """The counting agent drains the produced log."""
+    settings = load_settings(environ=inputs)
+    topics = [
+        settings.topics.touchpoints,
+        settings.topics.purchases,
+        settings.topics.costs,
+        settings.topics.assignments,
+    ]
+    port = free_port()
+    log = (log_dir / "scale-trivial.log").open("ab")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "bench" / "trivial_app.py"),
+            bootstrap,
+            f"trivial-{uuid.uuid4().hex[:6]}",
+            str(port),
+            *topics,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        rate, done = drain(
+            lambda: (get_json(f"http://127.0.0.1:{port}/count")[1] or {}).get("count", 0),
+            total,
+            lambda: proc.poll() is None,
+            "trivial agent",
+            max_seconds,
+        )
+        return {
+            "run": "trivial agent",
+            "events": total,
+            "events_done": done,
+            "events_per_s": round(rate),
+        }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def latency_row(
+    bootstrap: str, lines: list[str], log_dir: Path, rate: float, seconds: float
+) -> dict[str, Any]:
+    """Purchase sent -> its first attribution record read (read_committed), at a paced load."""
+    from kafka import KafkaConsumer
+
+    env = unique_env(partitions=4)
+    settings = load_settings(environ=env)
+    ensure_topics(bootstrap, settings)
+    worker = Worker(bootstrap, env, log_dir, f"scale-latency-{uuid.uuid4().hex[:6]}").start()
+    sent_at: dict[str, float] = {}
+    seen_at: dict[str, float] = {}
+    stop = threading.Event()
+    sent = {"events": 0}
+    try:
+        wait_ready(worker)
+        consumer = KafkaConsumer(
+            settings.topics.attributions,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            fetch_max_wait_ms=50,
+        )
+
+        def read() -> None:
+            while not stop.is_set():
+                for records in consumer.poll(timeout_ms=100).values():
+                    now = time.time()
+                    for message in records:
+                        order = json.loads(message.value)["order_id"]
+                        seen_at.setdefault(order, now)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        # The log opens with every customer's holdout assignment: send those at once and let
+        # the worker read them, so that the paced part is the steady touch and purchase traffic.
+        lead = next(i for i, line in enumerate(lines) if '"assignment"' not in line)
+        with EventProducer(bootstrap, settings.kafka) as producer:
+            produce_lines(list(enumerate(lines[:lead], 1)), producer, settings)
+        while events_in([worker]) < lead:
+            time.sleep(0.5)
+        time.sleep(3)  # the reader has joined its partitions before the first purchase
+        with EventProducer(bootstrap, settings.kafka) as producer:
+            started = time.monotonic()
+            for i, line in enumerate(lines[lead:], 1):
+                if time.monotonic() - started > seconds:
+                    break
+                if '"purchase"' in line:
+                    sent_at[json.loads(line)["order_id"]] = time.time()
+                produce_lines([(i, line)], producer, settings)
+                sent["events"] = i
+                ahead = i / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+            elapsed = time.monotonic() - started
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(o in seen_at for o in sent_at):
+            time.sleep(0.5)
+        stop.set()
+        reader.join(timeout=10)
+        consumer.close()
+    finally:
+        worker.stop()
+    delays = sorted(seen_at[o] - t for o, t in sent_at.items() if o in seen_at)
+
+    def pct(q: float) -> float:
+        return round(1000 * delays[min(len(delays) - 1, int(q * len(delays)))], 1)
+
+    return {
+        "run": "latency",
+        "target_events_per_s": rate,
+        "sent_events_per_s": round(sent["events"] / elapsed),
+        "seconds": round(elapsed),
+        "orders": len(sent_at),
+        "orders_never_seen": len(sent_at) - len(delays),
+        "p50_ms": round(1000 * statistics.median(delays), 1),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
+        "max_ms": round(1000 * delays[-1], 1),
+    }
+
+
+def record(row: dict[str, Any], log_dir: Path, label: str) -> None:
+    """Print a row and append it, with the time and the load average, to the results file."""
+    row = {
+        "at": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "label": label,
+        "load_1m": os.getloadavg()[0],
+        **row,
+    }
+    print(json.dumps(row), flush=True)
+    with (log_dir / "bench_scale.jsonl").open("a") as out:
+        out.write(json.dumps(row) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=60000)
+    parser.add_argument("--days", type=int, default=180)
+    parser.add_argument("--runs", default="baseline,memory,trivial,two,rocksdb")
+    parser.add_argument("--latency-rate", type=float, help="only latency, at this events/s")
+    parser.add_argument("--latency-seconds", type=float, default=300.0)
+    parser.add_argument(
+        "--inputs", help="read the input topics t-RUN-* an earlier run produced (RUN: their id)"
+    )
+    parser.add_argument(
+        "--max-seconds", type=float, default=DRAIN_TIMEOUT_S, help="stop each drain after this"
+    )
+    parser.add_argument("--bootstrap")
+    parser.add_argument("--out", default=str(REPO / "bench" / "out"))
+    args = parser.parse_args()
+    log_dir = Path(args.out)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    if args.bootstrap:
+        bootstrap = args.bootstrap
+    else:
+        from stream.broker.launcher import ensure_broker
+
+        bootstrap, _ = ensure_broker(load_settings())
+    label = f"{args.customers} customers, {args.days} days, seed 3"
+    lines: list[str] = []
+    if not args.inputs:
+        lines = list(generate(GeneratorConfig(customers=args.customers, days=args.days, seed=3)))
+        print(f"{len(lines):,} lines ({label}), broker {bootstrap}", file=sys.stderr, flush=True)
+    if args.latency_rate:
+        row = latency_row(bootstrap, lines, log_dir, args.latency_rate, args.latency_seconds)
+        record(row, log_dir, label)
+        return
+    runs = args.runs.split(",")
+    if "baseline" in runs:
+        for store in ("memory://", "rocksdb://"):
+            if store[:-3] in runs or (store == "memory://" and "two" in runs):
+                record(baseline_row(bootstrap, store, log_dir), log_dir, label)
+    if args.inputs:
+        inputs = {
+            **unique_env(partitions=4),
+            **{
+                f"CRM_TOPICS__{kind.upper()}": f"t-{args.inputs}-{kind}"
+                for kind in ("touchpoints", "purchases", "costs", "assignments")
+            },
+        }
+        total = input_total(bootstrap, inputs)
+        print(f"{total:,} records in t-{args.inputs}-*", file=sys.stderr, flush=True)
+    else:
+        inputs = unique_env(partitions=4)
+        settings = load_settings(environ=inputs)
+        ensure_topics(bootstrap, settings)
+        started = time.monotonic()
+        with EventProducer(bootstrap, settings.kafka) as producer:
+            sent = produce_lines(list(enumerate(lines, 1)), producer, settings).sent
+        total = sum(sent.values())
+        del lines
+        took = time.monotonic() - started
+        print(
+            f"produced {total:,} to {inputs['CRM_TOPICS__TOUCHPOINTS']} etc. in {took:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+    cap = args.max_seconds
+    for run in runs:
+        if run == "trivial":
+            record(trivial_row(bootstrap, inputs, total, log_dir, cap), log_dir, label)
+        elif run in ("memory", "rocksdb", "two"):
+            store, workers = ("memory://", 2) if run == "two" else (f"{run}://", 1)
+            row = worker_row(bootstrap, inputs, total, store, log_dir, workers, cap, label)
+            record(row, log_dir, label)
+
+
+if __name__ == "__main__":
+    main()
