@@ -304,7 +304,7 @@ def run_one(
     env = {**unique_env(partitions=4), **(extra_env or {})}
     settings = load_settings(environ=env)
     ensure_topics(broker.bootstrap, settings)
-    with EventProducer(broker.bootstrap) as producer:
+    with EventProducer(broker.bootstrap, settings.kafka) as producer:
         produce_lines(list(enumerate(expected.lines, 1)), producer, settings, send_invalid=True)
     note("log produced")
     run_dir = log_dir / name
@@ -352,9 +352,11 @@ def run_one(
     return outcome
 
 
-def scenario(rng: random.Random, index: int, kills_only: bool = False) -> dict[str, Any]:
+def scenario(
+    rng: random.Random, index: int, kills_only: bool = False, outages_only: bool = False
+) -> dict[str, Any]:
     """The chaos of run ``index``: kills at random moments, or a broker restart."""
-    kind = index % (4 if kills_only else 5)
+    kind = 4 if outages_only else index % (4 if kills_only else 5)
     if kind in (0, 1):  # one of two workers killed once: start-up rebalance, mid-drain
         return {"workers": 2, "kills": [rng.uniform(2.0, 25.0)]}
     if kind == 2:  # the same worker killed twice, the second time during its recovery
@@ -378,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         "--broker-outage", help="AT,SECONDS: one fixed broker stop (with --workers)"
     )
     parser.add_argument("--kills-only", action="store_true", help="no broker restarts")
+    parser.add_argument(
+        "--outages-only", action="store_true", help="broker restarts only, at random moments"
+    )
     parser.add_argument("--dir", type=Path, help="logs and broker data (default: a temp dir)")
     parser.add_argument(
         "--env", action="append", default=[], help="KEY=VALUE worker setting, repeatable"
@@ -405,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
                     at, down = (float(x) for x in args.broker_outage.split(","))
                     plan["broker_outage"] = (at, down)
             else:
-                plan = scenario(rng, index, args.kills_only)
+                plan = scenario(rng, index, args.kills_only, args.outages_only)
             name = f"run{index:02d}"
             outcome = run_one(broker, expected, base, name, **plan, extra_env=extra_env)
             passed += outcome.ok
