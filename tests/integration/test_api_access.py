@@ -57,7 +57,7 @@ def test_every_route_of_the_description_refuses_a_missing_or_wrong_credential(
     settings = load_settings(environ=env)
     ensure_topics(kafka_bootstrap, settings)
     lines = list(generate(GeneratorConfig(customers=30, days=20, seed=5)))
-    with EventProducer(kafka_bootstrap) as producer:
+    with EventProducer(kafka_bootstrap, settings.kafka) as producer:
         produce_lines(list(enumerate(lines, 1)), producer, settings)
     worker = Worker(kafka_bootstrap, env, tmp_path, "w0").start()
     try:

@@ -28,7 +28,7 @@ def test_fuzzed_requests_get_no_server_error(kafka_bootstrap: str, tmp_path: Pat
     settings = load_settings(environ=env)
     ensure_topics(kafka_bootstrap, settings)
     lines = list(generate(GeneratorConfig(customers=40, days=20, seed=2)))
-    with EventProducer(kafka_bootstrap) as producer:
+    with EventProducer(kafka_bootstrap, settings.kafka) as producer:
         produce_lines(list(enumerate(lines, 1)), producer, settings)
     worker = Worker(kafka_bootstrap, env, tmp_path, "w0").start()
     try:

@@ -47,7 +47,7 @@ def test_an_oversized_record_and_a_second_partition_are_dead_lettered_and_the_wo
     settings = load_settings(environ=env)
     ensure_topics(kafka_bootstrap, settings)
     lines = list(generate(GeneratorConfig(customers=60, days=15, seed=11)))
-    with EventProducer(kafka_bootstrap) as producer:
+    with EventProducer(kafka_bootstrap, settings.kafka) as producer:
         produce_lines(list(enumerate(lines, 1)), producer, settings)
     purchase = next(json.loads(x) for x in lines if json.loads(x)["type"] == "purchase")
     customer = purchase["customer_id"].encode()
