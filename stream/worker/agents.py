@@ -20,6 +20,7 @@ from stream.kafka.outgoing import (
 from stream.pipeline import Pipeline
 from stream.processing.runner import BatchResult
 from stream.types import Record
+from stream.worker.assignment import refusal, unrecovered_changelogs
 
 # Exit status of a worker whose batch processing raised (an internal error, never bad input).
 PROCESSING_FAILED_EXIT = 5
@@ -126,5 +127,15 @@ def attach_agent(pipeline: Pipeline) -> None:
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        missing = unrecovered_changelogs(
+            ((tp.topic, tp.partition) for tp in assigned),
+            pipeline.topic_names.inputs(),
+            app.tables.changelog_topics,
+        )
+        if missing:
+            # No batch of this assignment has run: exiting leaves nothing uncommitted, and the
+            # worker restarted by its supervisor asks for fresh metadata when it joins again.
+            exit_before_commit(SEND_FAILED_EXIT, refusal(missing))
+            return
         for tp in assigned:
             pipeline.runner.assigned(tp.partition)
