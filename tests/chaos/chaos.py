@@ -39,6 +39,7 @@ from kafka import KafkaConsumer  # noqa: E402
 
 from attribution.events import InvalidRecord, parse_event  # noqa: E402
 from crm_attribution.cli import main as cli_main  # noqa: E402
+from crm_attribution.commands.worker import UNREACHABLE_EXIT  # noqa: E402
 from crm_attribution.generator import GeneratorConfig, generate  # noqa: E402
 from crm_attribution.settings.typed import Settings, load_settings  # noqa: E402
 from stream.kafka.admin import ensure_topics  # noqa: E402
@@ -223,11 +224,12 @@ def settled_answer(
         for index, worker in enumerate(workers):
             if not worker.alive():
                 # As a supervisor (docker-compose, the demo) does: start it again on its data
-                # directory. Status 4 (Kafka refused or timed out a batch) is the broker
-                # outage's; anything else is a failure.
+                # directory. Status 4 (Kafka refused or timed out a batch) and status 2 (Kafka
+                # unreachable at start: a worker still starting when the broker stopped, seen
+                # on a loaded machine) are the broker outage's; anything else is a failure.
                 code = worker.process.returncode if worker.process else None
                 note(f"{worker.name} exited with status {code}; restarted")
-                if code != SEND_FAILED_EXIT:
+                if code not in (SEND_FAILED_EXIT, UNREACHABLE_EXIT):
                     return [f"worker {worker.name} exited ({code}):\n{worker.log_tail(15)}"]
                 again = Worker(
                     worker.bootstrap, worker.env, worker.log_path.parent, f"{worker.name}s"
