@@ -290,12 +290,16 @@ def run_one(
     broker_outage: tuple[float, float] | None = None,
     extra_env: dict[str, str] | None = None,
     timeout: float = 600.0,
+    from_ready: bool = False,
 ) -> Outcome:
     """One run: produce the log, start the workers, apply the chaos, compare the answer.
 
     ``kills`` are seconds after the workers start at which the last worker is killed with
     SIGKILL (each restarted a second later); ``broker_outage`` is (seconds after start,
-    seconds down) for a broker stop and start on the same data directory.
+    seconds down) for a broker stop and start on the same data directory. With
+    ``from_ready`` those seconds count from the moment every worker answers ``/ready``
+    (draining), not from their start: on a loaded machine a worker may take longer to start
+    than the moment chosen.
     """
     outcome = Outcome(name)
     started = time.monotonic()
@@ -312,6 +316,16 @@ def run_one(
     run_dir = log_dir / name
     run_dir.mkdir(parents=True, exist_ok=True)
     running = [Worker(broker.bootstrap, env, run_dir, f"w{i}").start() for i in range(workers)]
+    if from_ready:
+        deadline = time.monotonic() + 180.0
+        while not all(ready(worker) for worker in running):
+            if time.monotonic() > deadline or not all(w.alive() for w in running):
+                outcome.problems.append("the workers did not all become ready")
+                for worker in running:
+                    kill(worker)
+                return outcome
+            time.sleep(0.2)
+        note("workers ready")
     t0 = time.monotonic()
     actions: list[tuple[float, str]] = [(at, "kill") for at in kills]
     if broker_outage is not None:

@@ -51,7 +51,13 @@ def test_broker_stopped_and_started_while_two_workers_drain(
     broker.start(fresh=True)
     try:
         outcome = run_one(
-            broker, expected, tmp_path, "broker-restart", workers=2, broker_outage=(8.0, 15.0)
+            broker,
+            expected,
+            tmp_path,
+            "broker-restart",
+            workers=2,
+            broker_outage=(2.0, 15.0),
+            from_ready=True,
         )
     finally:
         broker.stop()
