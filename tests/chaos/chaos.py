@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from kafka import KafkaConsumer  # noqa: E402
+from kafka import KafkaConsumer, TopicPartition  # noqa: E402
 
 from attribution.events import InvalidRecord, parse_event  # noqa: E402
 from crm_attribution.cli import main as cli_main  # noqa: E402
@@ -161,18 +161,30 @@ def count_differences(stream: Any, batch: Any, path: str = "") -> int:
     return 0 if differences(stream, batch) is None else 1
 
 
-def read_topic(bootstrap: str, topic: str, idle_ms: int = 8000) -> list[dict[str, Any]]:
-    """Every record of ``topic`` a ``read_committed`` consumer sees, as JSON."""
+def read_topic(bootstrap: str, topic: str, timeout_s: float = 180.0) -> list[dict[str, Any]]:
+    """Every record of ``topic`` a ``read_committed`` consumer sees, as JSON.
+
+    Read up to each partition's end (its last stable offset), not until the consumer has been
+    idle a while: on a loaded machine an idle timeout of 8 s once returned no record at all.
+    """
     consumer = KafkaConsumer(
-        topic,
         bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
         enable_auto_commit=False,
         isolation_level="read_committed",
-        consumer_timeout_ms=idle_ms,
     )
     try:
-        return [json.loads(message.value) for message in consumer]
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        records: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {topic} to its end in {timeout_s:.0f} s")
+            for batch in consumer.poll(timeout_ms=1000).values():
+                records.extend(json.loads(message.value) for message in batch)
+        return records
     finally:
         consumer.close()
 
