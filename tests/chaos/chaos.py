@@ -407,6 +407,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--broker-outage", help="AT,SECONDS: one fixed broker stop (with --workers)"
     )
+    parser.add_argument(
+        "--from-ready",
+        action="store_true",
+        help="count --kill-at and --broker-outage moments from when every worker is ready",
+    )
     parser.add_argument("--kills-only", action="store_true", help="no broker restarts")
     parser.add_argument(
         "--outages-only", action="store_true", help="broker restarts only, at random moments"
@@ -440,7 +445,15 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 plan = scenario(rng, index, args.kills_only, args.outages_only)
             name = f"run{index:02d}"
-            outcome = run_one(broker, expected, base, name, **plan, extra_env=extra_env)
+            outcome = run_one(
+                broker,
+                expected,
+                base,
+                name,
+                **plan,
+                extra_env=extra_env,
+                from_ready=args.from_ready,
+            )
             passed += outcome.ok
             verdict = "equal" if outcome.ok else "DIFFERENT"
             print(f"run {index + 1}/{args.runs} {plan}: {verdict} ({outcome.seconds:.0f} s)")
