@@ -42,6 +42,9 @@ from stream.versioned_cache import VersionedCache
 # batch of events, well under the broker's default message.max.bytes (1 MiB).
 RECORD_BATCH_BYTES = 512 * 1024
 
+# How old the consumer's cluster metadata may get before aiokafka asks again (see the app).
+METADATA_MAX_AGE_MS = 10_000
+
 
 @dataclass(frozen=True)
 class Topics:
@@ -123,6 +126,12 @@ class Pipeline:
             # half of that tick (seen as a Markov mismatch in the restart test).
             stream_wait_empty=True,
             table_standby_replicas=0,
+            # The group leader assigns from its consumer's metadata, which aiokafka refreshes
+            # every 5 minutes by default. Metadata fetched while the broker was away or before
+            # it listed a new topic left topics out of the assignment (Faust's "Ignoring
+            # missing topic"): a table never recovered, or nothing assigned at all. Refreshed
+            # this often, the leader sees the topics within seconds and aiokafka rebalances.
+            consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
             broker_commit_every=1000,
             broker_commit_interval=1.0,
             producer_linger=0.005,

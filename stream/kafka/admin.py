@@ -27,8 +27,18 @@ def topic_names(settings: Settings) -> list[str]:
 CHANGELOG_TABLES = ("customers", "aggregates")
 
 
+# The changelog topics' configuration, as Faust's own topic creation sets it for a table.
+COMPACTED = {"cleanup.policy": "compact"}
+
+
 class TopicMismatch(RuntimeError):
     """A co-partitioned topic exists with another partition count than the configured one."""
+
+
+def changelog_topics(settings: Settings) -> list[str]:
+    """The tables' changelog topics, as Faust names them."""
+    app_id = settings.worker.app_id
+    return [f"{app_id}-{table}-changelog" for table in CHANGELOG_TABLES]
 
 
 def co_partitioned_topics(settings: Settings) -> list[str]:
@@ -38,9 +48,7 @@ def co_partitioned_topics(settings: Settings) -> list[str]:
     table's changelog partition P is what the owner of input partition P recovers. The output
     topics (dead letters, attributions) may have any count.
     """
-    names = TopicNames.from_settings(settings)
-    app_id = settings.worker.app_id
-    return names.inputs() + [f"{app_id}-{table}-changelog" for table in CHANGELOG_TABLES]
+    return TopicNames.from_settings(settings).inputs() + changelog_topics(settings)
 
 
 def partition_mismatches(counts: Mapping[str, int], expected: int) -> list[str]:
@@ -79,7 +87,14 @@ def check_partition_counts(admin: KafkaAdminClient, settings: Settings) -> None:
 
 
 def ensure_topics(bootstrap: str, settings: Settings, timeout_s: float = 10.0) -> list[str]:
-    """Create missing topics (one replica, configured partitions); return the ones created.
+    """Create missing topics (configured partitions and replicas); return the ones created.
+
+    The tables' changelogs too (compacted, as Faust makes them), before any worker's consumer
+    asks for metadata: a changelog that Faust creates at start can still be missing from the
+    group leader's metadata when it assigns partitions, and Faust's assignor then leaves that
+    table out ("Ignoring missing topic"): no worker recovers it after a rebalance, and a new
+    owner of a partition starts the table empty (conversions were lost that way in a
+    broker-restart chaos run). aiokafka refreshes that metadata only every few minutes.
 
     Raises :class:`TopicMismatch` when an existing input or changelog topic has another
     partition count than ``topics.partitions``.
@@ -93,13 +108,17 @@ def ensure_topics(bootstrap: str, settings: Settings, timeout_s: float = 10.0) -
     )
     try:
         existing = set(admin.list_topics())
-        wanted = [name for name in topic_names(settings) if name not in existing]
+        changelogs = set(changelog_topics(settings))
+        wanted = [
+            name for name in topic_names(settings) + sorted(changelogs) if name not in existing
+        ]
         if wanted:
             topics = [
                 NewTopic(
                     name,
                     num_partitions=settings.topics.partitions,
                     replication_factor=settings.topics.replication_factor,
+                    topic_configs=COMPACTED if name in changelogs else {},
                 )
                 for name in wanted
             ]

@@ -27,10 +27,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from crm_attribution.settings.typed import KafkaSettings
+from stream.kafka.outgoing import SEND_FAILED_EXIT, exit_before_commit
 from stream.kafka.security import aiokafka_args
 
 # Offsets read back from a partition's end to find its last committed data record, at first
@@ -111,6 +113,24 @@ class ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
     async def _highwaters(self, partitions: list[Any]) -> Mapping[Any, int]:
+        try:
+            return await self._committed_highwaters(partitions)
+        except (KafkaError, TimeoutError) as error:
+            # Faust's recovery calls this after a rebalance. Raised into Faust, the error
+            # crashes its Recovery service and the worker ends with status 1 ("We experienced
+            # a crash!"), which supervisors and the chaos harness cannot tell from a bug. It
+            # comes from the broker (away longer than the request timeout, e.g. stopped during
+            # a rebalance) or a transaction left open past the wait; no batch of the new
+            # assignment has run, so exiting leaves nothing uncommitted behind, and the worker
+            # restarted on its data directory recovers again.
+            exit_before_commit(
+                SEND_FAILED_EXIT,
+                f"table recovery could not read the changelogs' committed ends from Kafka "
+                f"({error!r})",
+            )
+            raise
+
+    async def _committed_highwaters(self, partitions: list[Any]) -> Mapping[Any, int]:
         changelogs = self.app.tables.changelog_topics
         tables = [tp for tp in partitions if tp.topic in changelogs]
         ends: dict[Any, int] = dict(await super()._highwaters(partitions))

@@ -26,7 +26,13 @@ class TickSender:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap, linger_ms=0, **aiokafka_args(self.kafka)
             )
-            await producer.start()
+            try:
+                await producer.start()
+            except BaseException:
+                # A producer that could not bootstrap (broker down) still holds a client:
+                # close it, and start a new one on the next tick.
+                await producer.stop()
+                raise
             self._producer = producer
         for partition in range(partitions):
             await self._producer.send(topic, value=value, partition=partition)

@@ -6,14 +6,21 @@ import time
 from collections.abc import Sequence
 from typing import Any, cast
 
+from aiokafka.errors import KafkaError
 from faust import Stream
 from faust.types import EventT, StreamT
 
 from stream.kafka.codecs import record_json
-from stream.kafka.outgoing import exit_before_commit, finish_before_cancel, send_or_exit
+from stream.kafka.outgoing import (
+    SEND_FAILED_EXIT,
+    exit_before_commit,
+    finish_before_cancel,
+    send_or_exit,
+)
 from stream.pipeline import Pipeline
 from stream.processing.runner import BatchResult
 from stream.types import Record
+from stream.worker.assignment import refusal, unrecovered_changelogs
 
 # Exit status of a worker whose batch processing raised (an internal error, never bad input).
 PROCESSING_FAILED_EXIT = 5
@@ -69,6 +76,13 @@ async def handle_batch(pipeline: Pipeline, events: Sequence[EventT]) -> None:
         result = await pipeline.runner.process([input_record(event) for event in events])
         pipeline.queue_table_writes()
         queue_outputs(pipeline, result)
+    except KafkaError as error:
+        # Processing reads Kafka itself (a skipped range of a partition, stream/kafka/gaps.py):
+        # with the broker away that is an outage, not a bug, and a supervisor restarts on 4.
+        exit_before_commit(
+            SEND_FAILED_EXIT, f"could not read from Kafka while processing a batch ({error!r})"
+        )
+        return
     except Exception:  # noqa: BLE001 - see below
         # Faust would acknowledge the batch and restart the agent with its half-made writes
         # still held: end the process instead, so that a restart reads the batch again.
@@ -113,5 +127,15 @@ def attach_agent(pipeline: Pipeline) -> None:
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        missing = unrecovered_changelogs(
+            ((tp.topic, tp.partition) for tp in assigned),
+            pipeline.topic_names.inputs(),
+            app.tables.changelog_topics,
+        )
+        if missing:
+            # No batch of this assignment has run: exiting leaves nothing uncommitted, and the
+            # worker restarted by its supervisor asks for fresh metadata when it joins again.
+            exit_before_commit(SEND_FAILED_EXIT, refusal(missing))
+            return
         for tp in assigned:
             pipeline.runner.assigned(tp.partition)

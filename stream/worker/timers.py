@@ -6,6 +6,8 @@ import logging
 import time
 from typing import Any
 
+from aiokafka.errors import KafkaError
+
 from stream.api.fanout import FanoutError
 from stream.api.merge_analytics import EmptyStream
 from stream.api.queries import analytics_json, newest_event_time, refresh_markov_solution
@@ -23,10 +25,18 @@ async def send_ticks(pipeline: Pipeline) -> None:
     except FanoutError as error:
         log.info("watermark tick skipped: %s", error)
         return
-    if as_of:
+    if not as_of:
+        return
+    try:
         await pipeline.tick_sender.send(
             pipeline.topic_names.ticks, pipeline.partitions, tick_value(as_of)
         )
+    except KafkaError as error:
+        # The broker is away (stopped, restarting). An exception here would crash Faust's
+        # timer and the worker with status 1. A tick carries the group's newest event time,
+        # so the next one, sent once the broker is back, carries as much or more: skipping
+        # this one changes no figure, it only delays expiries until then.
+        log.warning("watermark tick skipped: Kafka unreachable (%r)", error)
 
 
 async def refresh_markov(pipeline: Pipeline) -> None:

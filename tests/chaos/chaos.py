@@ -35,10 +35,11 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from kafka import KafkaConsumer  # noqa: E402
+from kafka import KafkaConsumer, TopicPartition  # noqa: E402
 
 from attribution.events import InvalidRecord, parse_event  # noqa: E402
 from crm_attribution.cli import main as cli_main  # noqa: E402
+from crm_attribution.commands.worker import UNREACHABLE_EXIT  # noqa: E402
 from crm_attribution.generator import GeneratorConfig, generate  # noqa: E402
 from crm_attribution.settings.typed import Settings, load_settings  # noqa: E402
 from stream.kafka.admin import ensure_topics  # noqa: E402
@@ -160,18 +161,30 @@ def count_differences(stream: Any, batch: Any, path: str = "") -> int:
     return 0 if differences(stream, batch) is None else 1
 
 
-def read_topic(bootstrap: str, topic: str, idle_ms: int = 8000) -> list[dict[str, Any]]:
-    """Every record of ``topic`` a ``read_committed`` consumer sees, as JSON."""
+def read_topic(bootstrap: str, topic: str, timeout_s: float = 180.0) -> list[dict[str, Any]]:
+    """Every record of ``topic`` a ``read_committed`` consumer sees, as JSON.
+
+    Read up to each partition's end (its last stable offset), not until the consumer has been
+    idle a while: on a loaded machine an idle timeout of 8 s once returned no record at all.
+    """
     consumer = KafkaConsumer(
-        topic,
         bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
         enable_auto_commit=False,
         isolation_level="read_committed",
-        consumer_timeout_ms=idle_ms,
     )
     try:
-        return [json.loads(message.value) for message in consumer]
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        records: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {topic} to its end in {timeout_s:.0f} s")
+            for batch in consumer.poll(timeout_ms=1000).values():
+                records.extend(json.loads(message.value) for message in batch)
+        return records
     finally:
         consumer.close()
 
@@ -223,11 +236,12 @@ def settled_answer(
         for index, worker in enumerate(workers):
             if not worker.alive():
                 # As a supervisor (docker-compose, the demo) does: start it again on its data
-                # directory. Status 4 (Kafka refused or timed out a batch) is the broker
-                # outage's; anything else is a failure.
+                # directory. Status 4 (Kafka refused or timed out a batch) and status 2 (Kafka
+                # unreachable at start: a worker still starting when the broker stopped, seen
+                # on a loaded machine) are the broker outage's; anything else is a failure.
                 code = worker.process.returncode if worker.process else None
                 note(f"{worker.name} exited with status {code}; restarted")
-                if code != SEND_FAILED_EXIT:
+                if code not in (SEND_FAILED_EXIT, UNREACHABLE_EXIT):
                     return [f"worker {worker.name} exited ({code}):\n{worker.log_tail(15)}"]
                 again = Worker(
                     worker.bootstrap, worker.env, worker.log_path.parent, f"{worker.name}s"
@@ -288,12 +302,16 @@ def run_one(
     broker_outage: tuple[float, float] | None = None,
     extra_env: dict[str, str] | None = None,
     timeout: float = 600.0,
+    from_ready: bool = False,
 ) -> Outcome:
     """One run: produce the log, start the workers, apply the chaos, compare the answer.
 
     ``kills`` are seconds after the workers start at which the last worker is killed with
     SIGKILL (each restarted a second later); ``broker_outage`` is (seconds after start,
-    seconds down) for a broker stop and start on the same data directory.
+    seconds down) for a broker stop and start on the same data directory. With
+    ``from_ready`` those seconds count from the moment every worker answers ``/ready``
+    (draining), not from their start: on a loaded machine a worker may take longer to start
+    than the moment chosen.
     """
     outcome = Outcome(name)
     started = time.monotonic()
@@ -310,6 +328,16 @@ def run_one(
     run_dir = log_dir / name
     run_dir.mkdir(parents=True, exist_ok=True)
     running = [Worker(broker.bootstrap, env, run_dir, f"w{i}").start() for i in range(workers)]
+    if from_ready:
+        deadline = time.monotonic() + 180.0
+        while not all(ready(worker) for worker in running):
+            if time.monotonic() > deadline or not all(w.alive() for w in running):
+                outcome.problems.append("the workers did not all become ready")
+                for worker in running:
+                    kill(worker)
+                return outcome
+            time.sleep(0.2)
+        note("workers ready")
     t0 = time.monotonic()
     actions: list[tuple[float, str]] = [(at, "kill") for at in kills]
     if broker_outage is not None:
@@ -352,9 +380,11 @@ def run_one(
     return outcome
 
 
-def scenario(rng: random.Random, index: int, kills_only: bool = False) -> dict[str, Any]:
+def scenario(
+    rng: random.Random, index: int, kills_only: bool = False, outages_only: bool = False
+) -> dict[str, Any]:
     """The chaos of run ``index``: kills at random moments, or a broker restart."""
-    kind = index % (4 if kills_only else 5)
+    kind = 4 if outages_only else index % (4 if kills_only else 5)
     if kind in (0, 1):  # one of two workers killed once: start-up rebalance, mid-drain
         return {"workers": 2, "kills": [rng.uniform(2.0, 25.0)]}
     if kind == 2:  # the same worker killed twice, the second time during its recovery
@@ -377,7 +407,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--broker-outage", help="AT,SECONDS: one fixed broker stop (with --workers)"
     )
+    parser.add_argument(
+        "--from-ready",
+        action="store_true",
+        help="count --kill-at and --broker-outage moments from when every worker is ready",
+    )
     parser.add_argument("--kills-only", action="store_true", help="no broker restarts")
+    parser.add_argument(
+        "--outages-only", action="store_true", help="broker restarts only, at random moments"
+    )
     parser.add_argument("--dir", type=Path, help="logs and broker data (default: a temp dir)")
     parser.add_argument(
         "--env", action="append", default=[], help="KEY=VALUE worker setting, repeatable"
@@ -405,9 +443,17 @@ def main(argv: list[str] | None = None) -> int:
                     at, down = (float(x) for x in args.broker_outage.split(","))
                     plan["broker_outage"] = (at, down)
             else:
-                plan = scenario(rng, index, args.kills_only)
+                plan = scenario(rng, index, args.kills_only, args.outages_only)
             name = f"run{index:02d}"
-            outcome = run_one(broker, expected, base, name, **plan, extra_env=extra_env)
+            outcome = run_one(
+                broker,
+                expected,
+                base,
+                name,
+                **plan,
+                extra_env=extra_env,
+                from_ready=args.from_ready,
+            )
             passed += outcome.ok
             verdict = "equal" if outcome.ok else "DIFFERENT"
             print(f"run {index + 1}/{args.runs} {plan}: {verdict} ({outcome.seconds:.0f} s)")

@@ -44,11 +44,6 @@ def test_a_single_worker_killed_mid_batch_and_again_in_its_recovery(
     assert outcome.ok, "\n".join(outcome.problems + outcome.events)
 
 
-@pytest.mark.xfail(
-    reason="open (2026-12-05): in 3 of 4 long-script broker restarts and this test's first run "
-    "a worker crashed in Faust with status 1 when the broker came back (docs/reliability.md)",
-    strict=False,
-)
 def test_broker_stopped_and_started_while_two_workers_drain(
     expected: Expected, tmp_path: Path
 ) -> None:
@@ -56,7 +51,13 @@ def test_broker_stopped_and_started_while_two_workers_drain(
     broker.start(fresh=True)
     try:
         outcome = run_one(
-            broker, expected, tmp_path, "broker-restart", workers=2, broker_outage=(8.0, 15.0)
+            broker,
+            expected,
+            tmp_path,
+            "broker-restart",
+            workers=2,
+            broker_outage=(2.0, 15.0),
+            from_ready=True,
         )
     finally:
         broker.stop()

@@ -319,7 +319,10 @@ def test_topics_are_created_through_the_secured_admin_with_the_replication_facto
     (config,) = RecordingAdmin.built
     assert config["security_protocol"] == "SASL_SSL" and config["sasl_mechanism"] == "PLAIN"
     assert isinstance(config["ssl_context"], ssl.SSLContext)
-    assert len(created) == 7 and {t.replication_factor for t in RecordingAdmin.created} == {3}
+    # Inputs, ticks, outputs and the two tables' changelogs (compacted).
+    assert len(created) == 9 and {t.replication_factor for t in RecordingAdmin.created} == {3}
+    compacted = {t.name for t in RecordingAdmin.created if t.topic_configs}
+    assert compacted == {n for n in created if n.endswith("-changelog")} and len(compacted) == 2
 
 
 def test_the_worker_app_gets_the_credentials_and_the_replication_factor(
