@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/crm-attribution demo
 
 test: $(STAMP) browser postgres
-	$(BIN)/python -m pytest -v --timeout=900
+	$(BIN)/python -m pytest -v --timeout=900 --durations=30
 
 # Debian's chromium for the dashboard tests (Playwright drives it; it downloads no browser).
 browser:
