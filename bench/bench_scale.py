@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -42,6 +41,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+# Run as a script: bench/ is on sys.path.
+from bench_stream import (  # noqa: E402
+    bootstrap_or_local,
+    input_topics,
+    start_trivial_agent,
+    trivial_count,
+)
 
 from crm_attribution.generator import GeneratorConfig, generate  # noqa: E402
 from crm_attribution.settings.typed import load_settings  # noqa: E402
@@ -215,12 +222,7 @@ def input_total(bootstrap: str, inputs: dict[str, str]) -> int:
     from kafka import KafkaConsumer, TopicPartition
 
     settings = load_settings(environ=inputs)
-    topics = [
-        settings.topics.touchpoints,
-        settings.topics.purchases,
-        settings.topics.costs,
-        settings.topics.assignments,
-    ]
+    topics = input_topics(settings)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     try:
         parts = [TopicPartition(t, p) for t in topics for p in range(settings.topics.partitions)]
@@ -233,31 +235,12 @@ def trivial_row(
     bootstrap: str, inputs: dict[str, str], total: int, log_dir: Path, max_seconds: float
 ) -> dict[str, Any]:
     """The counting agent drains the produced log."""
-    settings = load_settings(environ=inputs)
-    topics = [
-        settings.topics.touchpoints,
-        settings.topics.purchases,
-        settings.topics.costs,
-        settings.topics.assignments,
-    ]
     port = free_port()
     log = (log_dir / "scale-trivial.log").open("ab")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "bench" / "trivial_app.py"),
-            bootstrap,
-            f"trivial-{uuid.uuid4().hex[:6]}",
-            str(port),
-            *topics,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    proc = start_trivial_agent(bootstrap, load_settings(environ=inputs), port, log)
     try:
         rate, done = drain(
-            lambda: (get_json(f"http://127.0.0.1:{port}/count")[1] or {}).get("count", 0),
+            lambda: trivial_count(port),
             total,
             lambda: proc.poll() is None,
             "trivial agent",
@@ -387,12 +370,7 @@ def main() -> None:
     args = parser.parse_args()
     log_dir = Path(args.out)
     log_dir.mkdir(parents=True, exist_ok=True)
-    if args.bootstrap:
-        bootstrap = args.bootstrap
-    else:
-        from stream.broker.launcher import ensure_broker
-
-        bootstrap, _ = ensure_broker(load_settings())
+    bootstrap = bootstrap_or_local(args.bootstrap, load_settings())
     label = f"{args.customers} customers, {args.days} days, seed 3"
     lines: list[str] = []
     if not args.inputs:

@@ -24,6 +24,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+# Run as a script: bench/ is on sys.path.
+from bench_stream import bootstrap_or_local  # noqa: E402
+
 from crm_attribution.generator import GeneratorConfig, generate  # noqa: E402
 from crm_attribution.settings.typed import load_settings  # noqa: E402
 from stream.kafka.admin import ensure_topics  # noqa: E402
@@ -95,12 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     log_dir = Path(args.out)
     log_dir.mkdir(parents=True, exist_ok=True)
-    if args.bootstrap:
-        bootstrap = args.bootstrap
-    else:
-        from stream.broker.launcher import ensure_broker
-
-        bootstrap, _ = ensure_broker(load_settings())
+    bootstrap = bootstrap_or_local(args.bootstrap, load_settings())
     rows = []
     for count in (int(c) for c in args.customers.split(",")):
         rows.append(measure(bootstrap, count, args.days, args.store, log_dir))

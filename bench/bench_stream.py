@@ -20,13 +20,13 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from crm_attribution.generator import GeneratorConfig, generate  # noqa: E402
-from crm_attribution.settings.typed import load_settings  # noqa: E402
+from crm_attribution.settings.typed import Settings, load_settings  # noqa: E402
 from stream.kafka.admin import ensure_topics  # noqa: E402
 from stream.kafka.producer import EventProducer, produce_lines  # noqa: E402
 from tests.integration.stream_harness import Worker, free_port, get_json, unique_env  # noqa: E402
@@ -39,36 +39,55 @@ def produce_all(bootstrap: str, settings: Any, lines: list[str]) -> int:
     return sum(report.sent.values())
 
 
-def trivial_rate(bootstrap: str, lines: list[str], log_dir: Path) -> float:
-    env = unique_env(partitions=4)
-    settings = load_settings(environ=env)
-    ensure_topics(bootstrap, settings)
-    total = produce_all(bootstrap, settings, lines)
-    port = free_port()
-    topics = [
-        settings.topics.touchpoints,
-        settings.topics.purchases,
-        settings.topics.costs,
-        settings.topics.assignments,
-    ]
-    log = (log_dir / "trivial.log").open("wb")
-    proc = subprocess.Popen(
+def input_topics(settings: Settings) -> list[str]:
+    """The four event topics a log is produced to (what the trivial agent reads)."""
+    t = settings.topics
+    return [t.touchpoints, t.purchases, t.costs, t.assignments]
+
+
+def start_trivial_agent(
+    bootstrap: str, settings: Settings, port: int, log: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    """The counting Faust agent (bench/trivial_app.py) on the input topics, in its own group."""
+    return subprocess.Popen(
         [
             sys.executable,
             str(REPO / "bench" / "trivial_app.py"),
             bootstrap,
             f"trivial-{uuid.uuid4().hex[:6]}",
             str(port),
-            *topics,
+            *input_topics(settings),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
+
+
+def trivial_count(port: int) -> int:
+    """Events the trivial agent on ``port`` has counted so far."""
+    return int((get_json(f"http://127.0.0.1:{port}/count")[1] or {}).get("count", 0))
+
+
+def bootstrap_or_local(given: str | None, settings: Settings) -> str:
+    """``--bootstrap`` if given, else the embedded broker (started if none runs)."""
+    if given:
+        return given
+    from stream.broker.launcher import ensure_broker
+
+    bootstrap, _ = ensure_broker(settings)
+    return bootstrap
+
+
+def trivial_rate(bootstrap: str, lines: list[str], log_dir: Path) -> float:
+    env = unique_env(partitions=4)
+    settings = load_settings(environ=env)
+    ensure_topics(bootstrap, settings)
+    total = produce_all(bootstrap, settings, lines)
+    port = free_port()
+    proc = start_trivial_agent(bootstrap, settings, port, (log_dir / "trivial.log").open("wb"))
     try:
-        return _drain_rate(
-            lambda: (get_json(f"http://127.0.0.1:{port}/count")[1] or {}).get("count", 0), total
-        )
+        return _drain_rate(lambda: trivial_count(port), total)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -205,12 +224,7 @@ def main() -> None:
     log_dir = Path(args.out)
     log_dir.mkdir(parents=True, exist_ok=True)
     settings = load_settings()
-    if args.bootstrap:
-        bootstrap = args.bootstrap
-    else:
-        from stream.broker.launcher import ensure_broker
-
-        bootstrap, _ = ensure_broker(settings)
+    bootstrap = bootstrap_or_local(args.bootstrap, settings)
     lines = list(generate(GeneratorConfig(customers=args.customers, days=args.days, seed=3)))
     print(f"{len(lines)} events, {args.customers} customers, broker {bootstrap}", flush=True)
     if args.latency_rates:
