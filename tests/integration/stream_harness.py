@@ -127,6 +127,21 @@ def get_json(url: str, timeout: float = 30.0, token: str | None = API_TOKEN) -> 
         return 0, None
 
 
+def create_topics(bootstrap: str, *topics: str, partitions: int = 1) -> None:
+    """Create ``topics`` (one replica each) and wait until the broker lists them."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    from stream.kafka.admin import wait_until_listed
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(t, partitions, 1) for t in topics])
+        wait_until_listed(admin, list(topics), timeout_s=30)
+    finally:
+        admin.close()
+
+
 def read_to_end(bootstrap: str, partitions: list[Any], timeout: float = 60.0) -> list[Any]:
     """Every record of these topic partitions, from the start up to their end offsets as now.
 

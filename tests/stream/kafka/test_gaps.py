@@ -6,12 +6,10 @@ import asyncio
 import uuid
 
 import pytest
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
 
 from crm_attribution.settings.typed import KafkaSettings
-from stream.kafka.admin import wait_until_listed
 from stream.kafka.gaps import GapReader
+from tests.integration.stream_harness import create_topics
 from tests.integration.test_smoke_kafka import produce
 
 pytestmark = pytest.mark.kafka
@@ -20,12 +18,7 @@ pytestmark = pytest.mark.kafka
 def test_gap_reader_reads_exactly_the_missing_range(kafka_bootstrap: str) -> None:
     """The direct read that refills skipped offsets returns [start, end) in order, no more."""
     topic = f"gap-{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    try:
-        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-        wait_until_listed(admin, [topic], timeout_s=30)
-    finally:
-        admin.close()
+    create_topics(kafka_bootstrap, topic)
     produce(kafka_bootstrap, topic, [(f"k{i}", i) for i in range(20)])
 
     async def read(start: int, end: int) -> list[int]:
@@ -46,12 +39,7 @@ def test_gap_reader_skips_records_of_aborted_transactions(kafka_bootstrap: str) 
     from kafka import KafkaProducer
 
     topic = f"gap-{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    try:
-        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-        wait_until_listed(admin, [topic], timeout_s=30)
-    finally:
-        admin.close()
+    create_topics(kafka_bootstrap, topic)
     producer = KafkaProducer(
         bootstrap_servers=kafka_bootstrap, transactional_id=f"gap-test-{uuid.uuid4().hex[:8]}"
     )

@@ -7,22 +7,11 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
 
-from stream.kafka.admin import wait_until_listed
 from stream.kafka.outgoing import Outgoing
+from tests.integration.stream_harness import create_topics
 
 pytestmark = pytest.mark.kafka
-
-
-def create(bootstrap: str, *topics: str) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1) for t in topics])
-        wait_until_listed(admin, list(topics), timeout_s=30)
-    finally:
-        admin.close()
 
 
 def test_a_topic_known_at_start_still_gets_its_batches_after_a_new_topic(
@@ -35,7 +24,7 @@ def test_a_topic_known_at_start_still_gets_its_batches_after_a_new_topic(
     its transaction until Kafka aborted it, and the worker exited with status 4)."""
     run = uuid.uuid4().hex[:8]
     early, late = f"early-{run}", f"late-{run}"
-    create(kafka_bootstrap, early)
+    create_topics(kafka_bootstrap, early)
 
     async def scenario() -> None:
         producer = AIOKafkaProducer(
@@ -47,7 +36,7 @@ def test_a_topic_known_at_start_still_gets_its_batches_after_a_new_topic(
         await producer.client.force_metadata_update()
         try:
             outgoing = Outgoing(lambda: producer)
-            create(kafka_bootstrap, late)
+            create_topics(kafka_bootstrap, late)
             await producer.begin_transaction()
             # One batch for both: the known topic's record batch waits in the accumulator (its
             # partition is muted until added to the transaction) while the new topic's send
