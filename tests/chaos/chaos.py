@@ -46,7 +46,12 @@ from stream.kafka.admin import ensure_topics  # noqa: E402
 from stream.kafka.outgoing import SEND_FAILED_EXIT  # noqa: E402
 from stream.kafka.producer import EventProducer, produce_lines  # noqa: E402
 from tests.compare import assert_same  # noqa: E402
-from tests.integration.stream_harness import Worker, get_json, unique_env  # noqa: E402
+from tests.integration.stream_harness import (  # noqa: E402
+    Worker,
+    get_json,
+    read_to_end,
+    unique_env,
+)
 
 # How long an answer must stay the same before it counts as settled.
 SETTLED_S = 20.0
@@ -167,26 +172,12 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 180.0) -> list[dic
     Read up to each partition's end (its last stable offset), not until the consumer has been
     idle a while: on a loaded machine an idle timeout of 8 s once returned no record at all.
     """
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        records: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {topic} to its end in {timeout_s:.0f} s")
-            for batch in consumer.poll(timeout_ms=1000).values():
-                records.extend(json.loads(message.value) for message in batch)
-        return records
     finally:
         consumer.close()
+    return [json.loads(m.value) for m in read_to_end(bootstrap, partitions, timeout_s)]
 
 
 def check_outputs(bootstrap: str, settings: Settings, expected: Expected) -> list[str]:

@@ -146,11 +146,15 @@ def read_to_end(bootstrap: str, partitions: list[Any], timeout: float = 60.0) ->
     """Every record of these topic partitions, from the start up to their end offsets as now.
 
     For topics nobody writes to any more (read after the workers stop): no idle wait for
-    records that might still come. Fails if the end is not reached within ``timeout``.
+    records that might still come. Read ``read_committed``, as the worker's readers must (it
+    writes in transactions; the end of a partition is then its last stable offset). Fails if
+    the end is not reached within ``timeout``.
     """
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    )
     try:
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
