@@ -55,15 +55,20 @@ class FaustTableStore:
         """Store ``value`` under ``key`` in ``partition``."""
         self.put_many([(partition, key, value)])
 
-    def items(self) -> Iterator[tuple[Any, Any]]:
-        """Every stored item (RocksDB: of the partitions this worker actively owns)."""
+    def items(self, keep: Callable[[Any], bool] | None = None) -> Iterator[tuple[Any, Any]]:
+        """Every stored item whose key ``keep`` accepts (all without it; RocksDB: of the
+        partitions this worker actively owns)."""
         store = self._store()
         if isinstance(store, RocksStore):
-            decode_key, decode_value = store._decode_key, store._decode_value  # noqa: SLF001
-            for raw_key, raw_value in store._iteritems():  # noqa: SLF001
-                yield decode_key(raw_key), decode_value(raw_value)
+            yield from _rocks_items(store, keep)
             return
-        yield from _memory(store).data.items()
+        data = _memory(store).data
+        if keep is None:
+            yield from data.items()
+            return
+        for key, value in data.items():
+            if keep(key):
+                yield key, value
 
     def key_count(self) -> int:
         """How many keys the store holds: exact in memory, RocksDB's own estimate (no scan)."""
@@ -93,6 +98,28 @@ def _rocks_put_many(store: RocksStore, writes: Iterable[tuple[int, Any, Any]]) -
         key_index[raw_key] = partition
     for partition, batch in batches.items():
         store._db_for_partition(partition).write(batch)  # noqa: SLF001
+
+
+def _rocks_items(
+    store: RocksStore, keep: Callable[[Any], bool] | None
+) -> Iterator[tuple[Any, Any]]:
+    # Keys first, values only for the keys kept: a scan for a few small keys (the totals the
+    # expiry ticks read every few seconds) must not read and decode every converted journey.
+    decode_key, decode_value = store._decode_key, store._decode_value  # noqa: SLF001
+    if keep is None:
+        for raw_key, raw_value in store._iteritems():  # noqa: SLF001
+            yield decode_key(raw_key), decode_value(raw_value)
+        return
+    offset_key = store.offset_key
+    for db in store._dbs_for_actives():  # noqa: SLF001
+        for raw_key in db.keys():  # noqa: SIM118 - an Rdict's keys alone, no values read
+            if raw_key == offset_key:
+                continue
+            key = decode_key(raw_key)
+            if keep(key):
+                raw_value = db.get(raw_key)
+                if raw_value is not None:
+                    yield key, decode_value(raw_value)
 
 
 def _memory(store: Any) -> MemoryStore:

@@ -7,7 +7,7 @@ broker-free harness (``stream.testing``) over lists of records.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -64,8 +64,8 @@ class TableStore(Protocol):
         """Store each ``(partition, key, value)``."""
         ...
 
-    def items(self) -> Iterable[tuple[Any, Any]]:
-        """Every stored item."""
+    def items(self, keep: Callable[[Any], bool] | None = None) -> Iterable[tuple[Any, Any]]:
+        """Every stored item whose key ``keep`` accepts (every item without ``keep``)."""
         ...
 
     def key_count(self) -> int:

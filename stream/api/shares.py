@@ -14,7 +14,14 @@ def local_share(pipeline: Pipeline, kinds: str) -> dict[str, Any]:
     """This worker's aggregate items, for the partitions it owns, limited to ``kinds``."""
     wanted = {k for k in kinds.split(",") if k} if kinds else set()
     partitions = pipeline.assigned_partitions()
-    share = items_by_partition(pipeline.aggregates.items(), partitions, wanted)
+
+    def keep(key: str) -> bool:
+        partition, kind, _ = aggregate_keys.parse(key)
+        return partition in partitions and (not wanted or kind in wanted)
+
+    # Filtered on the key before any value is read: the expiry ticks ask for the totals every
+    # few seconds, and a RocksDB scan decoding every value took an eighth of a worker's time.
+    share = items_by_partition(pipeline.aggregates.items(keep), partitions, wanted)
     # The newest event times live in memory between aggregate writes.
     if not wanted or aggregate_keys.TOTALS in wanted:
         for partition in partitions:

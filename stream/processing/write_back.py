@@ -80,13 +80,18 @@ class WriteBack(MutableMapping[Any, Any]):
     def __len__(self) -> int:
         return sum(1 for _ in self.items())
 
-    def items(self) -> Iterator[tuple[Any, Any]]:  # type: ignore[override]
-        """Pending values first, then those on their way, then the store's other items."""
-        yield from self.pending.items()
-        for key, (_, value) in self.unstored.items():
-            if key not in self.pending:
+    def items(  # type: ignore[override]
+        self, keep: Callable[[Any], bool] | None = None
+    ) -> Iterator[tuple[Any, Any]]:
+        """Pending values first, then those on their way, then the store's other items; only
+        those whose key ``keep`` accepts, when given (the store then decodes no other value)."""
+        for key, value in self.pending.items():
+            if keep is None or keep(key):
                 yield key, value
-        for key, value in self.store.items():
+        for key, (_, value) in self.unstored.items():
+            if key not in self.pending and (keep is None or keep(key)):
+                yield key, value
+        for key, value in self.store.items(keep):
             if key not in self.pending and key not in self.unstored:
                 yield key, value
 

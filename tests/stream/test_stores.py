@@ -91,3 +91,27 @@ def test_a_memory_value_is_kept_with_its_partition(tmp_path: Path) -> None:
     assert memory.data[b"c1"] == b"\x01x" and memory._key_partition[b"c1"] == 2  # noqa: SLF001
     assert pipeline.customers_store.key_count() == 1
     assert list(pipeline.customers_store.items()) == [(b"c1", b"\x01x")]
+
+
+def test_a_filtered_scan_reads_only_the_values_of_the_keys_it_keeps(tmp_path: Path) -> None:
+    """The expiry ticks ask for the totals every few seconds: a RocksDB scan that decoded every
+    value (every converted journey) to keep three keys took an eighth of a worker's time."""
+    for store in ("memory://", "rocksdb://"):
+        settings = load_settings(environ={"CRM_WORKER__STORE": store})
+        pipeline = Pipeline(settings, "127.0.0.1:1", data_dir=str(tmp_path / store[:-3]))
+        aggregates = pipeline.aggregates_store
+        if store == "rocksdb://":
+            rocks = pipeline.aggregates_table.data
+            # Scans read the databases of actively assigned partitions: both, here.
+            rocks._dbs_for_actives = lambda rocks=rocks: iter(rocks._dbs.values())  # noqa: SLF001
+        aggregates.put_many([(0, "0|totals", {"c": 1}), (1, "1|totals", {"c": 2})])
+        aggregates.put_many([(1, "1|credits", {"m": {}})])
+        kept = dict(aggregates.items(lambda key: key.endswith("|totals")))
+        assert kept == {"0|totals": {"c": 1}, "1|totals": {"c": 2}}
+        assert len(dict(aggregates.items())) == 3
+        if store == "rocksdb://":
+            # A value no decoder reads: the filtered scan must not touch it.
+            raw_key = rocks._encode_key("1|conv|2026-01-01|0")  # noqa: SLF001
+            rocks._db_for_partition(1).put(raw_key, b"\xff not json")  # noqa: SLF001
+            kept = dict(aggregates.items(lambda key: key.endswith("|totals")))
+            assert kept == {"0|totals": {"c": 1}, "1|totals": {"c": 2}}
