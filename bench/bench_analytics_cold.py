@@ -83,8 +83,18 @@ def copied(
         for key, value in customers.items():
             many_customers[key + suffix.encode()] = value
         for key, value in aggregates.items():
-            if aggregate_keys.parse(key)[1] == aggregate_keys.CONVERSIONS:
+            kind = aggregate_keys.parse(key)[1]
+            if kind == aggregate_keys.CONVERSIONS:
                 many_aggregates[f"{key}{suffix}"] = _renamed_conv(value, suffix)
+            elif kind == getattr(aggregate_keys, "FUNNEL", None):  # absent before P|funnel
+                # The copies' parts are the same: each count (and the customers counted) times.
+                many_aggregates[key] = {
+                    "n": value["n"] * copies,
+                    "counts": {
+                        c: {k: n * copies for k, n in names.items()}
+                        for c, names in value["counts"].items()
+                    },
+                }
             else:
                 many_aggregates[key] = value
     return many_customers, many_aggregates

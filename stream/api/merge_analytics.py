@@ -17,7 +17,7 @@ from attribution.analytics.report import ReportOptions, analytics_report, previo
 from attribution.models.options import ModelOptions
 from crm_attribution.settings.typed import Settings
 from stream.api.merge_attribution import model_results, totals_object
-from stream.processing.aggregates import Merged, converted_journeys
+from stream.processing.aggregates import Merged, converted_table
 from stream.processing.analytics_columns import inputs_from_shares
 
 
@@ -46,7 +46,7 @@ def report_from_shares(
     )
     if inputs.newest_ms is None:
         raise EmptyStream("the stream holds no event yet: nothing to report")
-    journeys = converted_journeys(row for s in shares.values() for row in s["journeys"])
+    journeys = converted_table(row for s in shares.values() for row in s["journeys"])
     results = model_results(merged, models, options)
     credits = {model: result.channels for model, result in results.items()}
     report_options = ReportOptions.from_settings(settings, options)

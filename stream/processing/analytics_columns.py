@@ -5,9 +5,10 @@ holdout assignments and purchases, the customers seen, costs, and funnel counts.
 the library's per-customer objects from every customer's parts to get those tables (the
 holdout contribution, the funnel sets, daily revenue: sums the report does not read) was most
 of a cold answer. Here each partition's parts become those tables' columns in one pass, the
-funnel counts are summed per partition (partitions hold disjoint customers, so the counts add
-up), and the asking worker concatenates the columns: the answer is the one
-``inputs_from_state(state_from_parts(...))`` gives, which the tests check.
+funnel counts are the partition's (kept in ``P|funnel`` as events arrive; partitions hold
+disjoint customers, so the counts add up), and the asking worker concatenates the columns:
+the inputs are those ``inputs_from_state(state_from_parts(...))`` gives, which the tests
+check.
 """
 
 from __future__ import annotations
@@ -51,11 +52,14 @@ _HOLDOUT_COLUMNS = ("customer", "event_id", "ts_ms", "micros")
 def share_columns(
     customers: Iterable[tuple[str, Mapping[str, Any]]],
     base_currency: str = DEFAULT_BASE_CURRENCY,
+    funnel_sums: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The given customers' parts as columns, their funnel counts summed, their newest time.
 
     ``customers`` lists the customers with their ids; the columns name a customer by its index
     in it. Purchases of refunded orders are at their net amount (``net_of_refunds``).
+    ``funnel_sums``: the partition's ``P|funnel`` (``aggregates.record_funnel``), the funnel
+    counts when it counted every customer with a funnel part; else they are counted here.
     """
     ids: list[str] = []
     ledger: dict[str, list[Any]] = {name: [] for name in _LEDGER_COLUMNS}
@@ -104,7 +108,9 @@ def share_columns(
         "assignments": assignments,
         "holdout_purchases": held,
         "seen": seen,
-        "funnel": _funnel_counts(funnels),
+        "funnel": funnel_sums["counts"]
+        if funnel_sums is not None and funnel_sums["n"] == len(funnels)
+        else _funnel_counts(funnels),
         "newest": newest,
     }
 

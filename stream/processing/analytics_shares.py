@@ -30,6 +30,9 @@ def partition_shares(
         if partition in partitions:
             customers[partition].append((key.decode("utf-8"), parts))
     return {
-        str(p): {**share_columns(sorted(customers[p]), base_currency), **items}
+        str(p): {
+            **share_columns(sorted(customers[p]), base_currency, items["funnel_sums"]),
+            **items,
+        }
         for p, items in analytics_items(aggregate_items, partitions).items()
     }

@@ -11,8 +11,11 @@ import pytest
 from attribution.analytics.holdout import HashMembership
 from attribution.analytics.inputs import AnalyticsInputs, inputs_from_state
 from attribution.events import Cost, parse_record
+from stream.processing import aggregate_keys
+from stream.processing.aggregates import record_funnel
 from stream.processing.analytics_columns import inputs_from_shares, share_columns
 from stream.processing.analytics_parts import (
+    FUNNEL,
     apply_cost,
     apply_to_parts,
     state_from_parts,
@@ -82,3 +85,61 @@ def test_no_share_gives_empty_inputs() -> None:
     empty = inputs_from_shares([share_columns([])], [], None)
     assert empty.newest_ms is None and empty.purchases.height == 0
     assert_same_inputs(empty, inputs_from_state(state_from_parts([], [], None)))
+
+
+def funnel_of_parts(customers: dict[str, dict]) -> dict:
+    """The funnel counts of the parts, counted from the parts."""
+    return share_columns(sorted(customers.items()))["funnel"]
+
+
+def test_funnel_sums_kept_as_parts_grow_are_the_counts_of_the_parts() -> None:
+    log = [e for e in events(7) if not isinstance(e, Cost)]
+    shuffled = log + random.Random(3).sample(log, len(log) // 2)
+    random.Random(4).shuffle(shuffled)
+    customers: dict[str, dict] = {}
+    table: dict[str, object] = {}
+    for event in shuffled:
+        before = customers.get(event.customer_id)
+        after = customers[event.customer_id] = apply_to_parts(before, event)
+        record_funnel(table, 0, (before or {}).get(FUNNEL), after.get(FUNNEL))
+    sums = table[aggregate_keys.funnel(0)]
+    assert sums["n"] == sum(1 for p in customers.values() if p.get(FUNNEL))  # type: ignore[index]
+    counted = funnel_of_parts(customers)
+    assert sums["counts"] == counted and len(counted) > 2  # type: ignore[index]
+    assert share_columns(sorted(customers.items()), funnel_sums=sums)["funnel"] == counted  # type: ignore[arg-type]
+
+
+def test_a_partition_whose_parts_predate_its_funnel_sums_is_counted_from_the_parts() -> None:
+    """Parts written before ``P|funnel`` existed: the sums count fewer customers than hold a
+    funnel part, so they are not taken (they would count only what came later)."""
+    log = [e for e in events(8) if not isinstance(e, Cost)]
+    customers: dict[str, dict] = {}
+    table: dict[str, object] = {}
+    for number, event in enumerate(log):
+        before = customers.get(event.customer_id)
+        after = customers[event.customer_id] = apply_to_parts(before, event)
+        if number > len(log) // 2:  # the worker with P|funnel starts half-way
+            record_funnel(table, 0, (before or {}).get(FUNNEL), after.get(FUNNEL))
+    sums = table[aggregate_keys.funnel(0)]
+    counted = funnel_of_parts(customers)
+    assert sums["counts"] != counted  # type: ignore[index]
+    assert share_columns(sorted(customers.items()), funnel_sums=sums)["funnel"] == counted  # type: ignore[arg-type]
+
+
+def test_the_runner_keeps_funnel_sums_that_count_every_customer() -> None:
+    """So the stream-equals-batch tests compare the report with the kept sums, not a recount."""
+    from crm_attribution.generator import GeneratorConfig, generate
+    from stream.processing.analytics_shares import partition_shares
+    from stream.testing import TestingLog, run_main, stored_partition
+    from tests.stream.batch_answers import stream_settings
+
+    settings = stream_settings(partitions=PARTITIONS)
+    log = TestingLog(settings)
+    log.produce_lines(list(generate(GeneratorConfig(customers=150, days=15, seed=9))), settings)
+    run = run_main(log, settings, batch_events=50)
+    shares = partition_shares(
+        run.customers.items(), run.aggregates.items(), set(range(PARTITIONS)), stored_partition
+    )
+    for partition, share in shares.items():
+        sums = run.aggregates[aggregate_keys.funnel(int(partition))]
+        assert share["funnel"] is sums["counts"]
