@@ -120,6 +120,8 @@ def cold_answer(
         time.process_time() - cpu,
         time.perf_counter() - wall,
     )
+    # What the shares weigh as JSON: what a worker sends another over HTTP.
+    times["shares_json_mb"] = len(orjson.dumps(shares)) / 1e6
     return times, report
 
 
@@ -151,7 +153,8 @@ def main() -> None:
         print(
             f"round {number}: shares {times['shares_cpu']:.2f} s CPU "
             f"({times['shares_wall']:.2f} s wall), report {times['report_cpu']:.2f} s CPU "
-            f"({times['report_wall']:.2f} s wall)",
+            f"({times['report_wall']:.2f} s wall), shares {times['shares_json_mb']:.1f} MB "
+            "as JSON",
             flush=True,
         )
     if args.answer:

@@ -313,7 +313,7 @@ def converted_table(rows: Iterable[str | list[Any]]) -> ConvertedTable:
             texts.append(item)
         else:
             decoded.append(item)
-    # One parse of all the rows: a call per row spent more in the calls than in the parsing.
+    # One parse of all the rows, not a call per row.
     decoded.extend(orjson.loads(f"[{','.join(texts)}]"))
     # [customer_id, ["c", order_id, event_id, ts_ms, value, touches]] (journey_rows.py)
     decoded.sort(key=lambda pair: (pair[0], pair[1][3], pair[1][2]))
