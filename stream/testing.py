@@ -194,6 +194,7 @@ class TestingRun:
             self.aggregates.items(),
             set(range(self.settings.topics.partitions)),
             stored_partition,
+            self.settings.business.base_currency,
         )
         return report_from_shares(
             shares,

@@ -124,27 +124,52 @@ def converted_from_journey_table(journeys: JourneyTable) -> ConvertedTable:
 
 def converted_from_journeys(journeys: Sequence[ConvertedJourney]) -> ConvertedTable:
     """Converted journey objects (the stream's) as a table."""
+    touches = [t for j in journeys for t in j.touches]
+    return converted_from_columns(
+        [j.customer_id for j in journeys],
+        [j.event_id for j in journeys],
+        [j.ts_ms for j in journeys],
+        [j.value for j in journeys],
+        [len(j.touches) for j in journeys],
+        [t.channel for t in touches],
+        [t.campaign for t in touches],
+        [t.ts_ms for t in touches],
+    )
+
+
+def converted_from_columns(
+    customer_ids: Sequence[str],
+    event_ids: Sequence[str],
+    ts_ms: Sequence[int],
+    values: Sequence[float],
+    touch_counts: Sequence[int],
+    channels: Sequence[str],
+    campaigns: Sequence[str | None],
+    touch_ts: Sequence[int],
+) -> ConvertedTable:
+    """Converted journeys given as columns, in table order: per journey its customer, purchase
+    event id, time, value and number of touches; per touch (journey after journey) its
+    channel, campaign and time."""
     from attribution.journey_table import text_codes
 
-    counts = np.array([len(j.touches) for j in journeys], dtype=np.int64)
-    offsets = np.zeros(len(journeys) + 1, np.int64)
+    counts = np.array(touch_counts, dtype=np.int64)
+    offsets = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
-    touches = [t for j in journeys for t in j.touches]
-    customer, customers = text_codes(pl.Series([j.customer_id for j in journeys], dtype=pl.String))
-    channel, channels = text_codes(pl.Series([t.channel for t in touches], dtype=pl.String))
-    campaign, campaigns = text_codes(pl.Series([t.campaign for t in touches], dtype=pl.String))
+    customer, customer_names = text_codes(pl.Series(customer_ids, dtype=pl.String))
+    channel, channel_names = text_codes(pl.Series(channels, dtype=pl.String))
+    campaign, campaign_names = text_codes(pl.Series(campaigns, dtype=pl.String))
     return ConvertedTable(
         customer,
-        customers,
-        pl.Series("event_id", [j.event_id for j in journeys], dtype=pl.String),
-        np.array([j.ts_ms for j in journeys], dtype=np.int64),
-        np.array([j.value for j in journeys], dtype=np.float64),
+        customer_names,
+        pl.Series("event_id", event_ids, dtype=pl.String),
+        np.array(ts_ms, dtype=np.int64),
+        np.array(values, dtype=np.float64),
         offsets,
         channel,
-        channels,
+        channel_names,
         campaign,
-        campaigns,
-        np.array([t.ts_ms for t in touches], dtype=np.int64),
+        campaign_names,
+        np.array(touch_ts, dtype=np.int64),
     )
 
 

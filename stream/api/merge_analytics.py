@@ -1,9 +1,11 @@
 """The customer analytics report of the whole stream: the batch ``report`` command's JSON.
 
-Each worker hands over, for the partitions it owns, its customers' analytics parts, the cost
-events and the converted journeys (:mod:`stream.api.shares`); the worker that was asked
-rebuilds the analytics state from them and runs the library's own report on it with the
-stream's channel credits, so the answer equals ``crm-attribution report`` on the same log.
+Each worker hands over, for the partitions it owns, its customers' analytics parts as columns
+with their funnel counts summed, the cost events and the converted journeys
+(:mod:`stream.api.shares`); the worker that was asked concatenates them into the report's
+input tables (:mod:`stream.processing.analytics_columns`) and runs the library's own report
+on them with the stream's channel credits, so the answer equals ``crm-attribution report``
+on the same log.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from attribution.analytics.report import ReportOptions, analytics_report, previo
 from attribution.models.options import ModelOptions
 from crm_attribution.settings.typed import Settings
 from stream.api.merge_attribution import model_results, totals_object
-from stream.processing.aggregates import Merged, converted_journeys
-from stream.processing.analytics_parts import state_from_parts
+from stream.processing.aggregates import Merged, converted_table
+from stream.processing.analytics_columns import inputs_from_shares
 
 
 class EmptyStream(LookupError):
@@ -35,29 +37,23 @@ def report_from_shares(
     """The report from every partition's share and the merged attribution aggregates."""
     a = settings.analytics
     hashing = HashMembership(a.holdout_salt, a.holdout_control_share)
-    customers = sorted(
-        (customer, parts)
-        for share in shares.values()
-        for customer, parts in share["customers"].items()
-    )
     costs = [share["costs"] for share in shares.values() if share["costs"]]
-    state = state_from_parts(
-        customers,
+    inputs = inputs_from_shares(
+        list(shares.values()),
         costs,
         hashing if a.holdout_from_hash else None,
         time_zone=settings.business.time_zone,
-        base_currency=settings.business.base_currency,
     )
-    if state.newest_ms is None:
+    if inputs.newest_ms is None:
         raise EmptyStream("the stream holds no event yet: nothing to report")
-    journeys = converted_journeys(row for s in shares.values() for row in s["journeys"])
+    journeys = converted_table(row for s in shares.values() for row in s["journeys"])
     results = model_results(merged, models, options)
     credits = {model: result.channels for model, result in results.items()}
     report_options = ReportOptions.from_settings(settings, options)
-    when = state.newest_ms
-    before = previous_snapshot(state, when, compare_days, a.rfm_window_days)
+    when = inputs.newest_ms
+    before = previous_snapshot(inputs, when, compare_days, a.rfm_window_days)
     report = analytics_report(
-        state, credits, journeys, report_options, when, customer_scores, previous_snapshot=before
+        inputs, credits, journeys, report_options, when, customer_scores, previous_snapshot=before
     )
     report["attribution"] = totals_object(merged)
     report["invalid_records"] = merged.invalid

@@ -34,12 +34,14 @@ def local_share(pipeline: Pipeline, kinds: str) -> dict[str, Any]:
 
 
 def local_analytics(pipeline: Pipeline) -> dict[str, Any]:
-    """This worker's analytics parts, cost events and converted journeys, per owned partition."""
+    """This worker's analytics columns and sums, cost events and converted journeys, per owned
+    partition."""
     shares = partition_shares(
         pipeline.customers.items(),
         pipeline.aggregates.items(),
         pipeline.assigned_partitions(),
         pipeline.customer_partition,
+        pipeline.settings.business.base_currency,
     )
     return {"url": str(pipeline.app.conf.canonical_url), "partitions": shares}
 

@@ -14,6 +14,9 @@ Every key starts with the number of the partition whose events wrote it, then it
 ``P|tick``          the expiry clock last applied to the partition
 ``P|offsets``       next input offset to process, per topic (see stream.processing.offsets)
 ``P|costs``         the partition's campaign cost events (see stream.processing.analytics_parts)
+``P|funnel``        the funnel counts of the partition's customers: {"n": customers counted,
+                    "counts": {campaign: {interaction or "reached": customers}}}, kept as
+                    their funnel parts grow (see stream.processing.aggregates.record_funnel)
 ``P|rates``         the rate events the partition received, in arrival order: [event_id,
                     currency, since (epoch ms), rate] (see stream.processing.money)
 
@@ -31,6 +34,7 @@ MARKOV = "markov"
 TICK = "tick"
 OFFSETS = "offsets"
 COSTS = "costs"
+FUNNEL = "funnel"
 RATES = "rates"
 
 
@@ -78,6 +82,11 @@ def offsets(partition: int) -> str:
 def costs(partition: int) -> str:
     """``P|costs``."""
     return f"{partition}|{COSTS}"
+
+
+def funnel(partition: int) -> str:
+    """``P|funnel``."""
+    return f"{partition}|{FUNNEL}"
 
 
 def rates(partition: int) -> str:

@@ -10,12 +10,15 @@ restarted worker all end with the same per-partition values; a query sums the pa
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, zip_longest
 from typing import Any
 
 import orjson
 
+from attribution.analytics.converted import ConvertedTable, converted_from_columns
+from attribution.analytics.funnel import REACHED
 from attribution.events import Cost
 from attribution.journeys import ConvertedJourney, Journey, NullJourney
 from stream.processing import aggregate_keys as keys
@@ -145,6 +148,37 @@ def record_cost(table: MutableMapping[str, Any], partition: int, event: Cost) ->
         table[key] = changed
 
 
+def record_funnel(
+    table: MutableMapping[str, Any],
+    partition: int,
+    before: Mapping[str, Sequence[str]] | None,
+    after: Mapping[str, Sequence[str]] | None,
+) -> None:
+    """Add to ``P|funnel`` what one customer's funnel part gained (``apply_to_parts``).
+
+    A funnel part only grows (a campaign's first touch, an interaction new for it), so the
+    partition's counts are the sums of its customers' parts however events repeat or arrive
+    out of order. ``n`` counts the customers added: a partition whose customers' parts
+    predate ``P|funnel`` has fewer than its customers with a funnel part, and its share
+    counts them from the parts instead (stream.processing.analytics_columns).
+    """
+    if before is after or not after or before == after:
+        return  # apply_to_parts keeps the part itself when the event adds nothing
+    sums = editable(table, keys.funnel(partition), lambda: {"n": 0, "counts": {}})
+    if not before:
+        sums["n"] += 1
+    counts = sums["counts"]
+    for campaign, names in after.items():
+        known = (before or {}).get(campaign)
+        if known is not None and len(known) == len(names):
+            continue
+        bucket = counts.setdefault(campaign, {})
+        if known is None:
+            bucket[REACHED] = bucket.get(REACHED, 0) + 1
+        for name in set(names).difference(known or ()):
+            bucket[name] = bucket.get(name, 0) + 1
+
+
 def record_conversion(
     table: MutableMapping[str, Any], partition: int, sign: int, journey: ConvertedJourney
 ) -> None:
@@ -237,15 +271,20 @@ def items_by_partition(
 def analytics_items(
     items: Iterable[tuple[str, Any]], partitions: set[int]
 ) -> dict[int, dict[str, Any]]:
-    """Per partition: ``costs`` (its cost events, or None) and ``journeys`` (its converted
-    journeys as the [customer_id, row] pairs of ``P|conv``, see :func:`converted_journeys`)."""
-    out: dict[int, dict[str, Any]] = {p: {"costs": None, "journeys": []} for p in partitions}
+    """Per partition: ``costs`` (its cost events, or None), ``funnel_sums`` (``P|funnel``, or
+    None) and ``journeys`` (its converted journeys as the [customer_id, row] pairs of
+    ``P|conv``, see :func:`converted_journeys`)."""
+    out: dict[int, dict[str, Any]] = {
+        p: {"costs": None, "funnel_sums": None, "journeys": []} for p in partitions
+    }
     for key, value in items:
         partition, kind, _ = keys.parse(key)
         if partition not in out:
             continue
         if kind == keys.COSTS:
             out[partition]["costs"] = value
+        elif kind == keys.FUNNEL:
+            out[partition]["funnel_sums"] = value
         elif kind == keys.CONVERSIONS:
             out[partition]["journeys"].extend(value.values())
     return out
@@ -262,6 +301,40 @@ def converted_journeys(rows: Iterable[str | list[Any]]) -> list[ConvertedJourney
         journeys.append(journey)
     journeys.sort(key=lambda j: (j.customer_id, j.ts_ms, j.event_id))
     return journeys
+
+
+def converted_table(rows: Iterable[str | list[Any]]) -> ConvertedTable:
+    """The table of the journeys of ``P|conv`` rows, in the order of
+    :func:`converted_journeys` (without making a journey object of each)."""
+    texts: list[str] = []
+    decoded: list[Any] = []
+    for item in rows:
+        if isinstance(item, str):
+            texts.append(item)
+        else:
+            decoded.append(item)
+    # One parse of all the rows, not a call per row.
+    decoded.extend(orjson.loads(f"[{','.join(texts)}]"))
+    # [customer_id, ["c", order_id, event_id, ts_ms, value, touches]] (journey_rows.py)
+    decoded.sort(key=lambda pair: (pair[0], pair[1][3], pair[1][2]))
+    if not decoded:
+        return converted_from_columns([], [], [], [], [], [], [], [])
+    # Transposed by zip (in C) rather than a comprehension per column.
+    customers, journey_rows = zip(*decoded, strict=True)
+    _, _, event_ids, ts_ms, values, touch_lists = zip(*journey_rows, strict=True)
+    touches = list(chain.from_iterable(touch_lists))
+    # Rows of older workers may end before the campaign: filled with None.
+    channel, touch_ts, _, campaign, *_ = zip_longest(*touches) if touches else ((), (), (), ())
+    return converted_from_columns(
+        customers,
+        event_ids,
+        ts_ms,
+        values,
+        [len(t) for t in touch_lists],
+        channel,
+        campaign,
+        touch_ts,
+    )
 
 
 @dataclass

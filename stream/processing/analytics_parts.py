@@ -150,7 +150,7 @@ def with_refund(
     return out, None
 
 
-def _net_of_refunds(
+def net_of_refunds(
     parts: Mapping[str, Any], base_currency: str
 ) -> tuple[CustomerPurchases | None, CustomerHoldout | None]:
     """The ledger and holdout parts with every refunded order's purchases at their net amount."""
@@ -191,7 +191,7 @@ def state_from_parts(
     state = AnalyticsState(holdout=HoldoutTracker(granularity, hashing, time_zone=time_zone))
     newest: int | None = None
     for customer, parts in customers:
-        ledger, holdout = _net_of_refunds(parts, base_currency)
+        ledger, holdout = net_of_refunds(parts, base_currency)
         if ledger is not None:
             state.ledger.customers[customer] = ledger
         if holdout is not None:

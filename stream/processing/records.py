@@ -19,8 +19,13 @@ from attribution.events import (
     parse_record_bytes,
 )
 from attribution.journeys import ConvertedJourney
-from stream.processing.aggregates import credited_journey, note_invalid, record_cost
-from stream.processing.analytics_parts import apply_to_parts, with_original
+from stream.processing.aggregates import (
+    credited_journey,
+    note_invalid,
+    record_cost,
+    record_funnel,
+)
+from stream.processing.analytics_parts import FUNNEL, apply_to_parts, with_original
 from stream.processing.batch_customers import BatchCustomers
 from stream.processing.context import Context
 from stream.processing.customer_state import TooLateError
@@ -113,7 +118,9 @@ def process_record(
         return Outcome(
             dead_letter_record(str(error), topic, partition, offset, key, value), too_late=True
         )
+    funnel = (state.analytics or {}).get(FUNNEL)
     state.analytics = apply_to_parts(state.analytics, event)
+    record_funnel(aggregates, partition, funnel, state.analytics.get(FUNNEL))
     if original is not None:
         state.analytics = with_original(state.analytics, event.event_id, *original)
     batch.touch(customer_id, state, partition, rebuild=inserted)

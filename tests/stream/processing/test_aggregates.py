@@ -8,6 +8,7 @@ from stream.processing.aggregates import (
     CONVERSION_BUCKETS,
     analytics_items,
     converted_journeys,
+    converted_table,
     items_by_partition,
     merge_partitions,
     record_conversion,
@@ -51,6 +52,36 @@ def test_conversion_rows_of_older_workers_still_read() -> None:
     [(key, rows)] = written.items()
     legacy = [["c7", journey_to_row(journey)]]
     assert converted_journeys(rows.values()) == converted_journeys(legacy) == [journey]  # type: ignore[attr-defined]
+
+
+def test_the_table_of_conversion_rows_is_the_table_of_their_journeys() -> None:
+    """``converted_table`` skips the journey objects: same journeys, order and codes."""
+    import numpy as np
+
+    from attribution.analytics.converted import converted_from_journeys
+
+    journeys = [
+        ConvertedJourney(f"c{i % 7}", f"o{i}", f"p{i}", 1_000 - i % 5, 1.5 * i,
+                         tuple(Touch(ch, i, f"t{i}{ch}", "camp" if i % 2 else None, None)
+                               for ch in ("email", "sms", "push")[: i % 4]))
+        for i in range(60)
+    ]  # fmt: skip
+    written: dict[str, object] = {}
+    for journey in journeys:
+        record_conversion(written, 0, +1, journey)
+    rows = analytics_items(written.items(), {0})[0]["journeys"]
+    legacy = [["c9", journey_to_row(ConvertedJourney("c9", "o", "p", 3, 2.0, ()))]]
+    mine = converted_table([*rows, *legacy])
+    theirs = converted_from_journeys(converted_journeys([*rows, *legacy]))
+    assert mine.count == 61 and mine.lengths.sum() > 0 and mine.campaigns == ["camp"]
+    for name, value in vars(theirs).items():
+        other = getattr(mine, name)
+        if isinstance(value, np.ndarray):
+            assert np.array_equal(other, value), name
+        elif hasattr(value, "equals"):
+            assert other.equals(value), name
+        else:
+            assert other == value, name
 
 
 def test_keys_name_their_partition_and_a_share_sums_per_partition() -> None:

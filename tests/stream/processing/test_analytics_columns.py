@@ -1,0 +1,145 @@
+"""A partition's analytics columns give the report the inputs the rebuilt state gives."""
+
+from __future__ import annotations
+
+import random
+import zlib
+
+import polars as pl
+import pytest
+
+from attribution.analytics.holdout import HashMembership
+from attribution.analytics.inputs import AnalyticsInputs, inputs_from_state
+from attribution.events import Cost, parse_record
+from stream.processing import aggregate_keys
+from stream.processing.aggregates import record_funnel
+from stream.processing.analytics_columns import inputs_from_shares, share_columns
+from stream.processing.analytics_parts import (
+    FUNNEL,
+    apply_cost,
+    apply_to_parts,
+    state_from_parts,
+    with_original,
+    with_refund,
+)
+from tests.stream.processing.test_analytics_parts import events
+
+PARTITIONS = 3
+
+
+def assert_same_inputs(mine: AnalyticsInputs, theirs: AnalyticsInputs) -> None:
+    """Every table equal row for row, and the sums and settings equal."""
+    for name in ("purchases", "assignments", "holdout_purchases", "costs"):
+        assert getattr(mine, name).equals(getattr(theirs, name)), name
+    assert mine.seen.equals(theirs.seen)
+    assert mine.funnel.to_json() == theirs.funnel.to_json()
+    assert (mine.newest_ms, mine.granularity, mine.hashing, mine.time_zone) == (
+        theirs.newest_ms, theirs.granularity, theirs.hashing, theirs.time_zone,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("hashing", [None, HashMembership("salt", 0.1)])
+def test_columns_of_partitions_give_the_inputs_of_the_rebuilt_state(hashing) -> None:
+    log = events(5)
+    shuffled = log + random.Random(1).sample(log, len(log) // 3)
+    random.Random(2).shuffle(shuffled)
+    customers: dict[str, dict] = {}
+    costs: list[dict] = [{}, {}]
+    for i, event in enumerate(shuffled):
+        if isinstance(event, Cost):
+            costs[i % 2] = apply_cost(costs[i % 2], event) or costs[i % 2]
+        else:
+            customers[event.customer_id] = apply_to_parts(customers.get(event.customer_id), event)
+    partitions: list[list[tuple[str, dict]]] = [[] for _ in range(PARTITIONS)]
+    for customer, parts in sorted(customers.items()):
+        partitions[zlib.crc32(customer.encode()) % PARTITIONS].append((customer, parts))
+    shares = [share_columns(p) for p in partitions]
+    assert all(s["funnel"] for s in shares) and all(s["seen"] for s in shares)
+    mine = inputs_from_shares(shares, costs, hashing, "day", "Europe/Berlin")
+    state = state_from_parts(sorted(customers.items()), costs, hashing, "day", "Europe/Berlin")
+    assert_same_inputs(mine, inputs_from_state(state))
+
+
+def test_columns_net_refunded_orders_as_the_rebuilt_state_does() -> None:
+    def record(**fields: object) -> object:
+        return parse_record({"customer_id": "c", "ts": "2026-01-05T10:00:00Z", **fields})
+
+    usd = record(type="purchase", event_id="p1", order_id="o1", amount=90.0)
+    other = record(type="purchase", event_id="p2", order_id="o2", amount=10.0)
+    parts = with_original(apply_to_parts(None, usd), "p1", "USD", 100.0)  # type: ignore[arg-type]
+    parts = apply_to_parts(parts, other)  # type: ignore[arg-type]
+    quarter = record(type="refund", event_id="r2", order_id="o1", amount=25.0)
+    parts, problem = with_refund(parts, quarter, "EUR")  # type: ignore[arg-type]
+    assert problem is None
+    plain = apply_to_parts(None, record(type="touchpoint", event_id="t1", channel="email",
+                                        customer_id="d"))  # type: ignore[arg-type]  # fmt: skip
+    customers = [("c", parts), ("d", plain)]
+    mine = inputs_from_shares([share_columns(customers, "EUR")], [], None)
+    assert mine.purchases.filter(pl.col("event_id") == "p1")["amount"].to_list() == [67.5]
+    assert mine.holdout_purchases["micros"].to_list() == [67_500_000, 10_000_000]
+    state = state_from_parts(customers, [], None, base_currency="EUR")
+    assert_same_inputs(mine, inputs_from_state(state))
+
+
+def test_no_share_gives_empty_inputs() -> None:
+    empty = inputs_from_shares([share_columns([])], [], None)
+    assert empty.newest_ms is None and empty.purchases.height == 0
+    assert_same_inputs(empty, inputs_from_state(state_from_parts([], [], None)))
+
+
+def funnel_of_parts(customers: dict[str, dict]) -> dict:
+    """The funnel counts of the parts, counted from the parts."""
+    return share_columns(sorted(customers.items()))["funnel"]
+
+
+def test_funnel_sums_kept_as_parts_grow_are_the_counts_of_the_parts() -> None:
+    log = [e for e in events(7) if not isinstance(e, Cost)]
+    shuffled = log + random.Random(3).sample(log, len(log) // 2)
+    random.Random(4).shuffle(shuffled)
+    customers: dict[str, dict] = {}
+    table: dict[str, object] = {}
+    for event in shuffled:
+        before = customers.get(event.customer_id)
+        after = customers[event.customer_id] = apply_to_parts(before, event)
+        record_funnel(table, 0, (before or {}).get(FUNNEL), after.get(FUNNEL))
+    sums = table[aggregate_keys.funnel(0)]
+    assert sums["n"] == sum(1 for p in customers.values() if p.get(FUNNEL))  # type: ignore[index]
+    counted = funnel_of_parts(customers)
+    assert sums["counts"] == counted and len(counted) > 2  # type: ignore[index]
+    assert share_columns(sorted(customers.items()), funnel_sums=sums)["funnel"] == counted  # type: ignore[arg-type]
+
+
+def test_a_partition_whose_parts_predate_its_funnel_sums_is_counted_from_the_parts() -> None:
+    """Parts written before ``P|funnel`` existed: the sums count fewer customers than hold a
+    funnel part, so they are not taken (they would count only what came later)."""
+    log = [e for e in events(8) if not isinstance(e, Cost)]
+    customers: dict[str, dict] = {}
+    table: dict[str, object] = {}
+    for number, event in enumerate(log):
+        before = customers.get(event.customer_id)
+        after = customers[event.customer_id] = apply_to_parts(before, event)
+        if number > len(log) // 2:  # the worker with P|funnel starts half-way
+            record_funnel(table, 0, (before or {}).get(FUNNEL), after.get(FUNNEL))
+    sums = table[aggregate_keys.funnel(0)]
+    counted = funnel_of_parts(customers)
+    assert sums["counts"] != counted  # type: ignore[index]
+    assert share_columns(sorted(customers.items()), funnel_sums=sums)["funnel"] == counted  # type: ignore[arg-type]
+
+
+def test_the_runner_keeps_funnel_sums_that_count_every_customer() -> None:
+    """So the stream-equals-batch tests compare the report with the kept sums, not a recount."""
+    from crm_attribution.generator import GeneratorConfig, generate
+    from stream.processing.analytics_shares import partition_shares
+    from stream.testing import TestingLog, run_main, stored_partition
+    from tests.stream.batch_answers import stream_settings
+
+    settings = stream_settings(partitions=PARTITIONS)
+    log = TestingLog(settings)
+    log.produce_lines(list(generate(GeneratorConfig(customers=150, days=15, seed=9))), settings)
+    run = run_main(log, settings, batch_events=50)
+    shares = partition_shares(
+        run.customers.items(), run.aggregates.items(), set(range(PARTITIONS)), stored_partition
+    )
+    for partition, share in shares.items():
+        sums = run.aggregates[aggregate_keys.funnel(int(partition))]
+        assert share["funnel"] is sums["counts"]
