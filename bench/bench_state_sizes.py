@@ -15,9 +15,9 @@ import argparse
 import gc
 import sys
 import time
-from dataclasses import replace
 import tracemalloc
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +56,9 @@ def record_parts(customers: dict[bytes, Any], sample: int = 500) -> None:
     picked = list(customers.items())[:sample]
     for key, value in picked:
         state = customer_record.decode(key.decode(), value)
-        ids += len(state.recent_ids)
+        ids += len(state.compacted_ids)
         retained += len(state.events)
-        rings += len(value) - len(customer_record.encode(replace(state, recent_ids=[])))
+        rings += len(value) - len(customer_record.encode(replace(state, compacted_ids=[])))
         analytics += len(value) - len(customer_record.encode(replace(state, analytics=None)))
     n = len(picked)
     print(
