@@ -117,8 +117,8 @@ class CustomerState:
     partition: int | None = None
     # The touches made from ``events`` so far (memory only: rebuilt on demand).
     touch_cache: dict[str, Touch] = field(default_factory=dict, repr=False, compare=False)
-    # Event ids of ``events`` and the digests of ``compacted_ids`` (memory only: built on first
-    # use).
+    # Event ids of ``events``, and the digests of ``compacted_ids`` (memory only: built together
+    # on first use).
     known_ids: set[str] | None = field(default=None, repr=False, compare=False)
     known_digests: set[int] = field(default_factory=set, repr=False, compare=False)
 
