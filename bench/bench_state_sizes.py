@@ -17,6 +17,7 @@ import sys
 import time
 import tracemalloc
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from crm_attribution.generator import GeneratorConfig, generate  # noqa: E402
 from crm_attribution.settings.typed import load_settings  # noqa: E402
+from stream.processing import customer_record  # noqa: E402
 from stream.testing import TestingLog, run_main  # noqa: E402
 
 
@@ -46,6 +48,23 @@ def key_kind(key: Any) -> str:
     """An aggregates key's kind: its text up to the second ``|``."""
     text = key.decode() if isinstance(key, bytes) else str(key)
     return "|".join(text.split("|")[:2])
+
+
+def record_parts(customers: dict[bytes, Any], sample: int = 500) -> None:
+    """What the dedupe ring and the analytics parts take of a record (first ``sample``)."""
+    ids = rings = analytics = retained = 0
+    picked = list(customers.items())[:sample]
+    for key, value in picked:
+        state = customer_record.decode(key.decode(), value)
+        ids += len(state.compacted_ids)
+        retained += len(state.events)
+        rings += len(value) - len(customer_record.encode(replace(state, compacted_ids=[])))
+        analytics += len(value) - len(customer_record.encode(replace(state, analytics=None)))
+    n = len(picked)
+    print(
+        f"  of a record ({n} customers): {retained / n:.1f} retained events, dedupe ring "
+        f"{ids / n:.1f} ids {rings / n:,.0f} bytes, analytics parts {analytics / n:,.0f} bytes"
+    )
 
 
 def main() -> None:
@@ -79,6 +98,7 @@ def main() -> None:
     print(f"customer records: {record_bytes / n:,.0f} bytes each as bytes (len)")
     print(f"customer table entries (key + value objects): {entry_bytes / n:,.0f} bytes each")
     print(f"customer table dict itself: {dict_bytes / n:,.0f} bytes per customer")
+    record_parts(customers)
     kinds: Counter[str] = Counter()
     counts: Counter[str] = Counter()
     seen: set[int] = set()

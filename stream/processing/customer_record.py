@@ -2,14 +2,16 @@
 
 A record is bytes whose first byte is its format version.
 
-**Version 1** (written since 2026-12), little-endian, a fixed header then four sections::
+**Version 2** (written since 2026-12-06), little-endian, a fixed header then four sections::
 
-    header   u8 version=1, u8 flags (bit 0: string references are u32, else u16),
-             u16 partition (0xFFFF: none), i64 newest event time, i64 expiry clock,
-             i64 start of the open journey, i64 earliest held decision time,
-             i64 time of the last compacted event (each i64: -2**63 for none),
-             u32 length of the analytics section
+    header   u8 version=2, u8 flags (bit 0: string references are u32, else u16; bit 1: the
+             analytics section is LZ4-compressed), u16 partition (0xFFFF: none),
+             i64 newest event time, i64 expiry clock, i64 start of the open journey,
+             i64 earliest held decision time, i64 time of the last compacted event
+             (each i64: -2**63 for none), u32 length of the analytics section as stored,
+             u32 length of its JSON
     analytics  the customer's analytics parts (stream.processing.analytics_parts) as JSON
+               (orjson), compressed as one LZ4 block (raw, no frame) when that is shorter
     strings    u32 count, u32 byte length of the text, the length of each string in characters
                (u16/u32), then the text: every event id, channel, order id, campaign and
                interaction of the record once, UTF-8
@@ -17,14 +19,28 @@ A record is bytes whose first byte is its format version.
                retained; a row only a stored journey needs is not retained), string references
                to event id, channel or order id, campaign and interaction (0xFFFF.../none),
                then one f64 amount per purchase row, in row order
-    memory     string reference to the last compacted event id (none: all ones), u32 count and
-               string references of the compacted ids kept for de-duplication, u32 count of the
-               emitted journeys, per journey its purchase row (all ones: a null path) and its
-               touch count, then the touch rows of every journey in order
+    memory     string reference to the last compacted event id (none: all ones), u32 count m
+               of the compacted events kept for de-duplication, m u64 digests of their ids
+               (customer_state.id_digest), m u16 days from each one's event day to the last
+               compacted event's (event time // 86,400,000 ms), u32 count of the emitted
+               journeys, per journey its purchase row (all ones: a null path) and its touch
+               count, then the touch rows of every journey in order
 
 The events are columns in event-time order: exactly what a columnar journey kernel takes per
 customer (:func:`event_columns`). The header alone answers :func:`open_since`,
 :func:`held_since` and :func:`partition`, which scans of the whole table use.
+
+What version 2 changed, and why (issue 11, a worker at most 2 KB per customer): version 1 kept
+the last 256 compacted ids as text, a ring that grew with the customer's history (28.8 ids, about
+530 bytes, at 180 days of the benchmark log), and the analytics parts as plain JSON (about 950
+bytes at 180 days). The ids are now 8-byte digests kept only for the days a copy can still come
+(customer_state.RECENT_IDS_DAYS), and the parts' JSON is compressed (about half its size; the
+parts' content is the same JSON, see docs/benchmarks.md).
+
+**Version 1** (2026-12-05 to 2026-12-06, kept readable) was version 2 with a 40-byte header
+(no JSON length, flags bit 1 never set), the analytics parts as plain JSON, and in the memory
+section the compacted ids as u32 count and string references into the string table (the ids'
+text). Read, its ids become digests dated on the last compacted event's day.
 
 **Version 0** (until 2026-12) was a JSON object, kept readable: ``e`` retained event rows,
 ``j`` emitted journey rows (:mod:`stream.processing.journey_rows`), ``r`` compacted ids, ``n``
@@ -45,18 +61,23 @@ from itertools import repeat
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from attribution.journeys import ConvertedJourney, EventRow, Journey, NullJourney, Touch
-from stream.processing.customer_state import CustomerState
+from stream.processing.customer_state import DAY_MS, CustomerState, id_digest
 from stream.processing.journey_rows import row_to_journey
 
-VERSION = 1
-_HEADER = struct.Struct("<BBHqqqqqI")
+VERSION = 2
+_V1 = 1
+_HEADER = struct.Struct("<BBHqqqqqII")
+_HEADER_V1 = struct.Struct("<BBHqqqqqI")  # same fields 0-8
 _COUNT = struct.Struct("<I")
 _COUNTS = struct.Struct("<II")
 _NONE_MS = -(2**63)
 _NO_PARTITION = 0xFFFF
 _WIDE = 1  # flags bit: string and row references are u32
+_LZ4 = 2  # flags bit: the analytics section is an LZ4 block
+_CODEC = pa.Codec("lz4_raw")
 _PURCHASE, _RETAINED = 1, 2
 
 
@@ -74,12 +95,12 @@ class EventColumns:
 
 
 def encode(state: CustomerState) -> bytes:
-    """The table value of a customer's state (version 1)."""
+    """The table value of a customer's state (version 2)."""
     rows: list[EventRow] = list(state.events)
     retained = len(rows)
     touch_count = sum(len(j.touches) for j in state.emitted)
     # Every reference fits in u16 unless the record could hold 0xFFFF strings or rows.
-    bound = 4 * (retained + touch_count + len(state.emitted)) + len(state.recent_ids) + 1
+    bound = 4 * (retained + touch_count + len(state.emitted)) + 1
     wide = bound >= 0xFFFF
     code, none = ("I", 0xFFFFFFFF) if wide else ("H", 0xFFFF)
     strings: dict[str | None, int] = {None: none}
@@ -116,15 +137,20 @@ def encode(state: CustomerState) -> bytes:
     memory = array(code, [none if state.compacted_through is None else 0])
     if state.compacted_through is not None:
         memory[0] = intern(state.compacted_through[1], len(strings) - 1)
-    ring = [intern(event_id, len(strings) - 1) for event_id in state.recent_ids]
+    cut_day = state.compacted_through[0] // DAY_MS if state.compacted_through else 0
     texts = [t for t in strings if t is not None]  # in reference order
     text = "".join(texts).encode("utf-8")
-    analytics = orjson.dumps(state.analytics) if state.analytics is not None else b""
+    analytics_json = orjson.dumps(state.analytics) if state.analytics is not None else b""
+    analytics, flags = analytics_json, _WIDE if wide else 0
+    if analytics_json:
+        packed = _CODEC.compress(analytics_json, asbytes=True)
+        if len(packed) < len(analytics_json):
+            analytics, flags = packed, flags | _LZ4
     return b"".join(
         (
             _HEADER.pack(
                 VERSION,
-                _WIDE if wide else 0,
+                flags,
                 _NO_PARTITION if state.partition is None else state.partition,
                 _ms(state.newest_ms),
                 _ms(state.as_of_ms),
@@ -132,6 +158,7 @@ def encode(state: CustomerState) -> bytes:
                 _ms(state.held_since_ms),
                 _ms(state.compacted_through[0] if state.compacted_through else None),
                 len(analytics),
+                len(analytics_json),
             ),
             analytics,
             _COUNTS.pack(len(texts), len(text)),
@@ -146,8 +173,9 @@ def encode(state: CustomerState) -> bytes:
             event_refs.tobytes(),
             array("d", [r.amount for r in rows if r.is_purchase]).tobytes(),
             memory.tobytes(),
-            _COUNT.pack(len(ring)),
-            array(code, ring).tobytes(),
+            _COUNT.pack(len(state.compacted_ids)),
+            array("Q", [digest for _, digest in state.compacted_ids]).tobytes(),
+            array("H", [cut_day - day for day, _ in state.compacted_ids]).tobytes(),
             _COUNT.pack(len(state.emitted)),
             array(code, shapes).tobytes(),
             array(code, touch_refs).tobytes(),
@@ -176,13 +204,13 @@ def _purchase_row(journey: ConvertedJourney) -> EventRow:
 
 
 class _Reader:
-    """Sequential reads of a version 1 record's sections."""
+    """Sequential reads of a version 1 or 2 record's sections."""
 
-    def __init__(self, value: bytes) -> None:
+    def __init__(self, value: bytes, header: tuple[Any, ...]) -> None:
         self.value = value
-        self.header = _HEADER.unpack_from(value)
+        self.header = header
         self.code = "I" if self.header[1] & _WIDE else "H"
-        self.offset = _HEADER.size + self.header[8]
+        self.offset = _analytics_start(value) + self.header[8]
 
     def count(self) -> int:
         (n,) = _COUNT.unpack_from(self.value, self.offset)
@@ -217,16 +245,13 @@ def decode(customer_id: str, value: Any) -> CustomerState:
         return CustomerState(customer_id)
     if isinstance(value, Mapping):
         return _decode_v0(customer_id, value)
-    if value[0] != VERSION:
+    header = _header(value)
+    if header is None:
         return _decode_v0(customer_id, _v0(value))
-    reader = _Reader(value)
-    _, flags, partition, newest, as_of, open_since, held, compacted_ms, analytics_len = (
-        reader.header
-    )
+    reader = _Reader(value, header)
+    _, flags, partition, newest, as_of, open_since, held, compacted_ms = reader.header[:8]
     none = 0xFFFFFFFF if flags & _WIDE else 0xFFFF
-    analytics = (
-        orjson.loads(value[_HEADER.size : _HEADER.size + analytics_len]) if analytics_len else None
-    )
+    analytics = _analytics(value, reader.header)
     texts = reader.strings()
     texts_or_none: dict[int, str | None] = dict(enumerate(texts))
     texts_or_none[none] = None
@@ -256,7 +281,14 @@ def decode(customer_id: str, value: Any) -> CustomerState:
         )
     )
     (compacted_ref,) = reader.column(reader.code, 1)
-    ring = [texts[i] for i in reader.column(reader.code, reader.count())]
+    cut_day = compacted_ms // DAY_MS if compacted_ref != none else 0
+    if value[0] == _V1:  # the ids as text: dated on the last compacted event's day
+        ids = [id_digest(texts[i]) for i in reader.column(reader.code, reader.count())]
+        ring = [(cut_day, digest) for digest in ids]
+    else:
+        m = reader.count()
+        digests = reader.column("Q", m)
+        ring = [(cut_day - days, d) for d, days in zip(digests, reader.column("H", m), strict=True)]
     shapes = reader.column(reader.code, 2 * reader.count())
     touch_rows = iter(reader.column(reader.code, sum(shapes[1::2])))
     touch_cache: dict[str, Touch] = {}
@@ -300,15 +332,17 @@ def decode(customer_id: str, value: Any) -> CustomerState:
 
 
 def _decode_v0(customer_id: str, value: Mapping[str, Any]) -> CustomerState:
+    compacted = (value["c"][0], value["c"][1]) if value.get("c") else None
+    cut_day = compacted[0] // DAY_MS if compacted else 0
     return CustomerState(
         customer_id,
         [EventRow(*row) for row in value["e"]],
         [row_to_journey(customer_id, row) for row in value["j"]],
-        list(value["r"]),
+        [(cut_day, id_digest(event_id)) for event_id in value["r"]],
         value["n"],
         value["a"],
         value["o"],
-        (value["c"][0], value["c"][1]) if value.get("c") else None,
+        compacted,
         value.get("x"),
         value.get("h"),
         value.get("p"),
@@ -316,10 +350,32 @@ def _decode_v0(customer_id: str, value: Mapping[str, Any]) -> CustomerState:
 
 
 def _header(value: Any) -> tuple[Any, ...] | None:
-    """The version 1 header of a value, or ``None`` for a version 0 value."""
-    if isinstance(value, Mapping) or value[0] != VERSION:
+    """The header of a version 2 or 1 value (fields 0-8 alike), ``None`` for version 0."""
+    if isinstance(value, Mapping):
         return None
-    return _HEADER.unpack_from(value)
+    if value[0] == VERSION:
+        return _HEADER.unpack_from(value)
+    if value[0] == _V1:
+        return _HEADER_V1.unpack_from(value)
+    return None
+
+
+def _analytics_start(value: bytes) -> int:
+    """Where the analytics section of a version 2 or 1 value starts."""
+    return _HEADER.size if value[0] == VERSION else _HEADER_V1.size
+
+
+def _analytics(value: bytes, header: tuple[Any, ...]) -> dict[str, Any] | None:
+    """The analytics parts of a version 2 or 1 value."""
+    size = header[8]
+    if not size:
+        return None
+    start = _analytics_start(value)
+    stored = value[start : start + size]
+    if header[1] & _LZ4:
+        stored = _CODEC.decompress(stored, decompressed_size=header[9], asbytes=True)
+    parts: dict[str, Any] = orjson.loads(stored)
+    return parts
 
 
 def _v0(value: Any) -> Mapping[str, Any]:
@@ -329,8 +385,8 @@ def _v0(value: Any) -> Mapping[str, Any]:
         return value
     if value[:1] != b"{":
         raise ValueError(
-            f"customer record of unknown format version {value[0]} (this worker reads 0 and "
-            f"{VERSION}): was it written by a newer worker?"
+            f"customer record of unknown format version {value[0]} (this worker reads 0, "
+            f"{_V1} and {VERSION}): was it written by a newer worker?"
         )
     parsed: Mapping[str, Any] = orjson.loads(value)
     return parsed
@@ -369,8 +425,7 @@ def analytics_parts(value: Any) -> dict[str, Any] | None:
     header = _header(value)
     if header is None:
         return _v0(value).get("x")
-    size = header[8]
-    return orjson.loads(value[_HEADER.size : _HEADER.size + size]) if size else None
+    return _analytics(value, header)
 
 
 def event_columns(value: Any) -> EventColumns:

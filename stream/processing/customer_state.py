@@ -10,12 +10,25 @@ the arrival order of events that are not settled yet.
 The caller says up to which event time history is settled (``compact_before_ms``: in the stream,
 the newest event time of the *slowest* input topic of the partition minus the retention, because
 touchpoints and purchases come through different topics read at different speeds). Closed
-journeys decided before it are compacted away; their event ids stay in a bounded ring for dedupe,
-and an event that would belong to them is refused as too late.
+journeys decided before it are compacted away and an event that would belong to them is refused
+as too late.
+
+A compacted event's id is remembered (:attr:`CustomerState.compacted_ids`) so that a copy of it
+arriving afterwards is recognised as a duplicate rather than dead-lettered as too late: a copy
+re-read after a rebalance (the new owner reads again the offsets since the partition's last
+tick, which the previous owner may have compacted meanwhile), redelivered after a crash, or sent
+twice by a producer. Nothing else depends on it: both ways the copy changes no journey and no
+analytics part. The memory is bounded by event time, not by the customer's history: ids of
+events more than :data:`RECENT_IDS_DAYS` days before the last compacted event are dropped (a
+copy of one of them is refused as too late), and at most :data:`RECENT_IDS_KEPT` are kept. Each
+is a 64-bit digest of the id (:func:`id_digest`); two ids share one with probability 2**-64, so
+an event whose id matches one of the (at most 256) digests by chance is taken for a copy and
+dropped with probability at most 256 * 2**-64, about 1.4e-17 per event.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +46,13 @@ from attribution.journeys import (
 )
 from stream.processing.journey_shapes import JourneyShapes, journey_shapes
 
+# Compacted ids kept for de-duplication: those of events at most this many days (of event time)
+# before the last compacted event, and at most this many. A copy is re-read after a rebalance
+# only from the records since the partition's last tick (a few seconds of processing), and a
+# producer's retry comes at once; 90 days also covers a quarter's log produced again.
+RECENT_IDS_DAYS = 90
 RECENT_IDS_KEPT = 256
+DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,13 @@ def expiry_due(open_since_ms: int, as_of_ms: int, rules: JourneyRules) -> bool:
     return as_of_ms - rules.allowed_lateness_ms - open_since_ms > rules.timeout_ms
 
 
+def id_digest(event_id: str) -> int:
+    """The 64-bit digest a compacted event id is remembered by (BLAKE2b, little-endian)."""
+    return int.from_bytes(
+        hashlib.blake2b(event_id.encode("utf-8"), digest_size=8).digest(), "little"
+    )
+
+
 def _iso(ts_ms: int) -> str:
     from datetime import UTC, datetime, timedelta
 
@@ -74,7 +100,9 @@ class CustomerState:
     customer_id: str
     events: list[EventRow] = field(default_factory=list)
     emitted: list[Journey] = field(default_factory=list)
-    recent_ids: list[str] = field(default_factory=list)
+    # Compacted events remembered for de-duplication, oldest first: (event day, i.e. event time
+    # // DAY_MS, and :func:`id_digest` of the event id).
+    compacted_ids: list[tuple[int, int]] = field(default_factory=list)
     newest_ms: int | None = None
     as_of_ms: int | None = None
     open_since_ms: int | None = None
@@ -89,15 +117,19 @@ class CustomerState:
     partition: int | None = None
     # The touches made from ``events`` so far (memory only: rebuilt on demand).
     touch_cache: dict[str, Touch] = field(default_factory=dict, repr=False, compare=False)
-    # Event ids of ``events`` and ``recent_ids`` (memory only: built on first use).
+    # Event ids of ``events``, and the digests of ``compacted_ids`` (memory only: built together
+    # on first use).
     known_ids: set[str] | None = field(default=None, repr=False, compare=False)
+    known_digests: set[int] = field(default_factory=set, repr=False, compare=False)
 
     def knows(self, event_id: str) -> bool:
         """True when the event id was already counted."""
         if self.known_ids is None:
             self.known_ids = {e.event_id for e in self.events}
-            self.known_ids.update(self.recent_ids)
-        return event_id in self.known_ids
+            self.known_digests = {digest for _, digest in self.compacted_ids}
+        if event_id in self.known_ids:
+            return True
+        return bool(self.known_digests) and id_digest(event_id) in self.known_digests
 
     def insert(self, event: CustomerEvent) -> bool:
         """Insert an event among the retained ones, without rebuilding the journeys.
@@ -285,8 +317,13 @@ class CustomerState:
             self.touch_cache.pop(event.event_id, None)
         self.emitted = self.emitted[keep_from:]
         self.compacted_through = cut
-        self.recent_ids = (self.recent_ids + [e.event_id for e in gone])[-RECENT_IDS_KEPT:]
-        self.known_ids = None  # ids may have left the ring
+        # Kept while a copy can still come (see the module doc); oldest first, as compacted.
+        oldest_day = cut[0] // DAY_MS - RECENT_IDS_DAYS
+        remembered = self.compacted_ids + [(e.ts_ms // DAY_MS, id_digest(e.event_id)) for e in gone]
+        self.compacted_ids = [entry for entry in remembered if entry[0] >= oldest_day][
+            -RECENT_IDS_KEPT:
+        ]
+        self.known_ids = None  # ids moved from the events to the digests, some were dropped
 
 
 def event_order_of_touch(touch: Touch) -> tuple[int, str]:

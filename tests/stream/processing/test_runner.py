@@ -145,6 +145,34 @@ def test_records_redelivered_after_a_restart_count_once() -> None:
     assert twice.customers == once.customers and twice.aggregates == once.aggregates
 
 
+def test_records_read_again_after_their_events_were_compacted_are_copies() -> None:
+    """A partition's new owner reads again the offsets since its last tick (P|offsets), which
+    the previous owner may have processed and compacted meanwhile; a backlog drain covers days
+    of event time between two ticks. Here the last 60 days of a 120-day log come again: every
+    copy is recognised (customer_state.RECENT_IDS_DAYS), none is dead-lettered as too late."""
+    lines = list(generate(GeneratorConfig(customers=150, days=120, seed=6)))
+    log = TestingLog(SETTINGS)
+    log.produce_lines(lines, SETTINGS)
+    customer_topics = (TOPICS.touchpoints, TOPICS.purchases)
+    again = [r for r in log.produced[len(log.produced) // 2 :] if r.topic in customer_topics]
+
+    def read_again(log: TestingLog) -> list[Record]:
+        return [*log.produced, *again]
+
+    once = run_main(log, SETTINGS, expire=False)
+    twice = run_main(log, SETTINGS, order=read_again, expire=False)
+    retained = {
+        row.event_id
+        for key, value in once.customers.items()
+        for row in customer_record.decode(key.decode(), value).events
+    }
+    copies = {json.loads(r.value)["event_id"] for r in again}
+    assert len(copies - retained) > 1_000  # compacted before they came again
+    assert twice.dead_letters() == once.dead_letters() == []
+    assert_same(twice.attribution(), once.attribution())
+    assert_same(twice.analytics(), once.analytics())
+
+
 def test_offsets_the_consumer_skipped_are_read_from_the_log() -> None:
     """Faust once committed past records its agent never saw: the runner reads them itself."""
     # Enough purchases that every partition has records past the hole (offsets 5-14).
