@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from stream.pipeline import Pipeline
@@ -10,17 +11,27 @@ from stream.processing.aggregates import items_by_partition, with_watermark
 from stream.processing.analytics_shares import partition_shares
 
 
+def owned_keys(partitions: set[int], kinds: set[str]) -> Callable[[str], bool]:
+    """Whether an aggregate key is of one of ``partitions`` and ``kinds`` (any kind if none).
+
+    Scans filter on the key before any value is read: the expiry ticks ask for the totals every
+    few seconds, and a RocksDB scan decoding every value (every converted journey) to keep a
+    few took an eighth of a worker's time.
+    """
+
+    def keep(key: str) -> bool:
+        partition, kind, _ = aggregate_keys.parse(key)
+        return partition in partitions and (not kinds or kind in kinds)
+
+    return keep
+
+
 def local_share(pipeline: Pipeline, kinds: str) -> dict[str, Any]:
     """This worker's aggregate items, for the partitions it owns, limited to ``kinds``."""
     wanted = {k for k in kinds.split(",") if k} if kinds else set()
     partitions = pipeline.assigned_partitions()
 
-    def keep(key: str) -> bool:
-        partition, kind, _ = aggregate_keys.parse(key)
-        return partition in partitions and (not wanted or kind in wanted)
-
-    # Filtered on the key before any value is read: the expiry ticks ask for the totals every
-    # few seconds, and a RocksDB scan decoding every value took an eighth of a worker's time.
+    keep = owned_keys(partitions, wanted)
     share = items_by_partition(pipeline.aggregates.items(keep), partitions, wanted)
     # The newest event times live in memory between aggregate writes.
     if not wanted or aggregate_keys.TOTALS in wanted:
@@ -36,12 +47,16 @@ def local_share(pipeline: Pipeline, kinds: str) -> dict[str, Any]:
 def local_analytics(pipeline: Pipeline) -> dict[str, Any]:
     """This worker's analytics columns and sums, cost events and converted journeys, per owned
     partition."""
+    partitions = pipeline.assigned_partitions()
+    kinds = {aggregate_keys.COSTS, aggregate_keys.FUNNEL, aggregate_keys.CONVERSIONS}
     shares = partition_shares(
         pipeline.customers.items(),
-        pipeline.aggregates.items(),
-        pipeline.assigned_partitions(),
+        pipeline.aggregates.items(owned_keys(partitions, kinds)),
+        partitions,
         pipeline.customer_partition,
         pipeline.settings.business.base_currency,
+        # P|funnel moves with the customer records only when a batch commits as one.
+        funnel_sums_exact=pipeline.settings.worker.processing_guarantee == "exactly_once",
     )
     return {"url": str(pipeline.app.conf.canonical_url), "partitions": shares}
 

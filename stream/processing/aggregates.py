@@ -12,7 +12,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, zip_longest
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -323,8 +323,8 @@ def converted_table(rows: Iterable[str | list[Any]]) -> ConvertedTable:
     customers, journey_rows = zip(*decoded, strict=True)
     _, _, event_ids, ts_ms, values, touch_lists = zip(*journey_rows, strict=True)
     touches = list(chain.from_iterable(touch_lists))
-    # Rows of older workers may end before the campaign: filled with None.
-    channel, touch_ts, _, campaign, *_ = zip_longest(*touches) if touches else ((), (), (), ())
+    # journey_to_row writes every touch as [channel, ts_ms, event_id, campaign, interaction].
+    channel, touch_ts, _, campaign, _ = zip(*touches, strict=True) if touches else ((),) * 5
     return converted_from_columns(
         customers,
         event_ids,

@@ -59,7 +59,10 @@ def share_columns(
     ``customers`` lists the customers with their ids; the columns name a customer by its index
     in it. Purchases of refunded orders are at their net amount (``net_of_refunds``).
     ``funnel_sums``: the partition's ``P|funnel`` (``aggregates.record_funnel``), the funnel
-    counts when it counted every customer with a funnel part; else they are counted here.
+    counts when it counted every customer and entry of the funnel parts; else (or without it)
+    they are counted here. Pass it only when a batch's customer and aggregate writes commit
+    together (``exactly_once``): otherwise a redelivered event whose customer write landed but
+    whose ``P|funnel`` write did not is counted by neither, and the reverse twice.
     """
     ids: list[str] = []
     ledger: dict[str, list[Any]] = {name: [] for name in _LEDGER_COLUMNS}
@@ -109,10 +112,25 @@ def share_columns(
         "holdout_purchases": held,
         "seen": seen,
         "funnel": funnel_sums["counts"]
-        if funnel_sums is not None and funnel_sums["n"] == len(funnels)
+        if funnel_sums is not None and _sums_cover(funnel_sums, funnels)
         else _funnel_counts(funnels),
         "newest": newest,
     }
+
+
+def _sums_cover(funnel_sums: Mapping[str, Any], funnels: Sequence[Mapping[str, Any]]) -> bool:
+    """True when ``P|funnel`` counted every customer and every entry of the funnel parts.
+
+    The sums only grow, by what a part gained: a worker that grew parts without counting them
+    (an older version, during a rolling upgrade) leaves fewer customers (``n``) or fewer counts
+    than the parts hold, and the share then counts from the parts. Comparing totals is cheap
+    (no per-pair counting) and catches any drift in one direction.
+    """
+    if funnel_sums["n"] != len(funnels):
+        return False
+    counted = sum(n for bucket in funnel_sums["counts"].values() for n in bucket.values())
+    held = sum(len(funnel) + sum(map(len, funnel.values())) for funnel in funnels)
+    return counted == held
 
 
 def _funnel_counts(funnels: Iterable[Mapping[str, Sequence[str]]]) -> dict[str, dict[str, int]]:

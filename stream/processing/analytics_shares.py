@@ -17,10 +17,12 @@ def partition_shares(
     partitions: set[int],
     partition_of: Callable[[bytes, Any], int],
     base_currency: str = DEFAULT_BASE_CURRENCY,
+    funnel_sums_exact: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Per partition: its customers' analytics parts as columns and sums
     (:func:`~stream.processing.analytics_columns.share_columns`), cost events, converted
-    journey rows."""
+    journey rows. ``funnel_sums_exact``: the partitions' ``P|funnel`` sums may be used (a batch's
+    customer and aggregate writes commit together: ``exactly_once``)."""
     customers: dict[int, list[tuple[str, Any]]] = {p: [] for p in partitions}
     for key, value in customer_items:
         parts = customer_record.analytics_parts(value)
@@ -29,10 +31,12 @@ def partition_shares(
         partition = partition_of(key, value)
         if partition in partitions:
             customers[partition].append((key.decode("utf-8"), parts))
-    return {
-        str(p): {
-            **share_columns(sorted(customers[p]), base_currency, items["funnel_sums"]),
-            **items,
-        }
-        for p, items in analytics_items(aggregate_items, partitions).items()
-    }
+    shares: dict[str, dict[str, Any]] = {}
+    for p, items in analytics_items(aggregate_items, partitions).items():
+        # Used here, not shipped: the share carries the counts share_columns chose.
+        funnel_sums = items.pop("funnel_sums")
+        columns = share_columns(
+            sorted(customers[p]), base_currency, funnel_sums if funnel_sums_exact else None
+        )
+        shares[str(p)] = {**columns, **items}
+    return shares

@@ -143,3 +143,48 @@ def test_the_runner_keeps_funnel_sums_that_count_every_customer() -> None:
     for partition, share in shares.items():
         sums = run.aggregates[aggregate_keys.funnel(int(partition))]
         assert share["funnel"] is sums["counts"]
+
+
+def _funnel_parts() -> list[tuple[str, dict[str, list[str]]]]:
+    return [("a", {"spring": ["open", "send"]}), ("b", {"spring": ["send"], "fall": []})]
+
+
+def test_funnel_sums_that_lost_a_part_s_growth_are_not_trusted() -> None:
+    """``n`` agrees but a customer's new interaction was never counted (its customer write
+    landed, its ``P|funnel`` write did not; or an older worker grew the part): the share must
+    count from the parts, as the batch does."""
+    customers = [(c, {FUNNEL: f}) for c, f in _funnel_parts()]
+    exact = share_columns(customers)["funnel"]
+    assert exact == {"spring": {"reached": 2, "open": 1, "send": 2}, "fall": {"reached": 1}}
+    lost = {"n": 2, "counts": {"spring": {"reached": 2, "send": 2}, "fall": {"reached": 1}}}
+    assert share_columns(customers, funnel_sums=lost)["funnel"] == exact
+    kept = {"n": 2, "counts": exact}
+    sums = share_columns(customers, funnel_sums=kept)["funnel"]
+    assert sums is exact  # the kept sums themselves, not a recount
+
+
+def test_funnel_sums_are_not_used_without_exactly_once() -> None:
+    """At least once, a batch's customer and aggregate writes may land apart: a count lost on
+    one customer and doubled on another cancel in every total, so nothing but the parts can
+    be trusted."""
+    from stream.processing.analytics_shares import partition_shares
+
+    customers = [(c, {FUNNEL: f}) for c, f in _funnel_parts()]
+    values = {c.encode(): {"x": parts} for c, parts in customers}  # version 0 records
+    drifted = {"n": 2, "counts": {"spring": {"reached": 2, "send": 2, "open": 2}, "fall": {}}}
+    aggregates = [("0|funnel", drifted)]
+
+    def shares(exact: bool) -> dict[str, object]:
+        return partition_shares(
+            ((k, v) for k, v in values.items()),
+            aggregates,
+            {0},
+            lambda key, value: 0,
+            funnel_sums_exact=exact,
+        )["0"]
+
+    counted = share_columns(customers)["funnel"]
+    assert counted["spring"]["open"] == 1
+    assert shares(False)["funnel"] == counted
+    assert shares(True)["funnel"] == drifted["counts"]  # its totals agree: exactly once only
+    assert "funnel_sums" not in shares(True)  # used by the worker, not shipped
