@@ -2,9 +2,12 @@
 
 The analytics library's state splits into per-customer parts (purchase ledger, holdout
 membership and purchases, funnel interactions) and sums over customers (daily revenue, holdout
-moments, funnel counts). The stream stores only the per-customer parts, in the customer's
-table entry, and rebuilds the sums when a query asks: the sums are functions of the parts, so
-the answer is the batch report's whatever the order or repetition of events.
+moments, funnel counts). The stream stores the per-customer parts in the customer's table
+entry; a query reads them as the report's input columns (stream.processing.analytics_columns),
+with the funnel counts kept per partition as parts grow (``P|funnel``). The sums are functions
+of the parts, so the answer is the batch report's whatever the order or repetition of events.
+:func:`state_from_parts` rebuilds the library's whole state from parts: the reference the
+tests hold the columns to.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ The rules are the batch engine's (``attribution.money``), applied as records arr
   its amount times ``1 - refunded / order amount``. The purchase's journey is retracted at its
   old value and emitted at the new one, wherever it is: still in the customer's state (its
   purchase row takes the new amount, so a later rebuild keeps it), or compacted away (it is
-  read back from ``P|conv``). The customer analytics apply the refunds when the state is
-  rebuilt (``analytics_parts.state_from_parts``).
+  read back from ``P|conv``). The customer analytics apply the refunds when a query reads
+  the parts (``analytics_parts.net_of_refunds``, through ``analytics_columns.share_columns``).
 
 So the stream equals the batch engine for a log whose rates arrive before the amounts they
 convert, and whose refunds arrive after all their order's purchases: what ``crm-attribution

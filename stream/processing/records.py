@@ -118,9 +118,9 @@ def process_record(
         return Outcome(
             dead_letter_record(str(error), topic, partition, offset, key, value), too_late=True
         )
-    funnel = (state.analytics or {}).get(FUNNEL)
+    funnel_before = (state.analytics or {}).get(FUNNEL)
     state.analytics = apply_to_parts(state.analytics, event)
-    record_funnel(aggregates, partition, funnel, state.analytics.get(FUNNEL))
+    record_funnel(aggregates, partition, funnel_before, state.analytics.get(FUNNEL))
     if original is not None:
         state.analytics = with_original(state.analytics, event.event_id, *original)
     batch.touch(customer_id, state, partition, rebuild=inserted)
