@@ -21,8 +21,8 @@ A record is bytes whose first byte is its format version.
                then one f64 amount per purchase row, in row order
     memory     string reference to the last compacted event id (none: all ones), u32 count m
                of the compacted events kept for de-duplication, m u64 digests of their ids
-               (customer_state.id_digest), m u16 days from each one's event day to the last
-               compacted event's (event time // 86,400,000 ms), u32 count of the emitted
+               (customer_state.id_digest), m i32 days (time // 86,400,000 ms since the epoch)
+               of the compaction horizon that compacted each, u32 count of the emitted
                journeys, per journey its purchase row (all ones: a null path) and its touch
                count, then the touch rows of every journey in order
 
@@ -40,7 +40,9 @@ parts' content is the same JSON, see docs/benchmarks.md).
 **Version 1** (2026-12-05 to 2026-12-06, kept readable) was version 2 with a 40-byte header
 (no JSON length, flags bit 1 never set), the analytics parts as plain JSON, and in the memory
 section the compacted ids as u32 count and string references into the string table (the ids'
-text). Read, its ids become digests dated on the last compacted event's day.
+text). Read, its ids become digests dated on the last compacted event's day: the horizon that
+compacted them was at or after it, so they are forgotten at most that much sooner than
+version 2 would have.
 
 **Version 0** (until 2026-12) was a JSON object, kept readable: ``e`` retained event rows,
 ``j`` emitted journey rows (:mod:`stream.processing.journey_rows`), ``r`` compacted ids, ``n``
@@ -137,7 +139,6 @@ def encode(state: CustomerState) -> bytes:
     memory = array(code, [none if state.compacted_through is None else 0])
     if state.compacted_through is not None:
         memory[0] = intern(state.compacted_through[1], len(strings) - 1)
-    cut_day = state.compacted_through[0] // DAY_MS if state.compacted_through else 0
     texts = [t for t in strings if t is not None]  # in reference order
     text = "".join(texts).encode("utf-8")
     analytics_json = orjson.dumps(state.analytics) if state.analytics is not None else b""
@@ -175,7 +176,7 @@ def encode(state: CustomerState) -> bytes:
             memory.tobytes(),
             _COUNT.pack(len(state.compacted_ids)),
             array("Q", [digest for _, digest in state.compacted_ids]).tobytes(),
-            array("H", [cut_day - day for day, _ in state.compacted_ids]).tobytes(),
+            array("i", [day for day, _ in state.compacted_ids]).tobytes(),
             _COUNT.pack(len(state.emitted)),
             array(code, shapes).tobytes(),
             array(code, touch_refs).tobytes(),
@@ -284,11 +285,11 @@ def decode(customer_id: str, value: Any) -> CustomerState:
     cut_day = compacted_ms // DAY_MS if compacted_ref != none else 0
     if value[0] == _V1:  # the ids as text: dated on the last compacted event's day
         ids = [id_digest(texts[i]) for i in reader.column(reader.code, reader.count())]
-        ring = [(cut_day, digest) for digest in ids]
+        remembered = [(cut_day, digest) for digest in ids]
     else:
         m = reader.count()
         digests = reader.column("Q", m)
-        ring = [(cut_day - days, d) for d, days in zip(digests, reader.column("H", m), strict=True)]
+        remembered = list(zip(reader.column("i", m), digests, strict=True))
     shapes = reader.column(reader.code, 2 * reader.count())
     touch_rows = iter(reader.column(reader.code, sum(shapes[1::2])))
     touch_cache: dict[str, Touch] = {}
@@ -318,7 +319,7 @@ def decode(customer_id: str, value: Any) -> CustomerState:
         customer_id,
         [row for row, kind in zip(rows, kinds, strict=True) if kind & _RETAINED],
         emitted,
-        ring,
+        remembered,
         _or_none(newest),
         _or_none(as_of),
         _or_none(open_since),
@@ -373,6 +374,8 @@ def _analytics(value: bytes, header: tuple[Any, ...]) -> dict[str, Any] | None:
     start = _analytics_start(value)
     stored = value[start : start + size]
     if header[1] & _LZ4:
+        # A header that overstates the size gives a zero-padded block (pyarrow): orjson then
+        # refuses the trailing bytes, so a corrupt record fails loudly either way.
         stored = _CODEC.decompress(stored, decompressed_size=header[9], asbytes=True)
     parts: dict[str, Any] = orjson.loads(stored)
     return parts

@@ -18,9 +18,10 @@ arriving afterwards is recognised as a duplicate rather than dead-lettered as to
 re-read after a rebalance (the new owner reads again the offsets since the partition's last
 tick, which the previous owner may have compacted meanwhile), redelivered after a crash, or sent
 twice by a producer. Nothing else depends on it: both ways the copy changes no journey and no
-analytics part. The memory is bounded by event time, not by the customer's history: ids of
-events more than :data:`RECENT_IDS_DAYS` days before the last compacted event are dropped (a
-copy of one of them is refused as too late), and at most :data:`RECENT_IDS_KEPT` are kept. Each
+analytics part. The memory is bounded by settled time, not by the customer's history: an id
+is dropped once the compaction horizon has moved :data:`RECENT_IDS_DAYS` days past the horizon
+that compacted it (a copy of it is then refused as too late), and at most
+:data:`RECENT_IDS_KEPT` are kept. Each
 is a 64-bit digest of the id (:func:`id_digest`); two ids share one with probability 2**-64, so
 an event whose id matches one of the (at most 256) digests by chance is taken for a copy and
 dropped with probability at most 256 * 2**-64, about 1.4e-17 per event.
@@ -33,6 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from attribution.events import MS_PER_DAY
 from attribution.journey_kernel import NULL
 from attribution.journeys import (
     ConvertedJourney,
@@ -46,13 +48,16 @@ from attribution.journeys import (
 )
 from stream.processing.journey_shapes import JourneyShapes, journey_shapes
 
-# Compacted ids kept for de-duplication: those of events at most this many days (of event time)
-# before the last compacted event, and at most this many. A copy is re-read after a rebalance
-# only from the records since the partition's last tick (a few seconds of processing), and a
-# producer's retry comes at once; 90 days also covers a quarter's log produced again.
+# Compacted ids kept for de-duplication: those compacted while the compaction horizon (the
+# partition's settled event time) has moved at most this many days since, and at most this
+# many. Dated by the horizon, not by their own event time: a late event can be compacted long
+# after its time, and with a lookback longer than this an event is compacted more than this
+# many days after it happened; either way a copy can still come. A copy is re-read after a
+# rebalance only from the records since the partition's last offsets tick, and a producer's
+# retry comes at once; 90 days of settled time also covers a quarter's log produced again.
 RECENT_IDS_DAYS = 90
 RECENT_IDS_KEPT = 256
-DAY_MS = 86_400_000
+DAY_MS = MS_PER_DAY
 
 
 @dataclass(frozen=True)
@@ -100,8 +105,8 @@ class CustomerState:
     customer_id: str
     events: list[EventRow] = field(default_factory=list)
     emitted: list[Journey] = field(default_factory=list)
-    # Compacted events remembered for de-duplication, oldest first: (event day, i.e. event time
-    # // DAY_MS, and :func:`id_digest` of the event id).
+    # Compacted events remembered for de-duplication, oldest first: (day of the compaction
+    # horizon when compacted, i.e. its event time // DAY_MS, and :func:`id_digest` of the id).
     compacted_ids: list[tuple[int, int]] = field(default_factory=list)
     newest_ms: int | None = None
     as_of_ms: int | None = None
@@ -317,9 +322,10 @@ class CustomerState:
             self.touch_cache.pop(event.event_id, None)
         self.emitted = self.emitted[keep_from:]
         self.compacted_through = cut
-        # Kept while a copy can still come (see the module doc); oldest first, as compacted.
-        oldest_day = cut[0] // DAY_MS - RECENT_IDS_DAYS
-        remembered = self.compacted_ids + [(e.ts_ms // DAY_MS, id_digest(e.event_id)) for e in gone]
+        # Kept while a copy can still come (see RECENT_IDS_DAYS); oldest first, as compacted.
+        horizon_day = horizon // DAY_MS
+        oldest_day = horizon_day - RECENT_IDS_DAYS
+        remembered = self.compacted_ids + [(horizon_day, id_digest(e.event_id)) for e in gone]
         self.compacted_ids = [entry for entry in remembered if entry[0] >= oldest_day][
             -RECENT_IDS_KEPT:
         ]

@@ -193,3 +193,19 @@ def test_a_record_of_an_unknown_version_says_so() -> None:
 def test_a_customer_never_seen_is_an_empty_state() -> None:
     assert customer_record.decode("c", None) == CustomerState("c")
     assert customer_record.open_since(None) is None and customer_record.partition(b"") is None
+
+
+def test_analytics_parts_are_compressed_only_when_shorter_and_checked_when_read() -> None:
+    """Parts that compress are stored as an LZ4 block (flags bit 1), others as plain JSON; a
+    header that overstates the block's length makes the read fail, not return padded parts."""
+    plain = CustomerState("c", analytics={"t": 1})
+    assert customer_record.encode(plain)[1] & 2 == 0
+    assert customer_record.analytics_parts(customer_record.encode(plain)) == {"t": 1}
+    parts = {"f": {f"campaign-{i}": ["open", "click", "send"] for i in range(40)}}
+    packed = bytearray(customer_record.encode(CustomerState("c", analytics=parts)))
+    assert packed[1] & 2 and len(packed) < len(json.dumps(parts))
+    assert customer_record.analytics_parts(bytes(packed)) == parts
+    json_length = int.from_bytes(packed[48:52], "little")  # the header's last u32
+    packed[48:52] = (json_length + 5).to_bytes(4, "little")
+    with pytest.raises(ValueError):
+        customer_record.analytics_parts(bytes(packed))

@@ -22,6 +22,7 @@ from stream.processing.customer_state import (
 HOUR = 3_600_000
 DAY = 24 * HOUR
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+START = int(T0.timestamp() * 1000)  # the first test event's time, epoch ms
 RULES = JourneyRules(lookback_ms=7 * DAY, timeout_ms=7 * DAY, allowed_lateness_ms=HOUR)
 
 
@@ -200,23 +201,59 @@ def steady_customer(days: int) -> list[Touchpoint | Purchase]:
 
 
 def test_a_copy_of_an_event_compacted_within_the_window_is_recognised() -> None:
-    """A copy (re-read after a rebalance, redelivered, sent twice) of an event compacted up to
-    88 days before the last compacted one is a duplicate, not a late event; a copy older than
-    RECENT_IDS_DAYS is refused as too late (and changes nothing either way)."""
+    """A copy (re-read after a rebalance, redelivered, sent twice) of an event compacted while
+    the horizon has since moved at most RECENT_IDS_DAYS days is a duplicate, not a late event;
+    a copy of one compacted longer ago is refused as too late (changing nothing either way)."""
     events = steady_customer(200)
     state, _ = replay("c1", events, RULES, retention_ms=DAY)
-    assert state.compacted_through is not None
-    cut_day = state.compacted_through[0] // DAY
-    # The promise of docs/stream.md: copies of events up to 88 days before it are recognised.
-    recent = [e for e in events if 86 <= cut_day - e.ts_ms // DAY <= 88]
-    assert recent and all(e.ts_ms <= state.compacted_through[0] for e in recent)
-    for event in recent:  # compacted, yet known
-        assert event.event_id not in {row.event_id for row in state.events}
-        assert state.add(event, RULES, state.compacted_through[0]) == []
-    gone = [e for e in events if cut_day - e.ts_ms // DAY > RECENT_IDS_DAYS]
+    horizon = max(e.ts_ms for e in events) - DAY  # replay's last compaction horizon
+    horizon_day = horizon // DAY
+    compacted_on = dict(state.compacted_ids)
+    assert min(compacted_on) >= horizon_day - RECENT_IDS_DAYS  # the older ones were dropped
+    known = {row.event_id for row in state.events}
+    # Compacted 86-88 days of horizon ago (a steady customer's events are compacted a few
+    # days after they happen): still known.
+    recent = [e for e in events if 86 <= horizon_day - e.ts_ms // DAY <= 88]
+    assert recent and not known & {e.event_id for e in recent}
+    for event in recent:
+        assert state.add(event, RULES, horizon) == []
+    gone = [e for e in events if horizon_day - e.ts_ms // DAY > RECENT_IDS_DAYS + 20]
     assert gone
     with pytest.raises(TooLateError):
-        state.add(gone[-1], RULES, state.compacted_through[0])
+        state.add(gone[-1], RULES, horizon)
+
+
+def test_a_copy_of_a_late_event_is_known_however_far_the_customer_then_moves() -> None:
+    """An idle customer's late touch is compacted long after its own time; the customer's
+    next journey then moves its last compacted event 150 days on while the partition's
+    settled time moves 3: a copy of the late touch is still a copy (dated by its event's day,
+    it was forgotten and dead-lettered as too late)."""
+    state = CustomerState("c1")
+    state.add(touch(1, 0), RULES, START - DAY)
+    state.add(purchase(1, 24), RULES, START)
+    late = touch(9, 12)
+    state.add(late, RULES, START + 149 * DAY)  # placed in the closed journey, then compacted
+    state.add(touch(2, 150 * 24), RULES, START + 149 * DAY)
+    state.add(purchase(2, 150 * 24 + 2), RULES, START + 149 * DAY)
+    state.add(touch(3, 160 * 24), RULES, START + 152 * DAY)
+    assert state.compacted_through is not None and state.compacted_through[0] >= START + 150 * DAY
+    assert state.add(late, RULES, START + 152 * DAY) == []
+
+
+def test_a_copy_of_an_event_compacted_after_a_long_lookback_is_known() -> None:
+    """With a lookback longer than RECENT_IDS_DAYS, a touch is compacted more than that many
+    days after its time, with the purchase it led to: a producer's immediate retry of it is a
+    copy (dated by its event's day, it was dropped in the compaction that removed it)."""
+    rules = JourneyRules(lookback_ms=120 * DAY, timeout_ms=120 * DAY, allowed_lateness_ms=HOUR)
+    state = CustomerState("c1")
+    first = touch(0, 0)
+    state.add(first, rules, START - DAY)
+    state.add(purchase(1, 100 * 24), rules, START + 99 * DAY)
+    state.add(touch(2, 102 * 24), rules, START + 101 * DAY)
+    assert state.compacted_through is not None and first.event_id not in {
+        row.event_id for row in state.events
+    }
+    assert state.add(first, rules, START + 101 * DAY) == []
 
 
 def test_the_dedupe_memory_stops_growing_with_the_history() -> None:

@@ -68,7 +68,9 @@ def test_batched_crediting_gives_the_same_tables_and_records() -> None:
     one_by_one = drain(lines, batch_events=1, hold_backlog=False)
     batched = drain(lines, batch_events=37, hold_backlog=False)
     assert_same(batched.attribution(), one_by_one.attribution())
-    assert batched.customers == one_by_one.customers
+    assert without_compaction_days(batched.customers) == without_compaction_days(
+        one_by_one.customers
+    )
     records = one_by_one.attribution_records()
     assert len(records) > 100 and any(r["retracted"] for r in records)
 
@@ -85,6 +87,18 @@ def test_batched_crediting_gives_the_same_tables_and_records() -> None:
     assert len(net(records)) > 100
     # Journeys that changed within a batch made records one by one, and none batched.
     assert len(batched.attribution_records()) < len(records)
+
+
+def without_compaction_days(customers: dict[bytes, bytes]) -> dict[bytes, bytes]:
+    """The customer records with every remembered id's compaction day set to 0: the day is
+    the horizon's when the id was compacted, which the batch size moves (bookkeeping of how
+    long to remember it, not what the customer holds)."""
+    out = {}
+    for key, value in customers.items():
+        state = customer_record.decode(key.decode(), value)
+        state.compacted_ids = [(0, digest) for _, digest in state.compacted_ids]
+        out[key] = customer_record.encode(state)
+    return out
 
 
 def touch(event_id: str, customer: str, ts: str = "2026-01-01T00:00:00Z") -> bytes:
