@@ -122,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
         data = fetch("/markov", {"refresh": "1"} if args.refresh else None)
         render = render_markov
     elif args.what == "analytics":
-        asked = (("customers", args.customers), ("fresh", args.fresh))
-        data = fetch("/analytics", {k: "1" for k, v in asked if v} or None)
+        flags = {"customers": args.customers, "fresh": args.fresh}
+        data = fetch("/analytics", {k: "1" for k, v in flags.items() if v} or None)
         window = settings.analytics.rfm_window_days
         render = lambda console, data: _render_analytics(console, data, window)  # noqa: E731
     else:
