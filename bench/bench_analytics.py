@@ -1,15 +1,18 @@
 """`/analytics` benchmark: cold and cached latency, and a worker's drain rate while polled.
 
     python bench/bench_analytics.py [--customers 60000] [--days 180] [--window 60]
-                                    [--polls-per-second 5] [--bootstrap HOST:PORT]
+                                    [--polls-per-second 5] [--share 0.1]
+                                    [--bootstrap HOST:PORT]
 
 One generated log (seed 3) is produced to fresh topics, then one worker drains it. While it
 drains, windows of ``--window`` seconds alternate: no client, then a client asking
 ``/analytics`` ``--polls-per-second`` times a second (each request on its own thread, at most 8
 in flight). Reported: the drain rate of every window and each polled window's ratio to the
-mean of the unpolled windows beside it (same run, so the machine's load is shared alike).
-After the drain: the cold latency (the first answer after one new event, three times: the
-data changed, so the report is rebuilt) and the cached latency (20 answers with nothing
+mean of the unpolled windows beside it (same run, so the machine's load is shared alike), and
+how many polls were rebuilds and how many got the kept, outdated report (the rebuild budget,
+``analytics.rebuild_cpu_share``; ``--share`` sets it for the worker). After the drain: the cold
+latency (``/analytics?fresh=1`` after one new event, three times: the data changed, so the
+report is rebuilt whatever the budget) and the cached latency (20 answers with nothing
 changed). Without --bootstrap it starts its own embedded broker (stopped with the script).
 """
 
@@ -158,20 +161,24 @@ def polled_ratios(windows: list[dict[str, Any]]) -> list[float]:
     return ratios
 
 
-def timed_answer(url: str) -> tuple[float, dict[str, Any]]:
-    """Seconds to answer ``/analytics`` once, and the answer."""
+def timed_answer(url: str, fresh: bool = False) -> tuple[float, dict[str, Any]]:
+    """Seconds to answer ``/analytics`` once (``fresh``: the exact answer), and the answer."""
     started = time.monotonic()
-    status, body = get_json(f"{url}/analytics", timeout=600)
+    status, body = get_json(f"{url}/analytics{'?fresh=1' if fresh else ''}", timeout=600)
     elapsed = time.monotonic() - started
     if status != 200:
         raise RuntimeError(f"/analytics answered HTTP {status}: {body}")
     return elapsed, body
 
 
-def built(worker: Worker) -> tuple[int, int]:
-    """(answers built, answers served from the cache) by the worker so far."""
+def built(worker: Worker) -> tuple[int, int, int]:
+    """(answers built, served exact from the cache, served outdated) by the worker so far."""
     body = get_json(f"{worker.url}/metrics-json")[1]
-    return int(body["analytics_built"]), int(body["analytics_served_kept"])
+    return (
+        int(body["analytics_built"]),
+        int(body["analytics_served_kept"]),
+        int(body["analytics_served_outdated"]),
+    )
 
 
 def cold_and_cached(
@@ -197,7 +204,7 @@ def cold_and_cached(
             time.sleep(0.2)
         time.sleep(3.0)  # the batch's writes stored, and a tick or two
         builds = built(worker)[0]
-        seconds, _ = timed_answer(worker.url)
+        seconds, _ = timed_answer(worker.url, fresh=True)
         assert built(worker)[0] == builds + 1, "a cold answer must be a rebuild"
         cold.append(seconds)
         print(f"cold answer {round_ + 1}: {seconds:.2f} s", flush=True)
@@ -228,6 +235,9 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=60.0, help="seconds per drain window")
     parser.add_argument("--polls-per-second", type=float, default=5.0)
     parser.add_argument("--cold-rounds", type=int, default=3)
+    parser.add_argument(
+        "--share", help="the worker's analytics.rebuild_cpu_share (default: the setting's)"
+    )
     parser.add_argument("--bootstrap")
     parser.add_argument("--out", default=str(REPO / "bench" / "out"))
     args = parser.parse_args()
@@ -252,6 +262,8 @@ def main() -> None:
     lines = list(generate(GeneratorConfig(customers=args.customers, days=args.days, seed=3)))
     print(f"{len(lines):,} events, {args.customers:,} customers, broker {bootstrap}", flush=True)
     env = unique_env(partitions=4)
+    if args.share:
+        env["CRM_ANALYTICS__REBUILD_CPU_SHARE"] = args.share
     settings = load_settings(environ=env)
     ensure_topics(bootstrap, settings)
     started = time.monotonic()
@@ -262,6 +274,12 @@ def main() -> None:
     poller = Poller(worker.url, args.polls_per_second).start()
     try:
         windows = drain_in_windows(worker, total, args.window, poller)
+        drained = built(worker)
+        print(
+            f"during the drain: {drained[0]} rebuilds, {drained[1]} kept exact, "
+            f"{drained[2]} kept outdated",
+            flush=True,
+        )
         ratios = polled_ratios(windows)
         print(
             f"polled/quiet drain rate: {', '.join(f'{r:.0%}' for r in ratios)}"
@@ -282,6 +300,8 @@ def main() -> None:
         "polls_failed": poller.failures,
         "polls_skipped": poller.skipped,
         "poll_seconds_median": statistics.median(polls) if polls else None,
+        "share": args.share,
+        "drain_built_kept_outdated": drained,
         **answers,
     }
     print(json.dumps(result, indent=2))

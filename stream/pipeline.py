@@ -203,8 +203,9 @@ class Pipeline:
         # stores hold a batch's values, so an answer read at a version is never older than it.
         self.instance = uuid.uuid4().hex
         self.changes_stored = 0
-        # /analytics answers per group data version and query (stream.api.queries).
-        self.analytics_cache = VersionedCache()
+        # /analytics answers per group data version and query, rebuilt within a share of the
+        # worker's time (stream.api.queries).
+        self.analytics_cache = VersionedCache(share=settings.analytics.rebuild_cpu_share)
         self.ctx = Context.from_settings(settings, self.topic_names.kinds())
         self.runner = BatchRunner(
             self.ctx,

@@ -46,6 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--customers", action="store_true", help="include every customer's RFM (analytics)"
     )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="analytics: the report of the data now, rebuilt if it changed (without it, while "
+        "the data changes, the worker may answer its kept report: analytics.rebuild_cpu_share)",
+    )
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     p.set_defaults(handler=run)
 
@@ -116,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
         data = fetch("/markov", {"refresh": "1"} if args.refresh else None)
         render = render_markov
     elif args.what == "analytics":
-        data = fetch("/analytics", {"customers": "1"} if args.customers else None)
+        flags = {"customers": args.customers, "fresh": args.fresh}
+        data = fetch("/analytics", {k: "1" for k, v in flags.items() if v} or None)
         window = settings.analytics.rfm_window_days
         render = lambda console, data: _render_analytics(console, data, window)  # noqa: E731
     else:

@@ -51,6 +51,28 @@ def _query(name: str, description: str, schema: dict[str, Any] | None = None) ->
     }
 
 
+def _with_headers(item: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    """``item`` whose 200 response describes ``headers`` (name -> description)."""
+    ok = item["get"]["responses"]["200"]
+    ok["headers"] = {
+        name: {"description": text, "schema": {"type": "string"}} for name, text in headers.items()
+    }
+    return item
+
+
+# How fresh an /analytics answer is (stream/versioned_cache.py, the rebuild budget).
+_FRESHNESS = {
+    "X-Data-Version": "an opaque tag of the group's data version the report was built from",
+    "X-Built-At": "when its build read the data (ISO 8601, UTC): no later change is in it",
+    "Age": "seconds since X-Built-At",
+    "X-Newer-Data": (
+        "true: a worker's data changed since X-Data-Version and the rebuild budget "
+        "(analytics.rebuild_cpu_share) defers the rebuild, so this is the kept report; "
+        "false: the report is exact for the data now"
+    ),
+}
+
+
 def _customer(summary: str) -> dict[str, Any]:
     return {
         "get": {
@@ -93,17 +115,28 @@ _PATHS: dict[str, Any] = {
             _query("seed", "bootstrap seed with ci (default 0)"),
         ],
     ),
-    "/analytics": _get(
-        "Customer analytics (RFM, CLV, revenue share, assisted, holdout, campaigns), "
-        "as the JSON object of `crm-attribution report --format json`",
-        [
-            _query("customers", "1 to include every customer's RFM scores"),
-            _query(
-                "compare_days",
-                "RFM movement from this many days before (default 30)",
-                {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 36525},
-            ),
-        ],
+    "/analytics": _with_headers(
+        _get(
+            "Customer analytics (RFM, CLV, revenue share, assisted, holdout, campaigns), "
+            "as the JSON object of `crm-attribution report --format json`. Kept while no "
+            "worker's data changes; while it changes, rebuilt at most within "
+            "analytics.rebuild_cpu_share of the worker's time, the kept report served "
+            "meanwhile (headers: how fresh it is)",
+            [
+                _query("customers", "1 to include every customer's RFM scores"),
+                _query(
+                    "compare_days",
+                    "RFM movement from this many days before (default 30)",
+                    {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 36525},
+                ),
+                _query(
+                    "fresh",
+                    "1 to wait for the report of the data now (a rebuild if the data changed, "
+                    "whatever the rebuild budget)",
+                ),
+            ],
+        ),
+        _FRESHNESS,
     ),
     "/markov": _get(
         "Markov removal effects, conversion probability and transition matrix",

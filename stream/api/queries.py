@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from attribution.journeys import ConvertedJourney, EventRow
@@ -28,6 +30,7 @@ from stream.processing.aggregates import (
 )
 from stream.processing.contributions import journeys_credits
 from stream.types import MarkovSolution
+from stream.versioned_cache import Answer
 
 
 async def merged_view(pipeline: Pipeline, kinds: str) -> Merged:
@@ -126,21 +129,39 @@ async def markov_json(pipeline: Pipeline, refresh: bool) -> dict[str, Any]:
     }
 
 
-async def analytics_json(
-    pipeline: Pipeline, customer_scores: bool = False, compare_days: float = 30.0
-) -> dict[str, Any]:
-    """The whole stream's analytics report (the ``report --format json`` object).
+async def analytics_answer(
+    pipeline: Pipeline,
+    customer_scores: bool = False,
+    compare_days: float = 30.0,
+    fresh: bool = False,
+) -> Answer:
+    """The whole stream's analytics report (the ``report --format json`` object, as ``value``)
+    and how fresh it is.
 
     Kept between changes: while no worker's data version moves, the same question gets the
     answer already built (``stream.versioned_cache``), so polling costs one tiny call per
-    worker instead of a rebuild.
+    worker instead of a rebuild. While it moves, rebuilds take at most
+    ``analytics.rebuild_cpu_share`` of the time and an outdated answer is served meanwhile,
+    marked as such; ``fresh`` waits for the exact answer.
     """
-    answer: dict[str, Any] = await pipeline.analytics_cache.answer(
+    return await pipeline.analytics_cache.answer(
         (customer_scores, compare_days),
         lambda: group_version(pipeline),
         lambda: build_analytics(pipeline, customer_scores, compare_days),
+        exact=fresh,
     )
-    return answer
+
+
+def freshness_headers(answer: Answer, now: float) -> dict[str, str]:
+    """How fresh an answer is, as response headers (``now``: epoch seconds)."""
+    digest = hashlib.sha256(str(answer.version).encode("utf-8")).hexdigest()[:16]
+    built = datetime.fromtimestamp(answer.built_at, UTC)
+    return {
+        "X-Data-Version": digest,
+        "X-Built-At": built.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "Age": str(max(0, int(now - answer.built_at))),
+        "X-Newer-Data": "true" if answer.newer_data else "false",
+    }
 
 
 async def build_analytics(

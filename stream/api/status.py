@@ -46,9 +46,11 @@ def metrics_summary(pipeline: Pipeline) -> dict[str, Any]:
         "table_writes_coalesced": pipeline.customers.coalesced + pipeline.aggregates.coalesced,
         "customers_held": m.customers_held._value.get(),  # noqa: SLF001 - prometheus gauge
         "open_journeys": m.journeys_held._value.get(),  # noqa: SLF001
-        # /analytics answers rebuilt, and served unchanged from the cache (stream.versioned_cache).
+        # /analytics answers rebuilt, and served exact from the cache (stream.versioned_cache).
         "analytics_built": pipeline.analytics_cache.built,
         "analytics_served_kept": pipeline.analytics_cache.served_kept,
+        # Kept answers served though the data had moved: the rebuild budget was spent.
+        "analytics_served_outdated": pipeline.analytics_cache.served_outdated,
         "journey_changes": {
             change: m.journey_changes.labels(change)._value.get()  # noqa: SLF001
             for change in ("emitted", "retracted")

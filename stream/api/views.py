@@ -82,12 +82,16 @@ def attach(pipeline: Pipeline) -> None:
             return "the worker is recovering its tables; retry in a few seconds"
         return None
 
-    async def guarded(web: Any, produce: Callable[[], Awaitable[Any]]) -> Response:
+    async def guarded(
+        web: Any, produce: Callable[[], Awaitable[Any]], headers: dict[str, str] | None = None
+    ) -> Response:
+        """``produce``'s answer as JSON, or the error; ``headers``: filled in by ``produce``."""
         reason = not_ready_reason()
         if reason:
             return error(web, 503, reason)
         try:
-            return web.json(await produce())
+            value = await produce()
+            return web.json(value, headers=headers or None)
         except BadRequest as bad:
             return error(web, 400, str(bad))
         except NotFound as missing:
@@ -174,19 +178,23 @@ def attach(pipeline: Pipeline) -> None:
     @app.page("/analytics")
     class Analytics(View):
         async def get(self, request: Request) -> Response:
+            headers: dict[str, str] = {}
+
             async def produce() -> Any:
                 scores = request.query.get("customers", "0") not in ("0", "false", "")
+                fresh = request.query.get("fresh", "0") not in ("0", "false", "")
                 compare = parse_positive(
                     "compare_days", request.query.get("compare_days"), 30.0, MAX_COMPARE_DAYS
                 )
                 try:
-                    answer = await queries.analytics_json(pipeline, scores, compare)
+                    answer = await queries.analytics_answer(pipeline, scores, compare, fresh)
                 except EmptyStream as empty:
                     raise BadRequest(str(empty)) from None
-                metrics.publish_analytics(answer)
-                return answer
+                metrics.publish_analytics(answer.value)
+                headers.update(queries.freshness_headers(answer, time.time()))
+                return answer.value
 
-            return await guarded(self, produce)
+            return await guarded(self, produce, headers)
 
     def local_customer(customer_id: str) -> dict[str, Any] | None:
         value = pipeline.customers.get(customer_id.encode("utf-8"))
@@ -219,7 +227,9 @@ def attach(pipeline: Pipeline) -> None:
 
     async def dashboard_json() -> dict[str, Any]:
         try:
-            report: dict[str, Any] | None = await queries.analytics_json(pipeline, True, 30.0)
+            report: dict[str, Any] | None = (
+                await queries.analytics_answer(pipeline, True, 30.0)
+            ).value
         except EmptyStream:
             report = None  # nothing processed yet: the page shows its views empty
         return dashboard_data(

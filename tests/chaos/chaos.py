@@ -260,7 +260,7 @@ def settled_answer(
             f"{differences(attribution, expected.attribution)}"
         )
         return problems
-    status, analytics = get_json(f"{workers[0].url}/analytics", timeout=180)
+    status, analytics = get_json(f"{workers[0].url}/analytics?fresh=1", timeout=180)
     if status != 200 or differences(analytics, expected.report) is not None:
         problems.append(
             f"/analytics: {count_differences(analytics, expected.report)} figures differ; first: "

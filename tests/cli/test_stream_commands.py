@@ -234,3 +234,30 @@ def test_query_credits_asks_for_intervals_and_shows_them(
     assert code == 0
     assert asked == [("/credits", {"ci": "0.9", "resamples": "50", "seed": "3"})]
     assert "50 resamples" in out and "[21.50, 38.25]" in out
+
+
+def test_query_analytics_asks_fresh_only_when_told(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import crm_attribution.commands.query as query
+
+    asked: list[tuple[str, dict[str, str] | None]] = []
+
+    def fetch_from(
+        url: str,
+        path: str,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> object:
+        asked.append((path, params))
+        return {"as_of": "2026-01-01T00:00:00Z"}
+
+    monkeypatch.setattr(query, "fetch_from", fetch_from)
+    for extra in ([], ["--fresh"], ["--fresh", "--customers"]):
+        code, _, _ = run(["query", "analytics", *extra, "--format", "json", "--url", "x"], capsys)
+        assert code == 0
+    assert asked == [
+        ("/analytics", None),
+        ("/analytics", {"fresh": "1"}),
+        ("/analytics", {"customers": "1", "fresh": "1"}),
+    ]

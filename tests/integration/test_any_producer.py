@@ -60,7 +60,7 @@ def answers_equal_batch(url: str, attribution: dict[str, Any], report: dict[str,
     status, stream = get_json(f"{url}/attribution", timeout=120)
     assert status == 200, stream
     assert_same(stream, attribution)
-    status, analytics = get_json(f"{url}/analytics", timeout=180)
+    status, analytics = get_json(f"{url}/analytics?fresh=1", timeout=180)
     assert status == 200, analytics
     assert_same(analytics, report)
 

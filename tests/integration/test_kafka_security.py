@@ -134,7 +134,7 @@ def test_produce_and_a_worker_over_sasl_ssl_equal_the_batch_engine(
         status, stream = get_json(f"{worker.url}/attribution", timeout=120)
         assert status == 200, stream
         assert_same(stream, attribution)
-        status, analytics = get_json(f"{worker.url}/analytics", timeout=180)
+        status, analytics = get_json(f"{worker.url}/analytics?fresh=1", timeout=180)
         assert status == 200, analytics
         assert_same(analytics, report)
         assert worker.stop() == 0, worker.log_tail()

@@ -263,7 +263,7 @@ def run_scenario(
         assert status == 200, stream
         assert_same(stream, batch)
         # The customer analytics of the same log: the batch `report` command's object.
-        status, analytics = get_json(f"{url}/analytics", timeout=180)
+        status, analytics = get_json(f"{url}/analytics?fresh=1", timeout=180)
         assert status == 200, analytics
         assert_same(analytics, report)
         # Parameters are validated: HTTP 400 with the reason.
@@ -329,14 +329,15 @@ STORES = pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 
 
 def audit_with_the_cli(url: str, batch: dict[str, Any], report: dict[str, Any]) -> None:
-    """`query attribution` and `query analytics --format json` print the batch objects."""
+    """`query attribution` and `query analytics --fresh --format json` print the batch
+    objects."""
     out = io.StringIO()
     with redirect_stdout(out):
         assert cli_main(["query", "attribution", "--format", "json", "--url", url]) == 0
     assert_same(json.loads(out.getvalue()), batch)
     out = io.StringIO()
     with redirect_stdout(out):
-        assert cli_main(["query", "analytics", "--format", "json", "--url", url]) == 0
+        assert cli_main(["query", "analytics", "--fresh", "--format", "json", "--url", url]) == 0
     assert_same(json.loads(out.getvalue()), report)
 
 

@@ -39,10 +39,11 @@ def test_an_unchanged_version_is_answered_from_the_cache_without_a_build() -> No
         data, cache = Data(), VersionedCache()
         first = await cache.answer("q", data.read_version, data.build)
         second = await cache.answer("q", data.read_version, data.build)
-        assert first == second == {"value": 1}
+        assert first.value == second.value == {"value": 1}
+        assert not first.newer_data and not second.newer_data
         assert data.builds == cache.built == 1 and cache.served_kept == 1
         data.change()
-        assert await cache.answer("q", data.read_version, data.build) == {"value": 2}
+        assert (await cache.answer("q", data.read_version, data.build)).value == {"value": 2}
         assert data.builds == 2
 
     asyncio.run(scenario())
@@ -74,12 +75,12 @@ def test_a_request_during_a_build_never_gets_data_older_than_itself() -> None:
         ]
         await asyncio.sleep(0)
         data.release.set()
-        assert await early == {"value": 1}
+        assert (await early).value == {"value": 1}
         # The five late requests share one build, made after they came: it sees value 2.
-        assert [await request for request in late] == [{"value": 2}] * 5
+        assert [(await request).value for request in late] == [{"value": 2}] * 5
         assert data.builds == 2
         # And nothing changed since: kept.
-        assert await cache.answer("q", data.read_version, data.build) == {"value": 2}
+        assert (await cache.answer("q", data.read_version, data.build)).value == {"value": 2}
         assert data.builds == 2
 
     asyncio.run(scenario())

@@ -1,8 +1,10 @@
-"""`/analytics` on the real broker: kept while no worker's data changes, rebuilt by one event."""
+"""`/analytics` on the real broker: kept while no worker's data changes, outdated within the
+rebuild budget (and saying so), rebuilt by `fresh=1` after one event."""
 
 from __future__ import annotations
 
 import json
+import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,15 +15,32 @@ from crm_attribution.generator import GeneratorConfig, generate
 from crm_attribution.settings.typed import load_settings
 from stream.kafka.admin import ensure_topics
 from stream.kafka.producer import EventProducer, produce_lines
-from tests.integration.stream_harness import Worker, get_json, unique_env, wait_until
+from tests.integration.stream_harness import (
+    API_TOKEN,
+    Worker,
+    get_json,
+    unique_env,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
-def analytics(worker: Worker) -> dict[str, Any]:
-    status, body = get_json(f"{worker.url}/analytics", timeout=120)
+def analytics(worker: Worker, fresh: bool = False) -> dict[str, Any]:
+    """The worker's /analytics answer; ``fresh``: the exact one for the data now."""
+    status, body = get_json(f"{worker.url}/analytics{'?fresh=1' if fresh else ''}", timeout=120)
     assert status == 200, body
     return dict(body)
+
+
+def freshness(worker: Worker) -> tuple[dict[str, Any], str, str]:
+    """A plain /analytics answer, its X-Data-Version and its X-Newer-Data."""
+    request = urllib.request.Request(
+        f"{worker.url}/analytics", headers={"Authorization": f"Bearer {API_TOKEN}"}
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        headers = response.headers
+        return json.loads(response.read()), headers["X-Data-Version"], headers["X-Newer-Data"]
 
 
 def builds(worker: Worker) -> tuple[int, int]:
@@ -32,7 +51,8 @@ def builds(worker: Worker) -> tuple[int, int]:
 
 
 def test_analytics_is_kept_until_one_event_changes_it(kafka_bootstrap: str, tmp_path: Path) -> None:
-    env = unique_env(partitions=4)
+    # A rebuild budget so small that, once built, an answer is rebuilt only when asked fresh.
+    env = {**unique_env(partitions=4), "CRM_ANALYTICS__REBUILD_CPU_SHARE": "0.0001"}
     settings = load_settings(environ=env)
     ensure_topics(kafka_bootstrap, settings)
     lines = list(generate(GeneratorConfig(customers=300, days=5, seed=5)))
@@ -53,7 +73,8 @@ def test_analytics_is_kept_until_one_event_changes_it(kafka_bootstrap: str, tmp_
 
         def settled() -> bool:
             # Expiry ticks keep arriving; the answer settles once every journey is decided.
-            previous.append(analytics(first))
+            # fresh: within the rebuild budget two polls may repeat a kept, outdated answer.
+            previous.append(analytics(first, fresh=True))
             return len(previous) > 1 and previous[-1] == previous[-2]
 
         wait_until(settled, 120, "/analytics to stop changing", running)
@@ -62,9 +83,13 @@ def test_analytics_is_kept_until_one_event_changes_it(kafka_bootstrap: str, tmp_
         for _ in range(3):
             assert analytics(first) == answer
         # Ticks went on arriving (every 2 s) and the other worker was asked for its version
-        # each time; nothing was rebuilt.
-        assert builds(first) == (built, kept + 3)
-        assert analytics(second) == answer  # its own cache, built from the same data
+        # each time; nothing was rebuilt. Unchanged data: the kept answer is exact, with or
+        # without fresh, whatever the rebuild budget.
+        assert analytics(first, fresh=True) == answer
+        exact, version, newer = freshness(first)
+        assert (exact, newer) == (answer, "false")
+        assert builds(first) == (built, kept + 5)
+        assert analytics(second, fresh=True) == answer  # its own cache, from the same data
 
         # One purchase more, of a customer of the log, an hour after its newest event.
         template = json.loads(next(line for line in reversed(lines) if '"purchase"' in line))
@@ -78,8 +103,12 @@ def test_analytics_is_kept_until_one_event_changes_it(kafka_bootstrap: str, tmp_
         }
         with EventProducer(kafka_bootstrap, settings.kafka) as producer:
             produce_lines([(1, json.dumps(purchase))], producer, settings)
+        # Within the budget: the kept answer, saying it is outdated and built from what.
+        wait_until(lambda: freshness(first)[2] == "true", 120, "newer data", running)
+        assert freshness(first) == (answer, version, "true")
+        assert builds(first)[0] == built
         changed = wait_until(
-            lambda: (lambda now: now if now != answer else None)(analytics(first)),
+            lambda: (lambda now: now if now != answer else None)(analytics(first, fresh=True)),
             120,
             "/analytics to show the new purchase",
             running,
@@ -87,6 +116,9 @@ def test_analytics_is_kept_until_one_event_changes_it(kafka_bootstrap: str, tmp_
         before = answer["revenue_share"]["total_revenue"]
         assert changed["revenue_share"]["total_revenue"] == pytest.approx(before + 123.45)
         assert builds(first)[0] > built
+        # Now kept for the data now: exact again, another version.
+        now = freshness(first)
+        assert now[0] == changed and now[1] != version and now[2] == "false"
     finally:
         for worker in running:
             if worker.alive():
