@@ -28,6 +28,20 @@ def parse_day(name: str, raw: str | None) -> str | None:
         raise BadRequest(f"{name}={raw!r} is not a date (expected YYYY-MM-DD)") from None
 
 
+_FLAG_VALUES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def parse_flag(name: str, raw: str | None) -> bool:
+    """Validate a yes/no query parameter (1/true/yes or 0/false/no; absent or empty: no)."""
+    if raw is None or raw == "":
+        return False
+    value = _FLAG_VALUES.get(raw.lower())
+    if value is None:
+        # Anything but "0" and "false" used to mean yes: "fresh=no" asked for a rebuild.
+        raise BadRequest(f"{name}={raw!r} is not a yes/no value (expected 1 or 0)")
+    return value
+
+
 def parse_positive(name: str, raw: str | None, default: float, largest: float = math.inf) -> float:
     """Validate a positive, finite number query parameter of at most ``largest``."""
     if raw is None or raw == "":

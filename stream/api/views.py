@@ -27,6 +27,7 @@ from stream.api.params import (
     BadRequest,
     NotFound,
     parse_day,
+    parse_flag,
     parse_intervals,
     parse_models,
     parse_positive,
@@ -162,8 +163,11 @@ def attach(pipeline: Pipeline) -> None:
     @app.page("/markov")
     class Markov(View):
         async def get(self, request: Request) -> Response:
-            refresh = request.query.get("refresh", "0") not in ("0", "false", "")
-            return await guarded(self, lambda: queries.markov_json(pipeline, refresh))
+            async def produce() -> Any:
+                refresh = parse_flag("refresh", request.query.get("refresh"))
+                return await queries.markov_json(pipeline, refresh)
+
+            return await guarded(self, produce)
 
     @app.page(VERSION_PATH)
     class LocalVersion(View):
@@ -181,8 +185,8 @@ def attach(pipeline: Pipeline) -> None:
             headers: dict[str, str] = {}
 
             async def produce() -> Any:
-                scores = request.query.get("customers", "0") not in ("0", "false", "")
-                fresh = request.query.get("fresh", "0") not in ("0", "false", "")
+                scores = parse_flag("customers", request.query.get("customers"))
+                fresh = parse_flag("fresh", request.query.get("fresh"))
                 compare = parse_positive(
                     "compare_days", request.query.get("compare_days"), 30.0, MAX_COMPARE_DAYS
                 )

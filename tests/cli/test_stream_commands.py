@@ -155,6 +155,17 @@ def test_analytics_compare_days_must_be_a_positive_number(raw: str) -> None:
     assert parse_positive("compare_days", "7.5", 30.0) == 7.5
 
 
+@pytest.mark.parametrize("raw", ["maybe", "2", "yes please"])
+def test_a_yes_no_query_parameter_refuses_anything_else(raw: str) -> None:
+    """``fresh=no`` used to ask for a rebuild (anything but 0 and false meant yes)."""
+    from stream.api.params import BadRequest, parse_flag
+
+    with pytest.raises(BadRequest, match="fresh"):
+        parse_flag("fresh", raw)
+    assert [parse_flag("fresh", v) for v in (None, "", "0", "false", "No")] == [False] * 5
+    assert [parse_flag("fresh", v) for v in ("1", "true", "YES")] == [True] * 3
+
+
 def test_demo_deletes_only_its_own_run_topics() -> None:
     from crm_attribution.commands.demo import run_topics
 

@@ -83,6 +83,11 @@ def test_every_route_of_the_description_refuses_a_missing_or_wrong_credential(
     for raw in ("1e308", "inf", "-inf", "nan", "0", "36526"):
         status, body = get_json(f"{worker.url}/analytics?compare_days={raw}")
         assert status == 400 and "compare_days" in body["error"], (raw, status, body)
+    for name in ("fresh", "customers"):
+        status, body = get_json(f"{worker.url}/analytics?{name}=maybe")
+        assert status == 400 and name in body["error"], (name, status, body)
+    status, body = get_json(f"{worker.url}/markov?refresh=maybe")
+    assert status == 400 and "refresh" in body["error"], (status, body)
 
     # The dashboard: behind the token; a link with ?token= sets a cookie for the page only.
     status, headers, page = request(
