@@ -211,22 +211,13 @@ def test_records_kafka_never_acknowledged_fail_produce_with_the_count(
     assert code == 2 and "did not acknowledge 3 record" in err and "Traceback" not in err
 
 
-def test_query_credits_asks_for_intervals_and_shows_them(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def answer_queries(
+    monkeypatch: pytest.MonkeyPatch, answer: object
+) -> list[tuple[str, dict[str, str] | None]]:
+    """Make ``crm-attribution query`` get ``answer`` for every request; the requests, in order."""
     import crm_attribution.commands.query as query
 
     asked: list[tuple[str, dict[str, str] | None]] = []
-    answer = {
-        "from": None,
-        "to": None,
-        "models": {"linear": {"channels": {"email": {
-            "conversions": 3.0, "value": 30.0,
-            "ci": {"conversions": [2.0, 4.0], "value": [21.5, 38.25]},
-        }}}},
-        "confidence": {"level": 0.9, "resamples": 50, "seed": 3, "customers": 12,
-                       "method": "percentile bootstrap over customers"},
-    }  # fmt: skip
 
     def fetch_from(
         url: str,
@@ -238,6 +229,23 @@ def test_query_credits_asks_for_intervals_and_shows_them(
         return answer
 
     monkeypatch.setattr(query, "fetch_from", fetch_from)
+    return asked
+
+
+def test_query_credits_asks_for_intervals_and_shows_them(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answer = {
+        "from": None,
+        "to": None,
+        "models": {"linear": {"channels": {"email": {
+            "conversions": 3.0, "value": 30.0,
+            "ci": {"conversions": [2.0, 4.0], "value": [21.5, 38.25]},
+        }}}},
+        "confidence": {"level": 0.9, "resamples": 50, "seed": 3, "customers": 12,
+                       "method": "percentile bootstrap over customers"},
+    }  # fmt: skip
+    asked = answer_queries(monkeypatch, answer)
     code, out, _ = run(
         ["query", "credits", "--ci", "0.9", "--resamples", "50", "--seed", "3", "--url", "x"],
         capsys,
@@ -250,20 +258,7 @@ def test_query_credits_asks_for_intervals_and_shows_them(
 def test_query_analytics_asks_fresh_only_when_told(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import crm_attribution.commands.query as query
-
-    asked: list[tuple[str, dict[str, str] | None]] = []
-
-    def fetch_from(
-        url: str,
-        path: str,
-        params: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> object:
-        asked.append((path, params))
-        return {"as_of": "2026-01-01T00:00:00Z"}
-
-    monkeypatch.setattr(query, "fetch_from", fetch_from)
+    asked = answer_queries(monkeypatch, {"as_of": "2026-01-01T00:00:00Z"})
     for extra in ([], ["--fresh"], ["--fresh", "--customers"]):
         code, _, _ = run(["query", "analytics", *extra, "--format", "json", "--url", "x"], capsys)
         assert code == 0

@@ -10,6 +10,7 @@ import pytest
 
 from crm_attribution.settings.typed import SettingsError, load_settings
 from stream.versioned_cache import RebuildBudget, VersionedCache
+from tests.stream.test_versioned_cache import Data as VersionedData
 
 
 class Clock:
@@ -22,30 +23,17 @@ class Clock:
         return self.now
 
 
-class Data:
-    """A value with a version; a build reads it and takes ``build_seconds`` on the clock."""
+class Data(VersionedData):
+    """The versioned cache tests' data, whose build takes ``build_seconds`` on the clock."""
 
     def __init__(self, clock: Clock, build_seconds: float) -> None:
+        super().__init__()
         self.clock, self.build_seconds = clock, build_seconds
-        self.value, self.version, self.builds = 1, 0, 0
-        self.release = asyncio.Event()
-        self.release.set()
-        self.build_started = asyncio.Event()
-
-    def change(self) -> None:
-        self.value += 1
-        self.version += 1
-
-    async def read_version(self) -> int:
-        return self.version
 
     async def build(self) -> dict[str, Any]:
-        self.builds += 1
-        seen = self.value
-        self.build_started.set()
-        await self.release.wait()
+        answer = await super().build()
         self.clock.now += self.build_seconds
-        return {"value": seen}
+        return answer
 
 
 def cache_and_data(share: float, build_seconds: float) -> tuple[VersionedCache, Data, Clock]:
