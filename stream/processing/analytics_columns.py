@@ -21,7 +21,6 @@ from typing import Any
 import polars as pl
 
 from attribution.analytics._common import UTC_ZONE, Granularity
-from attribution.analytics.campaigns import CampaignCosts
 from attribution.analytics.funnel import REACHED, FunnelCounts
 from attribution.analytics.holdout import HashMembership
 from attribution.analytics.inputs import (
@@ -40,6 +39,7 @@ from stream.processing.analytics_parts import (
     LEDGER,
     NEWEST,
     REFUNDS,
+    merged_costs,
     net_of_refunds,
 )
 
@@ -199,12 +199,8 @@ def inputs_from_shares(
     funnel = FunnelCounts()
     for share in shares:
         funnel.merge(FunnelCounts(share["funnel"]))
-    merged = CampaignCosts()
-    for share in costs:
-        merged.merge(CampaignCosts.from_json(dict(share)))
     newest = max((s["newest"] for s in shares if s["newest"] is not None), default=None)
-    for ts_ms, *_ in merged.events.values():
-        newest = ts_ms if newest is None else max(newest, ts_ms)
+    merged, newest = merged_costs(costs, newest)
     cost_rows = [(event_id, *record) for event_id, record in merged.events.items()]
     return AnalyticsInputs(
         ledger,

@@ -210,9 +210,17 @@ def state_from_parts(
         if parts.get(NEWEST) is not None:
             newest = parts[NEWEST] if newest is None else max(newest, parts[NEWEST])
     state.revenue = DailyRevenue.from_ledger(state.ledger)
-    for share in costs:
-        state.costs.merge(CampaignCosts.from_json(dict(share)))
-    for ts_ms, *_ in state.costs.events.values():
-        newest = ts_ms if newest is None else max(newest, ts_ms)
-    state.newest_ms = newest
+    state.costs, state.newest_ms = merged_costs(costs, newest)
     return state
+
+
+def merged_costs(
+    costs: Iterable[Mapping[str, Any]], newest: int | None
+) -> tuple[CampaignCosts, int | None]:
+    """Every partition's cost events merged, and the newest time of ``newest`` and theirs."""
+    merged = CampaignCosts()
+    for share in costs:
+        merged.merge(CampaignCosts.from_json(dict(share)))
+    for ts_ms, *_ in merged.events.values():
+        newest = ts_ms if newest is None else max(newest, ts_ms)
+    return merged, newest
