@@ -20,7 +20,7 @@ from attribution.journeys import JourneyRules
 from attribution.models.options import ModelOptions
 from crm_attribution.settings.typed import Settings
 from stream.kafka.codecs import raw_key, raw_value, table_json
-from stream.kafka.committed_reads import use_read_committed
+from stream.kafka.feed import FeedConsumer, InputFeed, use_input_feed
 from stream.kafka.gaps import GapReader
 from stream.kafka.outgoing import Outgoing
 from stream.kafka.partitioning import key_partition
@@ -41,6 +41,9 @@ from stream.versioned_cache import VersionedCache
 # Record batches of the worker's own sends (stream.kafka.outgoing): a few per partition and
 # batch of events, well under the broker's default message.max.bytes (1 MiB).
 RECORD_BATCH_BYTES = 512 * 1024
+
+# How many batches of input records the feed holds before the consumer stops fetching them.
+FEED_BATCHES = 4
 
 # How old the consumer's cluster metadata may get before aiokafka asks again (see the app).
 METADATA_MAX_AGE_MS = 10_000
@@ -121,9 +124,11 @@ class Pipeline:
             web_metrics_enabled=False,
             key_serializer="raw",
             value_serializer="raw",
-            # A rebalance or stop waits for the event in hand: without it, a tick still
-            # writing after the pre-revoke flush could leave the next owner a changelog with
-            # half of that tick (seen as a Markov mismatch in the restart test).
+            # A rebalance or stop waits for any event in hand. The input records (ticks too)
+            # come through self.feed, whose batch in hand FeedConsumer waits for instead:
+            # without that, a tick still writing after the pre-revoke flush could leave the
+            # next owner a changelog with half of that tick (a Markov mismatch in the restart
+            # test).
             stream_wait_empty=True,
             table_standby_replicas=0,
             # The group leader assigns from its consumer's metadata, which aiokafka refreshes
@@ -141,9 +146,18 @@ class Pipeline:
             **faust_args(settings.kafka),
         )
         self.exactly_once = worker.processing_guarantee == "exactly_once"
-        if self.exactly_once:
-            # Before any topic is declared: the transport is made on first use.
-            use_read_committed(self.app, 2 * worker.transaction_timeout_seconds, settings.kafka)
+        # The input records go from the consumer to this feed as lists of records, not through
+        # Faust's streams; it holds a few batches, then the consumer stops fetching them.
+        self.feed = InputFeed(self.topic_names.inputs(), FEED_BATCHES * worker.batch_events)
+        # Before any topic is declared: the transport is made on first use. With exactly_once
+        # the consumer reads read_committed (stream/kafka/committed_reads.py).
+        use_input_feed(
+            self.app,
+            self.feed,
+            read_committed=self.exactly_once,
+            transaction_wait_s=2 * worker.transaction_timeout_seconds,
+            kafka=settings.kafka,
+        )
         self.topics = self._topics()
         # Customer keys are raw bytes, exactly as producers key the input topics. A customer's
         # changelog partition is the partition its events arrive on, whatever partitioner the
@@ -263,6 +277,12 @@ class Pipeline:
             ticks=raw(names.ticks),
             inputs=raw(*names.inputs()),
         )
+
+    def input_offsets(self) -> FeedConsumer:
+        """The consumer the agent commits or reports its batches' offsets to."""
+        consumer = self.app.consumer
+        assert isinstance(consumer, FeedConsumer)
+        return consumer
 
     def group_metadata(self) -> GroupMetadata:
         """The worker consumer's group id, generation and member id now (for fencing)."""

@@ -165,23 +165,3 @@ class ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         for tp in tables:
             ends[tp] = found[TopicPartition(tp.topic, tp.partition)]
         return ends
-
-
-class ReadCommittedConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer with the thread above."""
-
-    def _new_consumer_thread(self) -> ReadCommittedConsumerThread:
-        return ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-
-class ReadCommittedTransport(faust_aiokafka.Transport):
-    """Faust's aiokafka transport with the consumer above."""
-
-    Consumer = ReadCommittedConsumer
-
-
-def use_read_committed(app: Any, transaction_wait_s: float, kafka: KafkaSettings) -> None:
-    """Make ``app`` (before its topics are declared) consume through the classes above."""
-    ReadCommittedConsumerThread.transaction_wait_s = transaction_wait_s
-    ReadCommittedConsumerThread.kafka = kafka
-    app.transport = ReadCommittedTransport(app.conf.broker_consumer, app)

@@ -1,16 +1,16 @@
-"""The Faust agent that feeds the batch runner, and the rebalance hooks that reset its memory."""
+"""The agent that feeds the batch runner from the input feed, and the rebalance hooks."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from aiokafka.errors import KafkaError
-from faust import Stream
-from faust.types import EventT, StreamT
+from faust.types import StreamT
 
 from stream.kafka.codecs import record_json
+from stream.kafka.feed import InputFeed, consumed_offsets
 from stream.kafka.outgoing import (
     SEND_FAILED_EXIT,
     exit_before_commit,
@@ -19,24 +19,11 @@ from stream.kafka.outgoing import (
 )
 from stream.pipeline import Pipeline
 from stream.processing.runner import BatchResult
-from stream.types import Record
+from stream.types import Record, TopicPartition
 from stream.worker.assignment import refusal, unrecovered_changelogs
 
 # Exit status of a worker whose batch processing raised (an internal error, never bad input).
 PROCESSING_FAILED_EXIT = 5
-
-
-def input_record(event: EventT) -> Record:
-    """The runner's view of a Faust event."""
-    message = event.message
-    return Record(
-        message.topic,
-        message.partition,
-        message.offset,
-        message.key,
-        message.value,
-        message.timestamp or None,
-    )
 
 
 def queue_outputs(pipeline: Pipeline, result: BatchResult) -> None:
@@ -59,21 +46,25 @@ def queue_outputs(pipeline: Pipeline, result: BatchResult) -> None:
             pipeline.outgoing.add_keyed(names.attributions, key, record_json(record))
 
 
-def consumed_offsets(events: Sequence[EventT]) -> dict[tuple[str, int], int]:
-    """The next offset to read of each topic partition, after ``events``."""
-    offsets: dict[tuple[str, int], int] = {}
-    for event in events:
-        message = event.message
-        where = (message.topic, message.partition)
-        offsets[where] = max(offsets.get(where, 0), message.offset + 1)
-    return offsets
+class InputOffsets(Protocol):
+    """Where the agent reports the offsets of its batches (stream.kafka.feed.FeedConsumer)."""
+
+    def note_committed(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Offsets the worker's transaction committed."""
+        ...
+
+    async def commit_consumed(self, offsets: Mapping[TopicPartition, int]) -> bool:
+        """Commit offsets to the consumer group."""
+        ...
 
 
-async def handle_batch(pipeline: Pipeline, events: Sequence[EventT]) -> None:
-    """Process, credit and send one batch; end the process rather than lose any of it."""
+async def handle_batch(
+    pipeline: Pipeline, records: Sequence[Record], offsets_to: InputOffsets
+) -> None:
+    """Process, credit, send and commit one batch; end the process rather than lose any of it."""
     started = time.perf_counter()
     try:
-        result = await pipeline.runner.process([input_record(event) for event in events])
+        result = await pipeline.runner.process(list(records))
         pipeline.queue_table_writes()
         queue_outputs(pipeline, result)
     except KafkaError as error:
@@ -84,40 +75,60 @@ async def handle_batch(pipeline: Pipeline, events: Sequence[EventT]) -> None:
         )
         return
     except Exception:  # noqa: BLE001 - see below
-        # Faust would acknowledge the batch and restart the agent with its half-made writes
-        # still held: end the process instead, so that a restart reads the batch again.
+        # Carrying on would commit the batch's offsets with its half-made writes still held:
+        # end the process instead, so that a restart reads the batch again.
         exit_before_commit(PROCESSING_FAILED_EXIT, "processing a batch failed", exc_info=True)
         return
-    # Delivered (with exactly_once: committed with the batch's offsets) before the loop asks
-    # for the next batch, which acknowledges this one; the stores get the values only then.
-    await send_or_exit(
-        pipeline.outgoing, pipeline.store_table_writes, offsets=consumed_offsets(events)
-    )
+    offsets = consumed_offsets(records)
+    # Delivered (with exactly_once: committed with the batch's offsets) before the offsets are
+    # committed or the next batch taken; the stores get the values only then.
+    sent = await send_or_exit(pipeline.outgoing, pipeline.store_table_writes, offsets=offsets)
+    if pipeline.transactions is not None and sent:
+        # The transaction committed the offsets: Faust's consumer only records them.
+        offsets_to.note_committed(offsets)
+    else:
+        # at_least_once, or a batch that wrote nothing (no transaction): a plain group commit.
+        await offsets_to.commit_consumed(offsets)
     elapsed = time.perf_counter() - started
-    for _ in events:
+    for _ in records:
         pipeline.metrics.processing_latency.observe(elapsed)
     now = time.time()
     for produced_at in result.purchase_timestamps:
         pipeline.metrics.purchase_to_table.observe(max(0.0, now - produced_at))
 
 
+async def run_batches(pipeline: Pipeline, feed: InputFeed, offsets_to: InputOffsets) -> None:
+    """Take batches from the feed and handle them, one at a time, until cancelled."""
+    worker = pipeline.settings.worker
+    while True:
+        records = await feed.take(worker.batch_events, worker.batch_seconds)
+        try:
+            # A stop cancels the agent: the batch in hand still ends (sent and committed).
+            await finish_before_cancel(handle_batch(pipeline, records, offsets_to))
+        finally:
+            # A rebalance waits for this (FeedConsumer.on_partitions_revoked), so it finds the
+            # batch either not started or fully written and committed.
+            feed.done(records)
+
+
 def attach_agent(pipeline: Pipeline) -> None:
     """Register the events agent and the rebalance hooks on the pipeline's app."""
     app = pipeline.app
-    worker = pipeline.settings.worker
 
+    # Still a Faust agent over the input topics (its stream is never iterated: the records
+    # come from the feed): Faust starts it with the app and cancels it on stop, as before, and
+    # the assignor keeps partition P of every input topic on one worker. On a stop the batch
+    # in hand ends (finish_before_cancel) and the consumer's stop waits for it
+    # (FeedConsumer.on_stop).
     @app.agent(pipeline.topics.inputs, name="events")
     async def events(stream: StreamT) -> None:
         if pipeline.transactions is not None:
             # Started before the first batch: it fences an earlier producer of this worker id.
             await pipeline.transactions.start()
-        # Events come in batches; each batch's table writes are sent once per key at its end,
-        # before Faust acknowledges its offsets. A rebalance or stop waits for the batch in hand
-        # (stream_wait_empty), so it finds a batch either not started or fully written.
-        # (take_events is Faust's Stream's own, not part of its StreamT interface.)
-        batches = cast(Stream, stream).take_events(worker.batch_events, within=worker.batch_seconds)
-        async for batch in batches:
-            await finish_before_cancel(handle_batch(pipeline, batch))
+        # Subscribes the consumer to the input topics (Faust does it when a stream is first
+        # iterated); FeedConsumer hands their records to the feed, never to this channel.
+        aiter(pipeline.topics.inputs)
+        await run_batches(pipeline, pipeline.feed, pipeline.input_offsets())
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:

@@ -1,0 +1,296 @@
+"""Input records straight from the consumer to the batch runner, as lists of ``Record``.
+
+Faust delivers each record as an Event through its streams, acks and commit bookkeeping, which
+took a large share of the worker's time (py-spy, issue 11) for nothing the runner needs: it
+takes a list of ``stream.types.Record`` (stream/processing/runner.py). Here Faust's consumer
+(``FeedConsumer``) hands the records of the input topics to an ``InputFeed`` as they are
+fetched; the agent takes them in batches and commits their offsets itself. Faust still reads the
+table changelogs (recovery), handles rebalances and runs the app.
+
+Flow control: while the feed holds ``max_buffered`` records or more, the consumer leaves the
+input partitions out of its fetch requests (as Faust does for a full stream buffer), so a
+backlog of millions of records waits in Kafka, not in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from aiokafka.structs import ConsumerRecord
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+from crm_attribution.settings.typed import KafkaSettings
+from stream.kafka.committed_reads import ReadCommittedConsumerThread
+from stream.types import Record, TopicPartition
+
+
+def to_record(record: ConsumerRecord) -> Record:
+    """The runner's view of an aiokafka record (timestamp in seconds, ``None`` when unset)."""
+    stamp = record.timestamp
+    return Record(
+        record.topic,
+        record.partition,
+        record.offset,
+        record.key,
+        record.value,
+        stamp / 1000.0 if stamp else None,
+    )
+
+
+def consumed_offsets(records: Iterable[Record]) -> dict[TopicPartition, int]:
+    """The next offset to read of each topic partition, after ``records``."""
+    offsets: dict[TopicPartition, int] = {}
+    for record in records:
+        where = (record.topic, record.partition)
+        offsets[where] = max(offsets.get(where, 0), record.offset + 1)
+    return offsets
+
+
+class InputFeed:
+    """A bounded buffer of input records, kept in order per partition, taken in batches.
+
+    One consumer puts, one agent takes; both on the event loop. A batch taken is "in hand"
+    until ``done``: a rebalance waits for it (``wait_idle``) before the partitions go.
+    """
+
+    def __init__(self, topics: Iterable[str], max_buffered: int) -> None:
+        self.topics = frozenset(topics)
+        self.max_buffered = max_buffered
+        # Chunks in arrival order; a partition's chunks are taken from the front, so its
+        # records leave in offset order.
+        self._chunks: deque[list[Record]] = deque()
+        self._buffered = 0
+        # The next offset expected per partition: a record below it was fetched again after a
+        # seek (Faust seeks back to the committed offsets when a fetch ends while its flow is
+        # stopped) and is already buffered or processed.
+        self._next: dict[TopicPartition, int] = {}
+        self._assigned: set[TopicPartition] = set()
+        # Bumped by each revocation: records fetched before it are not put.
+        self.generation = 0
+        self._in_hand = 0
+        self._arrived = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def __len__(self) -> int:
+        return self._buffered
+
+    def full(self) -> bool:
+        """Whether the consumer should stop fetching the input partitions for now."""
+        return self._buffered >= self.max_buffered
+
+    def assign(self, partitions: Iterable[TopicPartition]) -> None:
+        """Accept records of ``partitions`` (input topics only) from now on."""
+        self._assigned.update(tp for tp in partitions if tp[0] in self.topics)
+
+    def revoke(self, partitions: Iterable[TopicPartition]) -> None:
+        """Drop the buffered records of ``partitions`` and refuse any more of them."""
+        gone = set(partitions)
+        self.generation += 1
+        self._assigned -= gone
+        for tp in gone:
+            self._next.pop(tp, None)
+        kept = [chunk for chunk in self._chunks if (chunk[0].topic, chunk[0].partition) not in gone]
+        self._chunks = deque(kept)
+        self._buffered = sum(len(chunk) for chunk in kept)
+        if not self._buffered:
+            self._arrived.clear()
+        if not self.full():
+            self._room.set()
+
+    def put(self, tp: TopicPartition, records: Sequence[Record], generation: int) -> int:
+        """Buffer the records of one partition fetched at ``generation``; return how many."""
+        if generation != self.generation or tp not in self._assigned or not records:
+            return 0
+        expected = self._next.get(tp)
+        if expected is not None and records[0].offset < expected:
+            records = [record for record in records if record.offset >= expected]
+            if not records:
+                return 0
+        self._next[tp] = records[-1].offset + 1
+        self._chunks.append(list(records))
+        self._buffered += len(records)
+        self._arrived.set()
+        if self.full():
+            self._room.clear()
+        return len(records)
+
+    async def wait_room(self, timeout: float) -> None:
+        """Wait until the buffer has room, at most ``timeout`` seconds."""
+        if self.full():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), timeout)
+
+    async def take(self, max_events: int, within_s: float) -> list[Record]:
+        """The next batch: ``max_events`` records, or fewer once ``within_s`` has passed.
+
+        Waits for at least one record. The batch is in hand until ``done``.
+        """
+        deadline = time.monotonic() + within_s
+        while self._buffered < max_events:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if self._buffered:
+                    break
+                await self._arrived.wait()
+                continue
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), left)
+        batch: list[Record] = []
+        chunks = self._chunks
+        while chunks and len(batch) < max_events:
+            chunk = chunks.popleft()
+            wanted = max_events - len(batch)
+            if len(chunk) > wanted:
+                chunks.appendleft(chunk[wanted:])
+                chunk = chunk[:wanted]
+            batch.extend(chunk)
+        self._buffered -= len(batch)
+        if not self._buffered:
+            self._arrived.clear()
+        if not self.full():
+            self._room.set()
+        self._in_hand += 1
+        self._idle.clear()
+        return batch
+
+    def done(self, records: Sequence[Record]) -> None:
+        """The batch taken is finished (committed, or abandoned without committing)."""
+        self._in_hand -= 1
+        if self._in_hand <= 0:
+            self._in_hand = 0
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Wait until no batch is in hand."""
+        await self._idle.wait()
+
+
+class FeedConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer handing the input topics' records to the transport's feed.
+
+    The hook is ``_getmany``, the fetch Faust's ``getmany`` dispatches from: records of the
+    input topics go to the feed, the rest (table changelogs during recovery) go back to Faust.
+    """
+
+    @property
+    def feed(self) -> InputFeed:
+        """The feed the input records go to."""
+        return self.transport.feed  # type: ignore[attr-defined]
+
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        if self.transport.read_committed:  # type: ignore[attr-defined]
+            return ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+        return faust_aiokafka.AIOKafkaConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> Any:
+        feed = self.feed
+        if active_partitions is not None and feed.full():
+            # Left out of the request, aiokafka keeps at most its one prefetched response per
+            # partition: the backlog stays in Kafka until the agent makes room.
+            active_partitions = {tp for tp in active_partitions if tp.topic not in feed.topics}
+            if not active_partitions:
+                await feed.wait_room(timeout)
+                return {}
+        generation = feed.generation
+        records = await super()._getmany(active_partitions, timeout)
+        if not self.flow_active:
+            # Faust's getmany seeks back to the committed offsets and drops these.
+            return records
+        rest = {}
+        for tp, fetched in records.items():
+            if tp.topic in feed.topics:
+                feed.put((tp.topic, tp.partition), [to_record(r) for r in fetched], generation)
+            else:
+                rest[tp] = fetched
+        return rest
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """Drop the feed's records of ``revoked`` and let the batch in hand end, then Faust's."""
+        self.feed.revoke((tp.topic, tp.partition) for tp in revoked)
+        # The equivalent of Faust's stream_wait_empty: the batch in hand is sent and committed
+        # (or the process exits, committing nothing) before the partitions go, so the next
+        # owner finds it either not started or fully written.
+        await self.feed.wait_idle()
+        await super().on_partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        """Accept the input records of ``assigned`` (before Faust may fetch them), then Faust's."""
+        self.feed.assign((tp.topic, tp.partition) for tp in assigned)
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    async def on_stop(self) -> None:
+        """Let the batch in hand end before Faust's consumer stops."""
+        await self.feed.wait_idle()
+        await super().on_stop()
+
+    def note_committed(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Record offsets the worker's transaction committed, as Faust does after a commit.
+
+        Faust then never commits an older offset of these partitions, and its slow-processing
+        checks see the partitions progressing.
+        """
+        assignment = self.assignment()
+        tps = {TP(t, p): o for (t, p), o in offsets.items() if TP(t, p) in assignment}
+        if not tps:
+            return
+        self._committed_offset.update(tps)
+        now = time.monotonic()
+        self._thread.tp_last_committed_at.update(dict.fromkeys(tps, now))
+        self._mark_processing(tps, now)
+        self.app.monitor.on_tp_commit(tps)
+
+    async def commit_consumed(self, offsets: Mapping[TopicPartition, int]) -> bool:
+        """Commit ``offsets`` to the consumer group (partitions still assigned only)."""
+        tps = {TP(t, p): o for (t, p), o in offsets.items()}
+        if not tps:
+            return False
+        self._mark_processing(tps, time.monotonic())
+        # Faust's own commit step: drops revoked partitions, flushes its producer, commits and
+        # records the committed offsets.
+        return await self._commit_offsets(tps)
+
+    def _mark_processing(self, tps: Iterable[TP], now: float) -> None:
+        # Faust's slow-processing check reads when a stream last took an event of a partition.
+        monitor = self.app.monitor
+        if monitor is not None:
+            monitor.stream_inbound_time.update(dict.fromkeys(tps, now))
+
+
+class FeedTransport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport with the consumer above; set by ``use_input_feed``."""
+
+    Consumer = FeedConsumer
+    feed: InputFeed
+    read_committed: bool = False
+
+
+def use_input_feed(
+    app: Any,
+    feed: InputFeed,
+    *,
+    read_committed: bool,
+    transaction_wait_s: float = 60.0,
+    kafka: KafkaSettings | None = None,
+) -> None:
+    """Make ``app`` (before its topics are declared) hand its input records to ``feed``.
+
+    With ``read_committed`` (exactly_once) the consumer reads ``read_committed`` and recovers
+    the tables up to the changelogs' committed ends (stream/kafka/committed_reads.py).
+    """
+    if read_committed:
+        ReadCommittedConsumerThread.transaction_wait_s = transaction_wait_s
+        ReadCommittedConsumerThread.kafka = kafka or KafkaSettings()
+    transport = FeedTransport(app.conf.broker_consumer, app)
+    transport.feed = feed
+    transport.read_committed = read_committed
+    app.transport = transport
