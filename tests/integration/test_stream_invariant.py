@@ -30,6 +30,7 @@ from crm_attribution.generator import DENSE_CHANNELS, GeneratorConfig, generate
 from crm_attribution.settings.typed import load_settings
 from stream.kafka.admin import ensure_topics
 from stream.kafka.producer import EventProducer, produce_lines
+from stream.topics import TopicNames
 from tests.compare import assert_same
 from tests.integration.stream_harness import (
     API_TOKEN,
@@ -195,6 +196,27 @@ def dead_letters(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     return [json.loads(message.value) for message in read_to_end(bootstrap, assigned)]
 
 
+def assert_offsets_committed_to_the_ends(bootstrap: str, settings: Any) -> None:
+    """The group's committed offset of every event partition is that partition's end.
+
+    Read after the workers stopped: every batch they read was committed (by its transaction,
+    or by the group commit after it), and no offset is left behind or committed twice back.
+    The ticks topic is left out: a tick sent just before the stop may be unread.
+    """
+    names = TopicNames.from_settings(settings)
+    topics = [topic for topic in names.inputs() if topic != names.ticks]
+    tps = [TopicPartition(t, p) for t in topics for p in range(settings.topics.partitions)]
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=settings.worker.app_id, enable_auto_commit=False
+    )
+    try:
+        ends = consumer.end_offsets(tps)
+        committed = {tp: consumer.committed(tp) for tp in tps}
+    finally:
+        consumer.close()
+    assert committed == ends
+
+
 def run_scenario(
     bootstrap: str,
     lines: list[str],
@@ -310,6 +332,7 @@ def run_scenario(
             audit_with_the_cli(url, batch, report)
         for worker in running:
             assert worker.stop() == 0, worker.log_tail()
+        assert_offsets_committed_to_the_ends(bootstrap, settings)
         # The dead-letter topic holds exactly the invalid records, with their original bytes;
         # read after the stop, so that every dead letter the workers wrote is counted.
         wanted = invalid_lines(lines)
@@ -357,6 +380,21 @@ def test_one_worker_equals_batch(
         1,
         batch_report,
         extra_env=store_env(store),
+    )
+
+
+def test_one_worker_at_least_once_equals_batch(
+    kafka_bootstrap: str, event_log, batch_answer, batch_report, tmp_path
+) -> None:
+    # No transactions: the worker commits each batch's offsets to its group after delivery.
+    run_scenario(
+        kafka_bootstrap,
+        event_log[1],
+        batch_answer,
+        tmp_path,
+        1,
+        batch_report,
+        extra_env={**store_env("memory://"), "CRM_WORKER__PROCESSING_GUARANTEE": "at_least_once"},
     )
 
 
