@@ -5,8 +5,8 @@ through the producer buffer, then aiokafka's own per-message send). A batch of e
 about two messages per event (table changelogs, attribution records, dead letters), which made
 sending the largest cost of the worker. Here each message is appended to an aiokafka record
 batch of its topic partition (a few µs), the record batches go out with ``send_batch``, and the
-agent awaits their delivery before Faust may acknowledge the events that made them: a failed
-send stops the agent instead of letting an offset commit skip the events.
+agent awaits their delivery before it commits the offsets of the events that made them: a
+failed send stops the agent instead of letting an offset commit skip the events.
 
 With transactions (``worker.processing_guarantee = "exactly_once"``, the default), the record
 batches and the input offsets the batch consumed are one Kafka transaction
@@ -109,7 +109,7 @@ class Outgoing:
         on_delivered, self._on_delivered = self._on_delivered, {}
         count, self.messages = self.messages, 0
         if not batches:
-            # Nothing written: Faust commits the offsets of the batch, as without transactions.
+            # Nothing written: the agent commits the batch's offsets to the group instead.
             return 0
         producer = self._producer()
         await keep_in_metadata(producer, {topic for topic, _ in batches})
@@ -156,11 +156,11 @@ async def send_or_exit(
 ) -> int:
     """Send the batch's messages, then call ``delivered``; if Kafka refuses them, exit at once.
 
-    On a failure the process ends without any offset commit: Faust acknowledges a failed batch's
-    events too, so carrying on would skip them. With transactions the open transaction is never
-    committed (the broker aborts it, at once when the worker restarts on its data directory);
-    without them Kafka may have taken part of the batch (each partition's record batch succeeds
-    or fails alone), the gap docs/stream.md describes.
+    On a failure the process ends without any offset commit: carrying on would commit the
+    failed batch's offsets with the next batch's and skip its events. With transactions the
+    open transaction is never committed (the broker aborts it, at once when the worker
+    restarts on its data directory); without them Kafka may have taken part of the batch (each
+    partition's record batch succeeds or fails alone), the gap docs/stream.md describes.
     """
     try:
         count = await outgoing.send(offsets)
@@ -187,8 +187,8 @@ async def send_or_exit(
 async def finish_before_cancel(awaitable: Awaitable[T]) -> T:
     """Await ``awaitable`` to its end even if the caller is cancelled meanwhile (then re-raise).
 
-    A graceful stop cancels the agent and Faust then acknowledges and commits the batch in hand:
-    a batch cut short there would be committed with its writes unsent.
+    A graceful stop cancels the agent: a batch cut short there would leave its writes unsent
+    (and the consumer's stop waits for the batch in hand, stream/kafka/feed.py).
     """
     task = asyncio.ensure_future(awaitable)
     try:

@@ -5,7 +5,7 @@ aggregate keys (``P|totals``, ``P|credits``, ...) for most journey changes, and 
 for each of its events. Within a batch only the last value of a key matters, so the agent writes
 through :class:`WriteBack`: reads see the pending value, and at the end of the batch the pending
 values go to the table's store and its changelog (sent by :mod:`stream.kafka.outgoing`), before the
-batch's offsets are acknowledged (so never committed ahead of its writes). A crash loses the
+batch's offsets are committed (so never ahead of its writes). A crash loses the
 customer and aggregate writes of a batch together, and the redelivery of its events redoes them.
 """
 
