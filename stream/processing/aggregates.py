@@ -22,6 +22,7 @@ from attribution.analytics.funnel import REACHED
 from attribution.events import Cost
 from attribution.journeys import ConvertedJourney, Journey, NullJourney
 from stream.processing import aggregate_keys as keys
+from stream.processing import journey_blocks
 from stream.processing.analytics_parts import apply_cost
 from stream.processing.contributions import Contribution, day_of
 from stream.processing.journey_rows import journey_to_row, row_to_journey
@@ -179,45 +180,60 @@ def record_funnel(
             bucket[name] = bucket.get(name, 0) + 1
 
 
+def _bucket(journey_id: str) -> int:
+    return zlib.crc32(journey_id.encode("utf-8")) % CONVERSION_BUCKETS
+
+
+def record_journeys(
+    table: MutableMapping[str, Any], changes: Iterable[tuple[int, int, Journey]]
+) -> None:
+    """Keep (or drop, on retraction) a batch's journeys in ``P|conv|DAY|B`` (converted, for the
+    analytics) and ``P|null|DAY|B`` (null paths, for the credit intervals): ``changes`` are
+    ``(partition, sign, journey)`` in order.
+
+    A day's journeys are spread over ``CONVERSION_BUCKETS`` keys by a stable hash of their id
+    (the purchase event id; a null path's first touch event id, as a touch belongs to one
+    journey): one key per day would grow with the day's conversions and be rewritten whole with
+    each of them (a busy day's key would outgrow Kafka's message size limit). Each key's value is
+    a compressed block (stream.processing.journey_blocks), edited once for the whole batch.
+    """
+    edits: dict[str, list[journey_blocks.Edit]] = {}
+    for partition, sign, journey in changes:
+        day = day_of(journey.ts_ms)
+        if isinstance(journey, ConvertedJourney):
+            journey_id = journey.event_id
+            key = keys.conversions(partition, day, _bucket(journey_id))
+        else:
+            journey_id = journey.touches[0].event_id
+            key = keys.null_paths(partition, day, _bucket(journey_id))
+        pair = [journey.customer_id, journey_to_row(journey)] if sign > 0 else None
+        edits.setdefault(key, []).append((sign, journey_id, pair))
+    legacy: dict[str, list[journey_blocks.Edit]] = {}
+    for key, key_edits in edits.items():
+        dropped = journey_blocks.edit(table, key, key_edits)
+        partition, kind, tail = keys.parse(key)
+        if kind == keys.CONVERSIONS:
+            # Tables written before the buckets (2026-12-02) keep a day's journeys in one key.
+            day_key = keys.conversions(partition, tail.partition("|")[0], None)
+            legacy.setdefault(day_key, []).extend((-1, j, None) for j in dropped)
+    for key, key_edits in legacy.items():
+        if key_edits:
+            journey_blocks.edit(table, key, key_edits)
+
+
 def record_conversion(
     table: MutableMapping[str, Any], partition: int, sign: int, journey: ConvertedJourney
 ) -> None:
-    """Keep (or drop, on retraction) a converted journey in ``P|conv|DAY|B`` for the analytics.
-
-    A day's journeys are spread over ``CONVERSION_BUCKETS`` keys by a stable hash of the purchase
-    event id: one key per day would grow with the day's conversions and be rewritten whole with
-    each of them (a busy day's key would outgrow Kafka's message size limit).
-    """
-    bucket = zlib.crc32(journey.event_id.encode("utf-8")) % CONVERSION_BUCKETS
-    day = day_of(journey.ts_ms)
-    rows = editable(table, keys.conversions(partition, day, bucket), dict)
-    if sign > 0:
-        # One JSON string per journey, not a tree of lists: a worker holds every converted
-        # journey of its partitions in memory (about 150 bytes each instead of 900).
-        row = orjson.dumps([journey.customer_id, journey_to_row(journey)]).decode()
-        rows[journey.event_id] = row
-        return
-    rows.pop(journey.event_id, None)
-    # Tables written before the buckets (2026-12-02) keep a day's journeys in one key.
-    legacy = keys.conversions(partition, day, None)
-    if journey.event_id in (table.get(legacy) or {}):
-        editable(table, legacy, dict).pop(journey.event_id)
+    """Keep (or drop, on retraction) one converted journey in ``P|conv|DAY|B``
+    (:func:`record_journeys`)."""
+    record_journeys(table, [(partition, sign, journey)])
 
 
 def record_null_path(
     table: MutableMapping[str, Any], partition: int, sign: int, journey: NullJourney
 ) -> None:
-    """Keep (or drop, on retraction) a null path in ``P|null|DAY|B`` for the credit intervals.
-
-    A touch belongs to one journey, so the first touch's event id names the path.
-    """
-    first = journey.touches[0].event_id
-    bucket = zlib.crc32(first.encode("utf-8")) % CONVERSION_BUCKETS
-    rows = editable(table, keys.null_paths(partition, day_of(journey.ts_ms), bucket), dict)
-    if sign > 0:
-        rows[first] = orjson.dumps([journey.customer_id, journey_to_row(journey)]).decode()
-    else:
-        rows.pop(first, None)
+    """Keep (or drop, on retraction) one null path in ``P|null|DAY|B`` (:func:`record_journeys`)."""
+    record_journeys(table, [(partition, sign, journey)])
 
 
 def stored_journeys(items: Iterable[tuple[str, Any]]) -> list[Journey]:
@@ -229,7 +245,7 @@ def stored_journeys(items: Iterable[tuple[str, Any]]) -> list[Journey]:
         kind = parts[1] if parts[0].isdigit() else parts[0]
         if kind not in (keys.CONVERSIONS, keys.NULL_PATHS):
             continue
-        for item in value.values():
+        for item in journey_blocks.pairs(value):
             customer, row = orjson.loads(item) if isinstance(item, str) else item
             journeys.append(row_to_journey(customer, row))
     journeys.sort(key=_journey_order)
@@ -247,12 +263,11 @@ def credited_journey(
     table: Mapping[str, Any], partition: int, event_id: str, ts_ms: int
 ) -> ConvertedJourney | None:
     """The converted journey of a purchase as ``P|conv`` keeps it (None: not credited)."""
-    bucket = zlib.crc32(event_id.encode("utf-8")) % CONVERSION_BUCKETS
     day = day_of(ts_ms)
-    for key in (keys.conversions(partition, day, bucket), keys.conversions(partition, day, None)):
-        item = (table.get(key) or {}).get(event_id)
-        if item is not None:
-            return converted_journeys([item])[0]
+    for bucket in (_bucket(event_id), None):
+        pair = journey_blocks.find(table.get(keys.conversions(partition, day, bucket)), event_id)
+        if pair is not None:
+            return converted_journeys([pair])[0]
     return None
 
 
@@ -273,7 +288,7 @@ def analytics_items(
 ) -> dict[int, dict[str, Any]]:
     """Per partition: ``costs`` (its cost events, or None), ``funnel_sums`` (``P|funnel``, or
     None) and ``journeys`` (its converted journeys as the [customer_id, row] pairs of
-    ``P|conv``, see :func:`converted_journeys`)."""
+    ``P|conv``, as JSON text or decoded, see :func:`converted_journeys`)."""
     out: dict[int, dict[str, Any]] = {
         p: {"costs": None, "funnel_sums": None, "journeys": []} for p in partitions
     }
@@ -286,7 +301,7 @@ def analytics_items(
         elif kind == keys.FUNNEL:
             out[partition]["funnel_sums"] = value
         elif kind == keys.CONVERSIONS:
-            out[partition]["journeys"].extend(value.values())
+            out[partition]["journeys"].extend(journey_blocks.pairs(value))
     return out
 
 
