@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
-from attribution.journeys import JourneyRules
+import orjson
+
+from attribution.journeys import JourneyRules, NullJourney
+from crm_attribution.generator import GeneratorConfig, generate
+from crm_attribution.settings.typed import load_settings
+from stream.processing import open_index
+from stream.processing.aggregates import stored_journeys
 from stream.processing.customer_state import expiry_due
 from stream.processing.open_index import OpenIndex
+from stream.testing import TestingLog, run_main
 
 RULES = JourneyRules(timeout_ms=1_000, allowed_lateness_ms=100)
 
@@ -37,3 +45,22 @@ def test_the_index_answers_as_a_dict_through_merges() -> None:
     assert sorted(index.due(20_000, RULES)) == sorted(model)
     assert index.due(0, RULES) == []
     assert len(OpenIndex()) == 0 and OpenIndex().due(5, RULES) == []
+
+
+def test_a_stream_answers_the_same_with_its_index_in_arrays(monkeypatch: Any) -> None:
+    """Merged into the arrays after every change (the default merges only past 1,024
+    changes, which small logs never reach), expiries and answers stay the same."""
+    settings = load_settings(environ={"CRM_ATTRIBUTION__CREDIT_INTERVALS": "true"})
+    lines = list(generate(GeneratorConfig(customers=200, days=60, seed=3)))
+    answers = []
+    for least in (1024, 1):
+        monkeypatch.setattr(open_index, "_MIN_CHANGES", least)
+        log = TestingLog(settings)
+        log.produce_lines(lines, settings)
+        run = run_main(log, settings)
+        records = sorted(
+            orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for r in run.attribution_records()
+        )
+        answers.append((run.attribution(), stored_journeys(run.aggregates.items()), records))
+    assert answers[0] == answers[1]
+    assert any(isinstance(j, NullJourney) for j in answers[0][1])  # expiries happened
