@@ -61,13 +61,19 @@ def drained(customers: int, days: int, state: Path) -> tuple[dict[bytes, Any], d
     return run.customers, run.aggregates
 
 
-def _renamed_conv(value: dict[str, Any], suffix: str) -> dict[str, Any]:
+def _renamed_conv(value: Any, suffix: str) -> Any:
     """A ``P|conv`` value whose journeys belong to the renamed customers."""
-    out = {}
-    for event_id, item in value.items():
-        customer, row = orjson.loads(item) if isinstance(item, str) else item
-        out[f"{event_id}{suffix}"] = orjson.dumps([f"{customer}{suffix}", row]).decode()
-    return out
+    try:
+        from stream.processing import journey_blocks
+    except ImportError:  # a tree before journey blocks (2026-12-06): dicts of JSON text
+        out = {}
+        for event_id, item in value.items():
+            customer, row = orjson.loads(item) if isinstance(item, str) else item
+            out[f"{event_id}{suffix}"] = orjson.dumps([f"{customer}{suffix}", row]).decode()
+        return out
+    # A copy's block is under its own key: the journey ids may stay (as the rows' ids did).
+    rows = journey_blocks.decode(value)
+    return journey_blocks.encode({j: [f"{c}{suffix}", row] for j, (c, row) in rows.items()})
 
 
 def copied(

@@ -1,19 +1,23 @@
 """Where a worker's memory per customer goes: the tables' Python objects after a broker-free run.
 
-    python bench/bench_state_sizes.py [--customers 5000] [--days 180] [--tracemalloc]
+    python bench/bench_state_sizes.py [--customers 5000] [--days 180] [--rss] [--tracemalloc]
 
 The generator's log (default profile, seed 3) runs through the batch runner
 (:mod:`stream.testing`, dicts for tables, as the memory store holds them); then, per customer:
 the customer records' bytes, each table entry's Python objects (key and value), and the
 aggregates table by key kind (deep sizes). With ``--tracemalloc`` also the lines that allocated
-what stays alive once the log and the run's outputs are dropped.
+what stays alive once the log and the run's outputs are dropped. With ``--rss`` also the tables'
+resident memory: what loading them (pickled) adds to a fresh process's VmRSS, per customer.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import pickle
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections import Counter
@@ -45,9 +49,9 @@ def deep_size(value: Any, seen: set[int] | None = None) -> int:
 
 
 def key_kind(key: Any) -> str:
-    """An aggregates key's kind: its text up to the second ``|``."""
+    """An aggregates key's kind, all partitions together: ``P|`` and its kind (``P|conv``)."""
     text = key.decode() if isinstance(key, bytes) else str(key)
-    return "|".join(text.split("|")[:2])
+    return "|".join(["P", *text.split("|")[1:2]])
 
 
 def record_parts(customers: dict[bytes, Any], sample: int = 500) -> None:
@@ -67,11 +71,35 @@ def record_parts(customers: dict[bytes, Any], sample: int = 500) -> None:
     )
 
 
+_LOAD_TABLES = """
+import gc, pickle, sys
+def rss():
+    return int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0]) * 1024
+with open(sys.argv[1], 'rb') as f:
+    before = rss()
+    tables = pickle.load(f)
+gc.collect()
+print(rss() - before)
+"""
+
+
+def tables_rss(tables: Any) -> int:
+    """Bytes a fresh process's VmRSS grows by when it loads ``tables`` (pickled, then dropped)."""
+    with tempfile.NamedTemporaryFile(suffix=".pickle") as file:
+        pickle.dump(tables, file, protocol=pickle.HIGHEST_PROTOCOL)
+        file.flush()
+        out = subprocess.run(
+            [sys.executable, "-c", _LOAD_TABLES, file.name], check=True, capture_output=True
+        )
+    return int(out.stdout)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=5000)
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--tracemalloc", action="store_true")
+    parser.add_argument("--rss", action="store_true", help="the tables' resident memory too")
     args = parser.parse_args()
     settings = load_settings()
     lines = list(generate(GeneratorConfig(customers=args.customers, days=args.days, seed=3)))
@@ -109,6 +137,12 @@ def main() -> None:
     print(f"aggregates: {len(aggregates):,} keys, {total / n:,.0f} bytes per customer (deep)")
     for kind, size in kinds.most_common(12):
         print(f"  {kind:<28} {counts[kind]:>8,} keys {size / n:>10,.1f} bytes per customer")
+    if args.rss:
+        rss = tables_rss((customers, aggregates))
+        print(
+            f"tables RSS (customers + aggregates, loaded in a fresh process): {rss / n:,.0f} "
+            "bytes per customer"
+        )
     if args.tracemalloc:
         after = tracemalloc.take_snapshot()
         stats = after.compare_to(before, "lineno")

@@ -6,10 +6,11 @@ Every key starts with the number of the partition whose events wrote it, then it
                     and ``wm``: the newest event time seen in the partition (epoch ms)
 ``P|credits``       model -> channel -> [conversions, value], all time
 ``P|daily|DAY``     ``totals`` and model -> channel -> [conversions, value] for that UTC day
-``P|conv|DAY|B``    converted journeys of that day (bucket B of 32), for the customer analytics:
-                    purchase event id -> JSON text of [customer_id, journey row]
+``P|conv|DAY|B``    converted journeys of that day (bucket B of 8; of 32 in tables written from
+                    2026-12-02 to 12-06), for the customer analytics: [customer_id, journey row]
+                    of each purchase, as one compressed block (stream.processing.journey_blocks)
 ``P|null|DAY|B``    with ``attribution.credit_intervals``, the null paths whose first touch is on
-                    that day (bucket B of 32): first touch's event id -> [customer_id, row]
+                    that day (bucket B as for ``conv``), the same way
 ``P|markov|STATE``  out-edges of a Markov state: {"to": {state: weight}, "cv": v, "cc": c}
 ``P|tick``          the expiry clock last applied to the partition
 ``P|offsets``       next input offset to process, per topic (see stream.processing.offsets)

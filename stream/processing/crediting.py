@@ -6,13 +6,12 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from attribution.journeys import ConvertedJourney, NullJourney
+from attribution.journeys import ConvertedJourney, Journey, NullJourney
 from attribution.models.markov import path_credit
 from stream.processing.aggregates import (
     apply_contribution,
     note_event,
-    record_conversion,
-    record_null_path,
+    record_journeys,
 )
 from stream.processing.context import Context
 from stream.processing.contributions import MARKOV, Contribution, contributions
@@ -60,17 +59,20 @@ class PendingChanges:
         deltas = contributions([(c.sign, c.journey) for _, c, _ in items], ctx.models, ctx.options)
         for partition in sorted({partition for partition, _, _ in items}):
             note_event(aggregates, partition, ctx.watermarks.get(partition))
+        kept: list[tuple[int, int, Journey]] = []
         for (partition, change, outcome), delta in zip(items, deltas, strict=True):
             apply_contribution(aggregates, partition, delta)
             if isinstance(change.journey, NullJourney):
                 if ctx.keep_null_paths:
-                    record_null_path(aggregates, partition, change.sign, change.journey)
+                    kept.append((partition, change.sign, change.journey))
                 continue
-            record_conversion(aggregates, partition, change.sign, change.journey)
+            kept.append((partition, change.sign, change.journey))
             if not change.journey.unattributed:
                 outcome.attribution_records += attribution_records(
                     change.sign, change.journey, delta, ctx.models, markov_effects
                 )
+        # One edit of each journey block for the whole batch (decoded and encoded once).
+        record_journeys(aggregates, kept)
 
 
 def attribution_records(

@@ -11,8 +11,8 @@ from typing import Any
 
 from attribution.journeys import JourneyRules
 from stream.processing import customer_record
-from stream.processing.customer_state import expiry_due
 from stream.processing.held import HeldIndex
+from stream.processing.open_index import OpenIndex
 
 
 class PartitionIndexes:
@@ -24,7 +24,7 @@ class PartitionIndexes:
         self.customers = customers
         # The partition a stored customer belongs to, from its key and table value.
         self.partition_of = partition_of
-        self.open: dict[int, dict[str, int]] = {}
+        self.open: dict[int, OpenIndex] = {}
         self.held = HeldIndex()
 
     def known(self, partition: int) -> bool:
@@ -47,7 +47,7 @@ class PartitionIndexes:
                 opened[customer_id] = since
             if held is not None:
                 holding.append((customer_id, held))
-        self.open[partition] = opened
+        self.open[partition] = OpenIndex(opened.items())
         self.held.rebuild(partition, holding)
 
     def track(self, partition: int, customer_id: str) -> None:
@@ -57,21 +57,13 @@ class PartitionIndexes:
             return
         value = self.customers.get(customer_id.encode("utf-8"))
         self.held.update(partition, customer_id, customer_record.held_since(value))
-        since = customer_record.open_since(value)
-        if since is not None:
-            self.open[partition][customer_id] = since
-        else:
-            self.open[partition].pop(customer_id, None)
+        self.open[partition].set(customer_id, customer_record.open_since(value))
 
     def due_to_expire(self, partition: int, as_of_ms: int, rules: JourneyRules) -> list[str]:
         """Customers of the partition whose open journey becomes a null path at ``as_of_ms``."""
         if not self.known(partition):
             self.rebuild(partition)
-        return [
-            customer_id
-            for customer_id, since in self.open[partition].items()
-            if expiry_due(since, as_of_ms, rules)
-        ]
+        return self.open[partition].due(as_of_ms, rules)
 
     def forget(self, partition: int) -> None:
         """Drop a partition's indexes (revoked or reassigned: the table is the truth)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import orjson
+
 from attribution.journeys import ConvertedJourney, Touch
-from stream.processing import aggregate_keys
+from stream.processing import aggregate_keys, journey_blocks
 from stream.processing.aggregates import (
     CONVERSION_BUCKETS,
     analytics_items,
@@ -33,10 +35,12 @@ def test_a_days_conversions_are_spread_over_bounded_keys_and_all_come_back() -> 
     aggregates["0|conv|2026-01-01"] = {legacy.event_id: ["c1", []]}
     record_conversion(aggregates, 0, -1, legacy)
     record_conversion(aggregates, 0, +1, legacy)
-    assert aggregates["0|conv|2026-01-01"] == {}
+    assert journey_blocks.decode(aggregates["0|conv|2026-01-01"]) == {}
     keys = [k for k in aggregates if k.startswith("0|conv|2026-01-01|")]
     assert CONVERSION_BUCKETS // 2 < len(keys) <= CONVERSION_BUCKETS
-    assert max(len(aggregates[k]) for k in keys) < 4 * 400 / CONVERSION_BUCKETS  # type: ignore[arg-type]
+    assert (
+        max(len(journey_blocks.decode(aggregates[k])) for k in keys) < 4 * 400 / CONVERSION_BUCKETS
+    )
     rows = analytics_items(aggregates.items(), {0})[0]["journeys"]
     assert sorted(j.customer_id for j in converted_journeys(rows)) == sorted(
         f"c{i}" for i in range(1, 400)
@@ -49,9 +53,11 @@ def test_conversion_rows_of_older_workers_still_read() -> None:
     journey = ConvertedJourney("c7", "o7", "p7", 5, 2.0, (Touch("sms", 1, "t7", "camp", None),))
     written: dict[str, object] = {}
     record_conversion(written, 0, +1, journey)
-    [(key, rows)] = written.items()
+    [(key, block)] = written.items()
     legacy = [["c7", journey_to_row(journey)]]
-    assert converted_journeys(rows.values()) == converted_journeys(legacy) == [journey]  # type: ignore[attr-defined]
+    texts = [orjson.dumps(pair).decode() for pair in legacy]
+    assert converted_journeys(journey_blocks.pairs(block)) == [journey]
+    assert converted_journeys(legacy) == converted_journeys(texts) == [journey]
 
 
 def test_the_table_of_conversion_rows_is_the_table_of_their_journeys() -> None:
