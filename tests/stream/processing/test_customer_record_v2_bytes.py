@@ -125,7 +125,7 @@ _IDS = st.sampled_from(["a", "b", "p", "ü", "😀", "t-1"]) | _TEXT.filter(
 )
 # Events of stored journeys that are no longer retained (each id always the same event).
 _GONE_TOUCHES = [Touch("email", -5, "gone-t1", None, "open"), Touch("sms ü", 7, "gone-t2", "")]
-_GONE_PURCHASE = ("o-gone", "gone-p1", -3, 2.5)
+_GONE_PURCHASE: tuple[str, str, int, float] = ("o-gone", "gone-p1", -3, 2.5)
 
 
 @st.composite
@@ -152,12 +152,14 @@ def states(draw: st.DrawFn) -> CustomerState:
             if not r.is_purchase
         ]
     )
-    purchases = [(r.channel_or_order, r.event_id, r.ts_ms, r.amount) for r in rows if r.is_purchase]
+    purchases = [_GONE_PURCHASE] + [
+        (r.channel_or_order, r.event_id, r.ts_ms, r.amount) for r in rows if r.is_purchase
+    ]
     journeys = st.builds(
         NullJourney, st.just("c"), st.lists(touches, max_size=3).map(tuple)
     ) | st.builds(
-        lambda purchase, touched: ConvertedJourney("c", *purchase, tuple(touched)),
-        st.sampled_from([_GONE_PURCHASE, *purchases]),
+        lambda p, touched: ConvertedJourney("c", p[0], p[1], p[2], p[3], tuple(touched)),
+        st.sampled_from(purchases),
         st.lists(touches, max_size=3),
     )
     times = st.none() | st.integers(-(2**62), 2**62)
