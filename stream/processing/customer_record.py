@@ -55,13 +55,12 @@ the old JSON serializer holds it as a dict.
 from __future__ import annotations
 
 import struct
-from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain, compress, repeat
 from operator import truth
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pyarrow as pa
@@ -84,7 +83,7 @@ _CODEC = pa.Codec("lz4_raw")
 _PURCHASE, _RETAINED = 1, 2
 _PURCHASE_BIT = bytes(kind & _PURCHASE for kind in range(256))  # bytes.translate tables
 _RETAIN = bytes(kind | _RETAINED for kind in range(256))
-_RETAINED_KINDS = bytes(kind for kind in range(256) if kind & _RETAINED)
+_RETAINED_BIT = bytes(kind & _RETAINED for kind in range(256))
 # Compiled struct layouts by their format ("<5q5x20H"): a record's layouts depend on its counts.
 _LAYOUTS: dict[str, struct.Struct] = {}
 _LAYOUTS_KEPT = 4096
@@ -120,30 +119,31 @@ def encode(state: CustomerState) -> bytes:
         _journey_rows(emitted, rows, none, shapes, touch_refs)
     n = len(rows)
     compacted = state.compacted_through
+    ts: Sequence[int] = ()
+    bought: Sequence[float] = ()
+    flat: list[str | None] = []
+    kinds = b""
     if n:
         ts, ids, purchase, channels, amounts, campaigns, interactions = zip(*rows, strict=True)
         # Reference order: each row's event id, channel or order id, campaign, interaction.
         flat = list(chain.from_iterable(zip(ids, channels, campaigns, interactions, strict=True)))
-        if compacted is not None:
-            flat.append(compacted[1])
         bits = bytes(map(truth, purchase))
         kinds = (
             bits.translate(_RETAIN)
             if retained == n
             else bits[:retained].translate(_RETAIN) + bits[retained:]
         )
-        bought = array("d", compress(amounts, bits)).tobytes()
-        times = array("q", ts).tobytes()
-    else:
-        flat = [] if compacted is None else [compacted[1]]
-        kinds = bought = times = b""
+        bought = tuple(compress(amounts, bits))
+    if compacted is not None:
+        flat.append(compacted[1])
     # Strings in order of first reference, each once (a dict keeps insertion order).
     order = dict.fromkeys(flat)
     order.pop(None, None)
-    texts = list(order)
+    texts = cast(list[str], list(order))  # None popped
     index: dict[str | None, int] = dict(zip(texts, range(len(texts)), strict=True))
     index[None] = none
-    refs = array(code, map(index.__getitem__, flat))
+    refs = list(map(index.__getitem__, flat))
+    memory = none if compacted is None else refs.pop()
     text = "".join(texts).encode("utf-8")
     analytics_json = orjson.dumps(state.analytics) if state.analytics is not None else b""
     analytics, flags = analytics_json, _WIDE if wide else 0
@@ -152,7 +152,9 @@ def encode(state: CustomerState) -> bytes:
         if len(packed) < len(analytics_json):
             analytics, flags = packed, flags | _LZ4
     remembered = state.compacted_ids
-    days, digests = zip(*remembered, strict=True) if remembered else ((), ())
+    m = len(remembered)
+    days, digests = zip(*remembered, strict=True) if m else ((), ())
+    # struct packs whole columns (an array converts item by item through argument parsing).
     return b"".join(
         (
             _HEADER.pack(
@@ -168,21 +170,15 @@ def encode(state: CustomerState) -> bytes:
                 len(analytics_json),
             ),
             analytics,
-            _COUNTS.pack(len(texts), len(text)),
-            array(code, map(len, texts)).tobytes(),
+            _layout(f"<II{len(texts)}{code}").pack(len(texts), len(text), *map(len, texts)),
             text,
-            _COUNT.pack(n),
-            times,
-            kinds,
-            refs[: 4 * n].tobytes(),
-            bought,
-            refs[4 * n :].tobytes() if compacted is not None else array(code, (none,)).tobytes(),
-            _COUNT.pack(len(remembered)),
-            array("Q", digests).tobytes(),
-            array("i", days).tobytes(),
-            _COUNT.pack(len(emitted)),
-            array(code, shapes).tobytes(),
-            array(code, touch_refs).tobytes(),
+            _layout(f"<I{n}q{n}s{4 * n}{code}").pack(n, *ts, kinds, *refs),
+            _layout(f"<{len(bought)}d{code}I{m}Q{m}iI").pack(
+                *bought, memory, m, *digests, *days, len(emitted)
+            ),
+            _layout(f"<{len(shapes) + len(touch_refs)}{code}").pack(*shapes, *touch_refs)
+            if emitted
+            else b"",
         )
     )
 
@@ -229,14 +225,19 @@ def _purchase_row(journey: ConvertedJourney) -> EventRow:
     )
 
 
-def _unpack(layout: str, value: bytes, offset: int) -> tuple[Any, ...]:
-    """The values of a struct layout (little-endian) at ``offset``; compiled once per layout."""
+def _layout(layout: str) -> struct.Struct:
+    """A struct layout (little-endian), compiled once."""
     compiled = _LAYOUTS.get(layout)
     if compiled is None:
         if len(_LAYOUTS) >= _LAYOUTS_KEPT:
             _LAYOUTS.clear()
         compiled = _LAYOUTS[layout] = struct.Struct(layout)
-    return compiled.unpack_from(value, offset)
+    return compiled
+
+
+def _unpack(layout: str, value: bytes, offset: int) -> tuple[Any, ...]:
+    """The values of a struct layout at ``offset``."""
+    return _layout(layout).unpack_from(value, offset)
 
 
 def decode(customer_id: str, value: Any) -> CustomerState:
@@ -322,7 +323,7 @@ def decode(customer_id: str, value: Any) -> CustomerState:
         customer_id,
         # Rows only a stored journey needs are not events (all are, but for a rare journey).
         rows
-        if not kinds.translate(None, _RETAINED_KINDS)
+        if 0 not in kinds.translate(_RETAINED_BIT)
         else [row for row, kind in zip(rows, kinds, strict=True) if kind & _RETAINED],
         [],
         remembered,
