@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -309,14 +310,55 @@ def _decoded(payload: bytes | str | None) -> Any:
         raise InvalidRecord(f"not valid JSON: {error}") from None
 
 
+# The types of nearly every message of a stream, validated by their model directly.
+_FAST_MODELS: dict[str, type[AnyEvent]] = {
+    "touchpoint": Touchpoint,
+    "purchase": Purchase,
+    "cost": Cost,
+    "assignment": Assignment,
+}
+# orjson reads an integer beyond 64 bits as a float (json: an int); no valid time is that large.
+_LARGEST_EXACT = float(2**63)
+
+
+def fast_record(payload: bytes | str | None) -> AnyEvent | None:
+    """The record of a valid customer or cost event message, by a shorter way (orjson, then
+    the event type's model): the same object :func:`parse_record_bytes` makes of it.
+
+    ``None`` for anything else (not JSON orjson reads as :mod:`json` does, not an object,
+    another type, invalid): the validating path then gives the verdict and the reason, so a
+    dead letter says exactly what it said before.
+    """
+    if payload is None:
+        return None
+    try:
+        raw = orjson.loads(payload)
+    except orjson.JSONDecodeError:  # also NaN, Infinity, a BOM, a lone surrogate: json's call
+        return None
+    if type(raw) is not dict:
+        return None
+    kind = raw.get("type")
+    model = _FAST_MODELS.get(kind) if type(kind) is str else None
+    amount = raw.get("amount")
+    if model is None or (type(amount) is float and not -_LARGEST_EXACT < amount < _LARGEST_EXACT):
+        return None
+    try:
+        # What the discriminated union does once it has read the tag, without the union.
+        return model.model_validate(raw)
+    except ValidationError:
+        return None
+
+
 def parse_event_bytes(payload: bytes | str | None) -> AnyEvent:
     """Decode a JSON message (a Kafka value) and validate it (:func:`parse_event`)."""
-    return parse_event(_decoded(payload))
+    event = fast_record(payload)
+    return parse_event(_decoded(payload)) if event is None else event
 
 
 def parse_record_bytes(payload: bytes | str | None) -> AnyRecord:
     """Decode a JSON message and validate it as a record of any type (:func:`parse_record`)."""
-    return parse_record(_decoded(payload))
+    record = fast_record(payload)
+    return parse_record(_decoded(payload)) if record is None else record
 
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -55,12 +55,12 @@ the old JSON serializer holds it as a dict.
 from __future__ import annotations
 
 import struct
-from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from itertools import repeat
-from typing import Any
+from itertools import chain, compress, repeat
+from operator import truth
+from typing import Any, cast
 
 import orjson
 import pyarrow as pa
@@ -81,6 +81,12 @@ _WIDE = 1  # flags bit: string and row references are u32
 _LZ4 = 2  # flags bit: the analytics section is an LZ4 block
 _CODEC = pa.Codec("lz4_raw")
 _PURCHASE, _RETAINED = 1, 2
+_PURCHASE_BIT = bytes(kind & _PURCHASE for kind in range(256))  # bytes.translate tables
+_RETAIN = bytes(kind | _RETAINED for kind in range(256))
+_RETAINED_BIT = bytes(kind & _RETAINED for kind in range(256))
+# Compiled struct layouts by their format ("<5q5x20H"): a record's layouts depend on its counts.
+_LAYOUTS: dict[str, struct.Struct] = {}
+_LAYOUTS_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -98,48 +104,46 @@ class EventColumns:
 
 def encode(state: CustomerState) -> bytes:
     """The table value of a customer's state (version 2)."""
-    rows: list[EventRow] = list(state.events)
+    # Column-wise: each column is built by one C-level pass (zip, map, array), not per row.
+    rows: list[EventRow] = state.events
     retained = len(rows)
-    touch_count = sum(len(j.touches) for j in state.emitted)
+    emitted = state.emitted
+    touch_count = sum(len(j.touches) for j in emitted) if emitted else 0
     # Every reference fits in u16 unless the record could hold 0xFFFF strings or rows.
-    bound = 4 * (retained + touch_count + len(state.emitted)) + 1
-    wide = bound >= 0xFFFF
+    wide = 4 * (retained + touch_count + len(emitted)) + 1 >= 0xFFFF
     code, none = ("I", 0xFFFFFFFF) if wide else ("H", 0xFFFF)
-    strings: dict[str | None, int] = {None: none}
-    intern = strings.setdefault
-
-    row_of = {row.event_id: i for i, row in enumerate(rows)}
-
-    def row_ref(event_id: str, make: Callable[[], EventRow]) -> int:
-        found = row_of.get(event_id)
-        if found is None:  # an event of a stored journey that is no longer retained
-            found = row_of[event_id] = len(rows)
-            rows.append(make())
-        return found
-
     shapes: list[int] = []
     touch_refs: list[int] = []
-    for journey in state.emitted:
-        touch_refs += [row_ref(t.event_id, partial(_touch_row, t)) for t in journey.touches]
-        purchase = none
-        if isinstance(journey, ConvertedJourney):
-            purchase = row_ref(journey.event_id, partial(_purchase_row, journey))
-        shapes += (purchase, len(journey.touches))
-    event_refs = array(code)
-    for r in rows:
-        event_refs += array(
-            code,
-            (
-                intern(r.event_id, len(strings) - 1),
-                intern(r.channel_or_order, len(strings) - 1),
-                intern(r.campaign, len(strings) - 1),
-                intern(r.interaction, len(strings) - 1),
-            ),
+    if emitted:
+        rows = list(rows)
+        _journey_rows(emitted, rows, none, shapes, touch_refs)
+    n = len(rows)
+    compacted = state.compacted_through
+    ts: Sequence[int] = ()
+    bought: Sequence[float] = ()
+    flat: list[str | None] = []
+    kinds = b""
+    if n:
+        ts, ids, purchase, channels, amounts, campaigns, interactions = zip(*rows, strict=True)
+        # Reference order: each row's event id, channel or order id, campaign, interaction.
+        flat = list(chain.from_iterable(zip(ids, channels, campaigns, interactions, strict=True)))
+        bits = bytes(map(truth, purchase))
+        kinds = (
+            bits.translate(_RETAIN)
+            if retained == n
+            else bits[:retained].translate(_RETAIN) + bits[retained:]
         )
-    memory = array(code, [none if state.compacted_through is None else 0])
-    if state.compacted_through is not None:
-        memory[0] = intern(state.compacted_through[1], len(strings) - 1)
-    texts = [t for t in strings if t is not None]  # in reference order
+        bought = tuple(compress(amounts, bits))
+    if compacted is not None:
+        flat.append(compacted[1])
+    # Strings in order of first reference, each once (a dict keeps insertion order).
+    order = dict.fromkeys(flat)
+    order.pop(None, None)
+    texts = cast(list[str], list(order))  # None popped
+    index: dict[str | None, int] = dict(zip(texts, range(len(texts)), strict=True))
+    index[None] = none
+    refs = list(map(index.__getitem__, flat))
+    memory = none if compacted is None else refs.pop()
     text = "".join(texts).encode("utf-8")
     analytics_json = orjson.dumps(state.analytics) if state.analytics is not None else b""
     analytics, flags = analytics_json, _WIDE if wide else 0
@@ -147,6 +151,10 @@ def encode(state: CustomerState) -> bytes:
         packed = _CODEC.compress(analytics_json, asbytes=True)
         if len(packed) < len(analytics_json):
             analytics, flags = packed, flags | _LZ4
+    remembered = state.compacted_ids
+    m = len(remembered)
+    days, digests = zip(*remembered, strict=True) if m else ((), ())
+    # struct packs whole columns (an array converts item by item through argument parsing).
     return b"".join(
         (
             _HEADER.pack(
@@ -157,31 +165,44 @@ def encode(state: CustomerState) -> bytes:
                 _ms(state.as_of_ms),
                 _ms(state.open_since_ms),
                 _ms(state.held_since_ms),
-                _ms(state.compacted_through[0] if state.compacted_through else None),
+                _NONE_MS if compacted is None else compacted[0],
                 len(analytics),
                 len(analytics_json),
             ),
             analytics,
-            _COUNTS.pack(len(texts), len(text)),
-            array(code, [len(t) for t in texts]).tobytes(),
+            _layout(f"<II{len(texts)}{code}").pack(len(texts), len(text), *map(len, texts)),
             text,
-            _COUNT.pack(len(rows)),
-            array("q", [r.ts_ms for r in rows]).tobytes(),
-            bytes(
-                (_PURCHASE if r.is_purchase else 0) | (_RETAINED if i < retained else 0)
-                for i, r in enumerate(rows)
+            _layout(f"<I{n}q{n}s{4 * n}{code}").pack(n, *ts, kinds, *refs),
+            _layout(f"<{len(bought)}d{code}I{m}Q{m}iI").pack(
+                *bought, memory, m, *digests, *days, len(emitted)
             ),
-            event_refs.tobytes(),
-            array("d", [r.amount for r in rows if r.is_purchase]).tobytes(),
-            memory.tobytes(),
-            _COUNT.pack(len(state.compacted_ids)),
-            array("Q", [digest for _, digest in state.compacted_ids]).tobytes(),
-            array("i", [day for day, _ in state.compacted_ids]).tobytes(),
-            _COUNT.pack(len(state.emitted)),
-            array(code, shapes).tobytes(),
-            array(code, touch_refs).tobytes(),
+            _layout(f"<{len(shapes) + len(touch_refs)}{code}").pack(*shapes, *touch_refs)
+            if emitted
+            else b"",
         )
     )
+
+
+def _journey_rows(
+    emitted: Sequence[Journey], rows: list[EventRow], none: int, shapes: list[int], refs: list[int]
+) -> None:
+    """Each journey's purchase row and touch count into ``shapes``, its touch rows into
+    ``refs``; an event of a journey that is no longer retained is appended to ``rows``."""
+    row_of = {row.event_id: i for i, row in enumerate(rows)}
+
+    def row_ref(event_id: str, make: Callable[[], EventRow]) -> int:
+        found = row_of.get(event_id)
+        if found is None:  # an event of a stored journey that is no longer retained
+            found = row_of[event_id] = len(rows)
+            rows.append(make())
+        return found
+
+    for journey in emitted:
+        refs += [row_ref(t.event_id, partial(_touch_row, t)) for t in journey.touches]
+        purchase = none
+        if isinstance(journey, ConvertedJourney):
+            purchase = row_ref(journey.event_id, partial(_purchase_row, journey))
+        shapes += (purchase, len(journey.touches))
 
 
 def _ms(value: int | None) -> int:
@@ -204,95 +225,134 @@ def _purchase_row(journey: ConvertedJourney) -> EventRow:
     )
 
 
-class _Reader:
-    """Sequential reads of a version 1 or 2 record's sections."""
+def _layout(layout: str) -> struct.Struct:
+    """A struct layout (little-endian), compiled once."""
+    compiled = _LAYOUTS.get(layout)
+    if compiled is None:
+        if len(_LAYOUTS) >= _LAYOUTS_KEPT:
+            _LAYOUTS.clear()
+        compiled = _LAYOUTS[layout] = struct.Struct(layout)
+    return compiled
 
-    def __init__(self, value: bytes, header: tuple[Any, ...]) -> None:
-        self.value = value
-        self.header = header
-        self.code = "I" if self.header[1] & _WIDE else "H"
-        self.offset = _analytics_start(value) + self.header[8]
 
-    def count(self) -> int:
-        (n,) = _COUNT.unpack_from(self.value, self.offset)
-        self.offset += 4
-        return int(n)
-
-    def column(self, code: str, n: int) -> list[Any]:
-        out = array(code)
-        end = self.offset + n * out.itemsize
-        out.frombytes(self.value[self.offset : end])
-        self.offset = end
-        return out.tolist()
-
-    def strings(self) -> list[str]:
-        n, size = _COUNTS.unpack_from(self.value, self.offset)
-        self.offset += _COUNTS.size
-        lengths = self.column(self.code, n)
-        # One decode of the whole text, then cuts by characters.
-        text = self.value[self.offset : self.offset + size].decode("utf-8")
-        self.offset += size
-        out: list[str] = []
-        start = 0
-        for length in lengths:
-            out.append(text[start : start + length])
-            start += length
-        return out
+def _unpack(layout: str, value: bytes, offset: int) -> tuple[Any, ...]:
+    """The values of a struct layout at ``offset``."""
+    return _layout(layout).unpack_from(value, offset)
 
 
 def decode(customer_id: str, value: Any) -> CustomerState:
     """The state of a table value (``None``: a customer never seen); any version."""
     if not value:
         return CustomerState(customer_id)
-    if isinstance(value, Mapping):
+    if type(value) is not bytes and isinstance(value, Mapping):
         return _decode_v0(customer_id, value)
-    header = _header(value)
-    if header is None:
+    if value[0] == VERSION:
+        header: tuple[Any, ...] = _HEADER.unpack_from(value)
+        offset = _HEADER.size
+    elif value[0] == _V1:
+        header = _HEADER_V1.unpack_from(value)
+        offset = _HEADER_V1.size
+    else:
         return _decode_v0(customer_id, _v0(value))
-    reader = _Reader(value, header)
-    _, flags, partition, newest, as_of, open_since, held, compacted_ms = reader.header[:8]
-    none = 0xFFFFFFFF if flags & _WIDE else 0xFFFF
-    analytics = _analytics(value, reader.header)
-    texts = reader.strings()
-    texts_or_none: dict[int, str | None] = dict(enumerate(texts))
-    texts_or_none[none] = None
-    n = reader.count()
-    ts = reader.column("q", n)
-    kinds = value[reader.offset : reader.offset + n]
-    reader.offset += n
-    refs = reader.column(reader.code, 4 * n)
-    purchases = [bool(k & _PURCHASE) for k in kinds]
-    bought = iter(reader.column("d", sum(purchases)))
-    amounts = [next(bought) if purchase else 0.0 for purchase in purchases]
-    lookup = texts_or_none.__getitem__
+    # Column-wise: one struct unpack per run of columns, one C-level pass per column.
+    _, flags, partition, newest, as_of, open_since, held, compacted_ms, stored = header[:9]
+    code, size, none = ("I", 4, 0xFFFFFFFF) if flags & _WIDE else ("H", 2, 0xFFFF)
+    analytics = _analytics(value, header) if stored else None
+    offset += stored
+    n, text_size = _COUNTS.unpack_from(value, offset)
+    offset += _COUNTS.size
+    lengths = _unpack(f"<{n}{code}", value, offset)
+    offset += n * size
+    # One decode of the whole text, then cuts by characters.
+    text = value[offset : offset + text_size].decode("utf-8")
+    offset += text_size
+    texts: list[str] = []
+    cut = texts.append
+    start = 0
+    for length in lengths:
+        cut(text[start : start + length])
+        start += length
+    lookup: dict[int, str | None] = dict(enumerate(texts))
+    lookup[none] = None
+    (n,) = _COUNT.unpack_from(value, offset)
+    offset += _COUNT.size
+    columns = _unpack(f"<{n}q{n}x{4 * n}{code}", value, offset)
+    kinds = value[offset + 8 * n : offset + 9 * n]
+    offset += (9 + 4 * size) * n
+    bits = kinds.translate(_PURCHASE_BIT)
+    bought = bits.count(1)
+    memory = _unpack(f"<{bought}d{code}I", value, offset)
+    offset += 8 * bought + size + _COUNT.size
+    if bought == n:
+        amounts: Sequence[float] = memory[:n]
+    elif bought:
+        paid = iter(memory[:bought])
+        amounts = [next(paid) if bit else 0.0 for bit in bits]
+    else:
+        amounts = [0.0] * n
+    strings = list(map(lookup.__getitem__, columns[n:]))
     rows: list[EventRow] = list(
         map(
             tuple.__new__,
             repeat(EventRow),
             zip(
-                ts,
-                map(lookup, refs[0::4]),
-                purchases,
-                map(lookup, refs[1::4]),
+                columns[:n],
+                strings[0::4],
+                map(bool, bits),
+                strings[1::4],
                 amounts,
-                map(lookup, refs[2::4]),
-                map(lookup, refs[3::4]),
+                strings[2::4],
+                strings[3::4],
                 strict=True,
             ),
         )
     )
-    (compacted_ref,) = reader.column(reader.code, 1)
-    cut_day = compacted_ms // DAY_MS if compacted_ref != none else 0
+    compacted_ref, m = memory[bought:]
     if value[0] == _V1:  # the ids as text: dated on the last compacted event's day
-        ids = [id_digest(texts[i]) for i in reader.column(reader.code, reader.count())]
-        remembered = [(cut_day, digest) for digest in ids]
+        cut_day = compacted_ms // DAY_MS if compacted_ref != none else 0
+        refs = _unpack(f"<{m}{code}I", value, offset)
+        offset += m * size + _COUNT.size
+        remembered = [(cut_day, id_digest(texts[i])) for i in refs[:m]]
+        journeys = refs[m]
     else:
-        m = reader.count()
-        digests = reader.column("Q", m)
-        remembered = list(zip(reader.column("i", m), digests, strict=True))
-    shapes = reader.column(reader.code, 2 * reader.count())
-    touch_rows = iter(reader.column(reader.code, sum(shapes[1::2])))
-    touch_cache: dict[str, Touch] = {}
+        ids = _unpack(f"<{m}Q{m}iI", value, offset)
+        offset += 12 * m + _COUNT.size
+        remembered = list(zip(ids[m : 2 * m], ids[:m], strict=True))
+        journeys = ids[2 * m]
+    state = CustomerState(
+        customer_id,
+        # Rows only a stored journey needs are not events (all are, but for a rare journey).
+        rows
+        if 0 not in kinds.translate(_RETAINED_BIT)
+        else [row for row, kind in zip(rows, kinds, strict=True) if kind & _RETAINED],
+        [],
+        remembered,
+        _or_none(newest),
+        _or_none(as_of),
+        _or_none(open_since),
+        None if compacted_ref == none else (compacted_ms, texts[compacted_ref]),
+        analytics,
+        _or_none(held),
+        None if partition == _NO_PARTITION else partition,
+    )
+    if journeys:
+        shapes = _unpack(f"<{2 * journeys}{code}", value, offset)
+        offset += 2 * journeys * size
+        touch_rows = _unpack(f"<{sum(shapes[1::2])}{code}", value, offset)
+        state.emitted = _journeys(customer_id, rows, shapes, touch_rows, none, state.touch_cache)
+    return state
+
+
+def _journeys(
+    customer_id: str,
+    rows: list[EventRow],
+    shapes: Sequence[int],
+    touch_rows: Sequence[int],
+    none: int,
+    touch_cache: dict[str, Touch],
+) -> list[Journey]:
+    """The stored journeys: per journey its purchase row (``none``: a null path) and touch
+    count in ``shapes``, the touch rows of all in order in ``touch_rows``."""
 
     def touch(i: int) -> Touch:
         row = rows[i]
@@ -304,8 +364,10 @@ def decode(customer_id: str, value: Any) -> CustomerState:
         return made
 
     emitted: list[Journey] = []
+    start = 0
     for purchase, count in zip(shapes[::2], shapes[1::2], strict=True):
-        touches = tuple(touch(next(touch_rows)) for _ in range(count))
+        touches = tuple(map(touch, touch_rows[start : start + count]))
+        start += count
         if purchase == none:
             emitted.append(NullJourney(customer_id, touches))
         else:
@@ -315,21 +377,7 @@ def decode(customer_id: str, value: Any) -> CustomerState:
                     customer_id, p.channel_or_order, p.event_id, p.ts_ms, p.amount, touches
                 )
             )
-    state = CustomerState(
-        customer_id,
-        [row for row, kind in zip(rows, kinds, strict=True) if kind & _RETAINED],
-        emitted,
-        remembered,
-        _or_none(newest),
-        _or_none(as_of),
-        _or_none(open_since),
-        None if compacted_ref == none else (compacted_ms, texts[compacted_ref]),
-        analytics,
-        _or_none(held),
-        None if partition == _NO_PARTITION else partition,
-    )
-    state.touch_cache = touch_cache
-    return state
+    return emitted
 
 
 def _decode_v0(customer_id: str, value: Mapping[str, Any]) -> CustomerState:
