@@ -125,7 +125,7 @@ class Pipeline:
             key_serializer="raw",
             value_serializer="raw",
             # A rebalance or stop waits for any event in hand. The input records (ticks too)
-            # come through self.feed, whose batch in hand FeedConsumer waits for instead:
+            # come through self.feed, whose batch in hand FeedConsumer.wait_empty waits for:
             # without that, a tick still writing after the pre-revoke flush could leave the
             # next owner a changelog with half of that tick (a Markov mismatch in the restart
             # test).

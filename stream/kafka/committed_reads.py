@@ -100,7 +100,7 @@ async def committed_ends(
 class ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """Faust's aiokafka consumer thread, reading ``read_committed`` (see the module docstring)."""
 
-    # Set by read_committed_transport: how long recovery waits for a previous owner's
+    # Set by use_input_feed (stream/kafka/feed.py): how long recovery waits for a previous owner's
     # transaction to end, and the consumer settings of the tail reader.
     transaction_wait_s: float = 60.0
     kafka: KafkaSettings = KafkaSettings()

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import TopicPartition as TopicPartition_
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
@@ -79,6 +80,10 @@ class InputFeed:
         self._room.set()
         self._idle = asyncio.Event()
         self._idle.set()
+        # Cleared by ``hold`` (a stop or rebalance is under way): no batch is handed out until
+        # the next ``assign``.
+        self._handing_out = asyncio.Event()
+        self._handing_out.set()
 
     def __len__(self) -> int:
         return self._buffered
@@ -90,6 +95,15 @@ class InputFeed:
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
         """Accept records of ``partitions`` (input topics only) from now on."""
         self._assigned.update(tp for tp in partitions if tp[0] in self.topics)
+        self._handing_out.set()
+
+    def assigned(self, tp: TopicPartition) -> bool:
+        """Whether records of ``tp`` are accepted now."""
+        return tp in self._assigned
+
+    def hold(self) -> None:
+        """Hand out no batch until the next ``assign`` (the batch in hand still ends)."""
+        self._handing_out.clear()
 
     def revoke(self, partitions: Iterable[TopicPartition]) -> None:
         """Drop the buffered records of ``partitions`` and refuse any more of them."""
@@ -132,19 +146,32 @@ class InputFeed:
     async def take(self, max_events: int, within_s: float) -> list[Record]:
         """The next batch: ``max_events`` records, or fewer once ``within_s`` has passed.
 
-        Waits for at least one record. The batch is in hand until ``done``.
+        Waits for at least one record, and while the feed is held. The batch is in hand until
+        ``done``.
         """
+        while True:
+            await self._handing_out.wait()
+            await self._gather(max_events, within_s)
+            # A hold or revocation may have come while waiting: take nothing then.
+            if self._handing_out.is_set() and self._buffered:
+                return self._hand_out(max_events)
+
+    async def _gather(self, max_events: int, within_s: float) -> None:
+        """Wait until ``max_events`` records are buffered, or some and ``within_s`` has passed."""
         deadline = time.monotonic() + within_s
         while self._buffered < max_events:
             left = deadline - time.monotonic()
             if left <= 0:
                 if self._buffered:
-                    break
+                    return
                 await self._arrived.wait()
                 continue
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), left)
+
+    def _hand_out(self, max_events: int) -> list[Record]:
+        """Take up to ``max_events`` buffered records, in order per partition, into hand."""
         batch: list[Record] = []
         chunks = self._chunks
         while chunks and len(batch) < max_events:
@@ -207,12 +234,40 @@ class FeedConsumer(faust_aiokafka.Consumer):
             # Faust's getmany seeks back to the committed offsets and drops these.
             return records
         rest = {}
+        refused: list[TP] = []
         for tp, fetched in records.items():
-            if tp.topic in feed.topics:
-                feed.put((tp.topic, tp.partition), [to_record(r) for r in fetched], generation)
-            else:
+            if tp.topic not in feed.topics:
                 rest[tp] = fetched
+                continue
+            where = (tp.topic, tp.partition)
+            taken = feed.put(where, [to_record(r) for r in fetched], generation)
+            if not taken and fetched and generation != feed.generation and feed.assigned(where):
+                refused.append(tp)
+        if refused:
+            # A rebalance came during this fetch, and the partition is ours again: the records
+            # may be the new assignment's, fetched from its committed offset, and the consumer
+            # has moved past them. Read them again rather than leave a gap (the runner would
+            # refill it, stream/processing/offsets.py, but only on the partition's next record).
+            await self._thread.call_thread(self._seek_back, refused)
         return rest
+
+    async def _seek_back(self, tps: list[TP]) -> None:
+        """Seek ``tps`` to their committed offsets, or their beginning when none is committed."""
+        consumer = self._thread._ensure_consumer()
+        parts = [TopicPartition_(tp.topic, tp.partition) for tp in tps]
+        committed = await consumer.seek_to_committed(*parts)
+        # aiokafka seeks only to a committed offset above 0.
+        unset = [tp for tp, offset in committed.items() if not offset]
+        if unset:
+            await consumer.seek_to_beginning(*unset)
+
+    async def wait_empty(self) -> None:
+        """Faust's wait for the work in hand (stop, rebalance): hold the feed, end its batch."""
+        # Faust's own wait sees no input record unacknowledged (none goes through its streams);
+        # without this a stop would close the tables under a batch in hand.
+        self.feed.hold()
+        await self.feed.wait_idle()
+        await super().wait_empty()
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         """Drop the feed's records of ``revoked`` and let the batch in hand end, then Faust's."""
@@ -228,16 +283,12 @@ class FeedConsumer(faust_aiokafka.Consumer):
         self.feed.assign((tp.topic, tp.partition) for tp in assigned)
         await super().on_partitions_assigned(assigned, generation_id)
 
-    async def on_stop(self) -> None:
-        """Let the batch in hand end before Faust's consumer stops."""
-        await self.feed.wait_idle()
-        await super().on_stop()
-
     def note_committed(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Record offsets the worker's transaction committed, as Faust does after a commit.
 
-        Faust then never commits an older offset of these partitions, and its slow-processing
-        checks see the partitions progressing.
+        Faust commits nothing of the input partitions itself (no input record is acknowledged
+        through its streams); recorded, its positions and slow-processing checks see them
+        progressing.
         """
         assignment = self.assignment()
         tps = {TP(t, p): o for (t, p), o in offsets.items() if TP(t, p) in assignment}

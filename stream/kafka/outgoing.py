@@ -188,7 +188,7 @@ async def finish_before_cancel(awaitable: Awaitable[T]) -> T:
     """Await ``awaitable`` to its end even if the caller is cancelled meanwhile (then re-raise).
 
     A graceful stop cancels the agent: a batch cut short there would leave its writes unsent
-    (and the consumer's stop waits for the batch in hand, stream/kafka/feed.py).
+    (and Faust's stop first waits for the batch in hand, FeedConsumer.wait_empty).
     """
     task = asyncio.ensure_future(awaitable)
     try:

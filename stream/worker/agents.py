@@ -118,8 +118,8 @@ def attach_agent(pipeline: Pipeline) -> None:
     # Still a Faust agent over the input topics (its stream is never iterated: the records
     # come from the feed): Faust starts it with the app and cancels it on stop, as before, and
     # the assignor keeps partition P of every input topic on one worker. On a stop the batch
-    # in hand ends (finish_before_cancel) and the consumer's stop waits for it
-    # (FeedConsumer.on_stop).
+    # in hand ends first (FeedConsumer.wait_empty, before Faust closes the tables), and a
+    # batch still held when the agent is cancelled ends too (finish_before_cancel).
     @app.agent(pipeline.topics.inputs, name="events")
     async def events(stream: StreamT) -> None:
         if pipeline.transactions is not None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from types import SimpleNamespace
+from typing import Any
 
-from stream.kafka.feed import InputFeed, consumed_offsets, to_record
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+from stream.kafka.feed import FeedConsumer, InputFeed, consumed_offsets, to_record
 from stream.types import Record
 
 TOPICS = ("touchpoints", "purchases")
@@ -191,3 +195,170 @@ def test_an_aiokafka_record_becomes_a_record_with_seconds() -> None:
     assert to_record(fetched) == Record("purchases", 2, 7, b"c1", b"{}", 1.5)  # type: ignore[arg-type]
     unset = SimpleNamespace(topic="t", partition=0, offset=0, key=None, value=None, timestamp=0)
     assert to_record(unset).timestamp is None  # type: ignore[arg-type]
+
+
+def test_a_held_feed_hands_out_nothing_until_the_next_assignment() -> None:
+    async def run() -> None:
+        feed = feed_of()
+        feed.put(("touchpoints", 0), records("touchpoints", 0, 0, 3), feed.generation)
+        feed.hold()
+        taking = asyncio.ensure_future(feed.take(5, within_s=0.01))
+        await asyncio.sleep(0.1)
+        assert not taking.done()
+        feed.assign([("touchpoints", 0)])
+        batch = await asyncio.wait_for(taking, 5.0)
+        assert [r.offset for r in batch] == [0, 1, 2]
+
+    asyncio.run(run())
+
+
+def test_a_hold_while_gathering_takes_nothing_and_a_revocation_leaves_no_empty_batch() -> None:
+    async def run() -> None:
+        feed = feed_of()
+        taking = asyncio.ensure_future(feed.take(5, within_s=0.2))
+        await asyncio.sleep(0.02)
+        feed.put(("touchpoints", 0), records("touchpoints", 0, 0, 2), feed.generation)
+        feed.hold()
+        feed.revoke([("touchpoints", 0)])
+        await asyncio.sleep(0.4)
+        assert not taking.done()
+        feed.assign([("touchpoints", 0)])
+        await asyncio.sleep(0.1)
+        assert not taking.done()  # nothing buffered: still waiting, never an empty batch
+        feed.put(("touchpoints", 0), records("touchpoints", 0, 0, 1), feed.generation)
+        batch = await asyncio.wait_for(taking, 5.0)
+        assert [r.offset for r in batch] == [0]
+
+    asyncio.run(run())
+
+
+class FakeThread:
+    """The consumer thread's part that FeedConsumer's seek back uses: aiokafka's seeks."""
+
+    def __init__(self, committed: dict[Any, int | None]) -> None:
+        self.committed = committed
+        self.seeks: list[tuple[str, Any]] = []
+
+    async def call_thread(self, fun: Any, *args: Any) -> Any:
+        return await fun(*args)
+
+    def _ensure_consumer(self) -> Any:
+        thread = self
+
+        class Consumer:
+            async def seek_to_committed(self, *tps: Any) -> dict[Any, int | None]:
+                found = {tp: thread.committed.get((tp.topic, tp.partition)) for tp in tps}
+                thread.seeks += [("committed", tp) for tp, offset in found.items() if offset]
+                return found
+
+            async def seek_to_beginning(self, *tps: Any) -> None:
+                thread.seeks += [("beginning", tp) for tp in tps]
+
+        return Consumer()
+
+
+def feed_consumer(feed: InputFeed, thread: FakeThread) -> FeedConsumer:
+    """A FeedConsumer with only what ``_getmany`` reads (no Faust app, no broker)."""
+    consumer = FeedConsumer.__new__(FeedConsumer)
+    consumer.transport = SimpleNamespace(feed=feed)  # type: ignore[assignment]
+    consumer.flow_active = True
+    consumer._thread = thread  # type: ignore[assignment]
+    return consumer
+
+
+def fetch_during_rebalance(monkeypatch: Any, feed: InputFeed, fetched: dict[TP, list[Any]]) -> None:
+    """Faust's fetch returns ``fetched`` after a revocation and a reassignment (partition 0)."""
+
+    async def fetch(self: Any, active: Any, timeout: float) -> dict[TP, list[Any]]:
+        feed.revoke([(tp.topic, tp.partition) for tp in fetched])
+        feed.assign([(tp.topic, tp.partition) for tp in fetched if tp.partition == 0])
+        return fetched
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "_getmany", fetch)
+
+
+def aiokafka_records(topic: str, partition: int, start: int, count: int) -> list[Any]:
+    """Fetched records as aiokafka gives them."""
+    return [
+        SimpleNamespace(
+            topic=topic, partition=partition, offset=o, key=b"k", value=b"v", timestamp=1000
+        )
+        for o in range(start, start + count)
+    ]
+
+
+def test_input_records_of_a_fetch_across_a_rebalance_are_read_again(monkeypatch: Any) -> None:
+    """A fetch that straddles a rebalance is refused; the partitions still ours are sought back
+    (to the committed offset, or the beginning when none is), so no offset is skipped."""
+    feed = feed_of()
+    thread = FakeThread({("touchpoints", 0): 40, ("purchases", 0): None})
+    fetched = {
+        TP("touchpoints", 0): aiokafka_records("touchpoints", 0, 40, 3),
+        TP("purchases", 0): aiokafka_records("purchases", 0, 0, 2),
+        TP("purchases", 1): aiokafka_records("purchases", 1, 7, 2),  # not ours any more
+        TP("crm-customers-changelog", 0): aiokafka_records("crm-customers-changelog", 0, 0, 1),
+    }
+    fetch_during_rebalance(monkeypatch, feed, fetched)
+    consumer = feed_consumer(feed, thread)
+    rest = asyncio.run(consumer._getmany(None, 1.0))
+    assert list(rest) == [TP("crm-customers-changelog", 0)]
+    assert len(feed) == 0
+    sought = sorted((how, tp.topic, tp.partition) for how, tp in thread.seeks)
+    assert sought == [("beginning", "purchases", 0), ("committed", "touchpoints", 0)]
+
+
+def test_a_fetch_within_one_assignment_goes_to_the_feed_without_seeks(monkeypatch: Any) -> None:
+    feed = feed_of()
+    thread = FakeThread({})
+
+    async def fetch(self: Any, active: Any, timeout: float) -> dict[TP, list[Any]]:
+        return {TP("touchpoints", 1): aiokafka_records("touchpoints", 1, 0, 4)}
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "_getmany", fetch)
+    rest = asyncio.run(feed_consumer(feed, thread)._getmany(None, 1.0))
+    assert rest == {}
+    assert len(feed) == 4
+    assert thread.seeks == []
+
+
+def test_with_faust_flow_stopped_the_records_go_back_to_faust(monkeypatch: Any) -> None:
+    feed = feed_of()
+    fetched = {TP("touchpoints", 1): aiokafka_records("touchpoints", 1, 0, 4)}
+
+    async def fetch(self: Any, active: Any, timeout: float) -> dict[TP, list[Any]]:
+        return fetched
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "_getmany", fetch)
+    consumer = feed_consumer(feed, FakeThread({}))
+    consumer.flow_active = False
+    assert asyncio.run(consumer._getmany(None, 1.0)) == fetched
+    assert len(feed) == 0
+
+
+def test_faust_wait_empty_holds_the_feed_and_waits_for_the_batch_in_hand(monkeypatch: Any) -> None:
+    """A stop or rebalance (Faust's wait_empty) hands out no further batch and lets the one in
+    hand end before Faust's own wait (then the tables close)."""
+    order: list[str] = []
+
+    async def faust_wait_empty(self: Any) -> None:
+        order.append("faust")
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "wait_empty", faust_wait_empty)
+
+    async def run() -> None:
+        feed = feed_of()
+        feed.put(("touchpoints", 0), records("touchpoints", 0, 0, 6), feed.generation)
+        in_hand = await feed.take(3, within_s=0.01)
+        waiting = asyncio.ensure_future(feed_consumer(feed, FakeThread({})).wait_empty())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        order.append("batch done")
+        feed.done(in_hand)
+        await asyncio.wait_for(waiting, 5.0)
+        taking = asyncio.ensure_future(feed.take(3, within_s=0.01))
+        await asyncio.sleep(0.05)
+        assert not taking.done()  # the three buffered records stay until an assignment
+        taking.cancel()
+
+    asyncio.run(run())
+    assert order == ["batch done", "faust"]

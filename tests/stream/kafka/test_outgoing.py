@@ -114,7 +114,7 @@ def test_keyed_messages_go_where_kafkas_partitioner_sends_them() -> None:
     assert dead_partitions == list(range(6))  # key-less messages are spread, not piled on one
 
 
-def test_a_failed_delivery_raises_so_the_batch_is_never_acknowledged() -> None:
+def test_a_failed_delivery_raises_so_the_batch_is_never_committed() -> None:
     producer = FakeProducer()
     producer.fail = True
     outgoing = Outgoing(lambda: producer)
@@ -161,7 +161,7 @@ def _note(delivered: list[tuple[Any, int]]) -> Any:
 
 
 def test_a_batch_kafka_refuses_ends_the_worker_before_any_commit() -> None:
-    """Faust would acknowledge (and on stop commit) the batch: only an exit keeps it unread."""
+    """Carrying on would commit the batch's offsets: only an exit keeps it unread."""
     from stream.kafka.outgoing import SEND_FAILED_EXIT, send_or_exit
 
     producer = FakeProducer()
@@ -179,7 +179,7 @@ def test_a_batch_kafka_refuses_ends_the_worker_before_any_commit() -> None:
 
 
 def test_a_batch_cancelled_by_a_stop_is_finished_before_the_cancellation_goes_on() -> None:
-    """A graceful stop cancels the agent, then Faust commits the batch in hand."""
+    """A graceful stop cancels the agent: the batch in hand is still sent, then committed."""
     from stream.kafka.outgoing import finish_before_cancel
 
     steps: list[str] = []
