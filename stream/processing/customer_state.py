@@ -80,9 +80,14 @@ def journey_identity(journey: Journey) -> tuple[Any, ...]:
     return ("n", touches)
 
 
+def expiry_cutoff(as_of_ms: int, rules: JourneyRules) -> int:
+    """A journey open since before this time (epoch ms) becomes a null path at ``as_of_ms``."""
+    return as_of_ms - rules.allowed_lateness_ms - rules.timeout_ms
+
+
 def expiry_due(open_since_ms: int, as_of_ms: int, rules: JourneyRules) -> bool:
     """True when a journey open since ``open_since_ms`` becomes a null path at ``as_of_ms``."""
-    return as_of_ms - rules.allowed_lateness_ms - open_since_ms > rules.timeout_ms
+    return open_since_ms < expiry_cutoff(as_of_ms, rules)
 
 
 def id_digest(event_id: str) -> int:

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from attribution.journeys import JourneyRules
-from stream.processing.customer_state import expiry_due
+from stream.processing.customer_state import expiry_cutoff, expiry_due
 
 _MIN_CHANGES = 1024
 
@@ -69,8 +69,8 @@ class OpenIndex:
 
     def due(self, as_of_ms: int, rules: JourneyRules) -> list[str]:
         """Customers whose open journey becomes a null path at ``as_of_ms``."""
-        # expiry_due over the arrays at once: as_of - lateness - since > timeout.
-        late = (as_of_ms - rules.allowed_lateness_ms - self.since) > rules.timeout_ms
+        # expiry_due over the arrays at once.
+        late = self.since < expiry_cutoff(as_of_ms, rules)
         changes = self.changes
         out = [
             c for c in (raw.decode("utf-8") for raw in self.ids[late].tolist()) if c not in changes
