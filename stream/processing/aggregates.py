@@ -20,7 +20,7 @@ import orjson
 from attribution.analytics.converted import ConvertedTable, converted_from_columns
 from attribution.analytics.funnel import REACHED
 from attribution.events import Cost
-from attribution.journeys import ConvertedJourney, Journey, NullJourney
+from attribution.journeys import ConvertedJourney, Journey
 from stream.processing import aggregate_keys as keys
 from stream.processing import journey_blocks
 from stream.processing.analytics_parts import apply_cost
@@ -247,13 +247,6 @@ def record_conversion(
 ) -> None:
     """Keep (or drop, on retraction) one converted journey in ``P|conv|DAY|B``
     (:func:`record_journeys`)."""
-    record_journeys(table, [(partition, sign, journey)])
-
-
-def record_null_path(
-    table: MutableMapping[str, Any], partition: int, sign: int, journey: NullJourney
-) -> None:
-    """Keep (or drop, on retraction) one null path in ``P|null|DAY|B`` (:func:`record_journeys`)."""
     record_journeys(table, [(partition, sign, journey)])
 
 
