@@ -33,6 +33,7 @@ from crm_attribution.settings.typed import Settings
 from stream.api.merge_analytics import report_from_shares
 from stream.api.merge_attribution import attribution_object, credits_with_intervals
 from stream.kafka.partitioning import key_partition
+from stream.ops.gc_tuning import collect_between_batches
 from stream.processing import customer_record
 from stream.processing.aggregates import (
     CREDIT_INTERVAL_KINDS,
@@ -250,6 +251,7 @@ async def run(
     records = list(order(log))
     for number, start in enumerate(range(0, len(records), size), start=1):
         out.results.append(await runner.process(records[start : start + size]))
+        collect_between_batches()  # as a worker does (stream.ops.gc_tuning)
         if reassign_every and number % reassign_every == 0:
             for partition in range(log.partitions):
                 runner.assigned(partition)

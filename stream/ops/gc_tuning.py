@@ -7,15 +7,26 @@ new objects have survived, and it walks every object the tables hold: in the str
 no reference cycles, so reference counting frees them as they are replaced; a full collection
 only finds the rare cycles (asyncio callbacks, exception tracebacks). The worker therefore stops
 counting its way to full collections and runs one on a timer (``worker.full_gc_seconds``).
+
+Young collections wait for the end of a batch (:func:`collect_between_batches`). While a batch
+runs, the customer states it decoded (a few hundred objects each) are alive; a young collection
+then walks them all and promotes them, and the next middle one walks them again, although they
+all die when the batch ends. At 3,000 customers over 180 days that was 3.9 s of a 17.6 s drain
+(``gc.callbacks`` timing, 2026-12-06); collected between batches, where only survivors are
+left, 0.4 s. The allocation threshold stays as a safety net for a huge batch or idle-time
+garbage, set far above a batch's allocations.
 """
 
 from __future__ import annotations
 
 import gc
 
-# Young collections every 10,000 allocations (CPython's default 700 walks the same survivors
-# over and over while a batch builds hundreds of customer states), the middle generation as usual.
-YOUNG_THRESHOLD = 10_000
+# Automatic young collections only after this many net allocations (CPython's default is 700):
+# a safety net, far above what a batch of worker.batch_events leaves alive at once.
+YOUNG_THRESHOLD = 1_000_000
+# Between batches, a young and middle collection once this many allocations survived since the
+# last one (what the automatic threshold did before, without walking a batch's live states).
+YOUNG_BETWEEN_BATCHES = 10_000
 MIDDLE_THRESHOLD = 10
 # Number of middle-generation collections before a full one: never reached in practice.
 FULL_BY_COUNT = 1_000_000_000
@@ -24,6 +35,13 @@ FULL_BY_COUNT = 1_000_000_000
 def tune_collector() -> None:
     """Leave full collections to :func:`full_collection` (call once, in the worker process)."""
     gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, FULL_BY_COUNT)
+
+
+def collect_between_batches() -> None:
+    """Collect the young and middle generations if enough survived since the last collection
+    (call when a batch has ended and its states are freed)."""
+    if gc.get_count()[0] >= YOUNG_BETWEEN_BATCHES:
+        gc.collect(1)
 
 
 def full_collection() -> int:

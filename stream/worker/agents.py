@@ -17,6 +17,7 @@ from stream.kafka.outgoing import (
     finish_before_cancel,
     send_or_exit,
 )
+from stream.ops.gc_tuning import collect_between_batches
 from stream.pipeline import Pipeline
 from stream.processing.runner import BatchResult
 from stream.types import Record, TopicPartition
@@ -109,6 +110,8 @@ async def run_batches(pipeline: Pipeline, feed: InputFeed, offsets_to: InputOffs
             # A rebalance waits for this (FeedConsumer.on_partitions_revoked), so it finds the
             # batch either not started or fully written and committed.
             feed.done(records)
+        # The batch's states are freed now: collect young garbage here, not amid them.
+        collect_between_batches()
 
 
 def attach_agent(pipeline: Pipeline) -> None:

@@ -1,16 +1,71 @@
-"""The worker's garbage collection: full collections on a timer, not by allocation counts."""
+"""The worker's garbage collection: full collections on a timer, young ones between batches."""
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
 
-from stream.ops.gc_tuning import FULL_BY_COUNT, YOUNG_THRESHOLD, tune_collector
+import pytest
+
+from stream.ops.gc_tuning import (
+    FULL_BY_COUNT,
+    YOUNG_BETWEEN_BATCHES,
+    YOUNG_THRESHOLD,
+    collect_between_batches,
+    tune_collector,
+)
 
 
-def test_the_worker_leaves_full_collections_to_its_timer() -> None:
+@pytest.fixture
+def tuned() -> Iterator[None]:
     before = gc.get_threshold()
     try:
         tune_collector()
-        assert gc.get_threshold() == (YOUNG_THRESHOLD, 10, FULL_BY_COUNT)
+        yield
     finally:
         gc.set_threshold(*before)
+
+
+def cycles(count: int) -> None:
+    """Leave ``count`` lists that refer to themselves: garbage only a collection frees."""
+    for _ in range(count):
+        alive: list[object] = []
+        alive.append(alive)
+
+
+def test_the_worker_leaves_full_collections_to_its_timer(tuned: None) -> None:
+    assert gc.get_threshold() == (YOUNG_THRESHOLD, 10, FULL_BY_COUNT)
+    assert YOUNG_THRESHOLD > 50 * YOUNG_BETWEEN_BATCHES  # a batch's states do not trigger it
+
+
+def test_between_batches_the_young_garbage_is_collected_once_enough_survived(
+    tuned: None,
+) -> None:
+    gc.collect()
+    cycles(YOUNG_BETWEEN_BATCHES + 100)
+    assert gc.get_count()[0] >= YOUNG_BETWEEN_BATCHES  # no automatic collection in between
+    found: list[int] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop":
+            found.append(info["collected"])
+
+    gc.callbacks.append(note)
+    try:
+        collect_between_batches()
+    finally:
+        gc.callbacks.remove(note)
+    assert found and found[0] >= YOUNG_BETWEEN_BATCHES + 100
+    assert gc.get_count()[0] < 100
+
+
+def test_between_batches_few_survivors_cost_no_collection(tuned: None) -> None:
+    gc.collect()
+    cycles(10)
+    ran: list[str] = []
+    gc.callbacks.append(lambda phase, info: ran.append(phase))
+    try:
+        collect_between_batches()
+    finally:
+        gc.callbacks.pop()
+    assert ran == []
