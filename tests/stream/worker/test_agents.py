@@ -219,3 +219,102 @@ def test_a_stop_during_a_batch_lets_it_finish_and_commit(sent: list[Any]) -> Non
         return offsets
 
     assert asyncio.run(run()).calls == [("committed", {("purchases", 3): 8})]
+
+
+def test_the_next_batch_is_processed_while_the_previous_one_is_delivered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Processing overlaps the previous batch's delivery; queueing and commits stay in order."""
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def slow_send(outgoing: Any, delivered: Any = None, offsets: Any = None) -> int:
+        first = next(iter(offsets.values()))
+        order.append(f"send to {first}")
+        if first == 4:  # the first batch's delivery waits until the second batch is processed
+            await release.wait()
+        if delivered is not None:
+            delivered()
+        order.append(f"stored to {first}")
+        return 3
+
+    monkeypatch.setattr(agents, "send_or_exit", slow_send)
+
+    class NotingRunner(FakeRunner):
+        async def process(self, records: list[Record]) -> BatchResult:
+            order.append(f"process to {records[-1].offset + 1}")
+            result = await super().process(records)
+            if len(self.batches) == 2:
+                release.set()
+            return result
+
+    async def run() -> FakeOffsets:
+        runner, offsets = NotingRunner(), FakeOffsets()
+        pipeline = fake_pipeline(runner)
+        pipeline.queue_table_writes = lambda: order.append("queue")
+        feed = filled_feed(records("touchpoints", 0, 0, 6))
+        # One batch at a time would wait forever for the first delivery: fail instead.
+        await asyncio.wait_for(run_until_drained(pipeline, feed, offsets), 5.0)
+        return offsets
+
+    offsets = asyncio.run(run())
+    assert order == [
+        "process to 4",
+        "queue",
+        "send to 4",
+        "process to 6",  # while the first batch is on its way
+        "stored to 4",
+        "queue",  # the second batch's writes only once the first one's are stored
+        "send to 6",
+        "stored to 6",
+    ]
+    assert offsets.calls == [
+        ("committed", {("touchpoints", 0): 4}),
+        ("committed", {("touchpoints", 0): 6}),
+    ]
+
+
+def test_a_revocation_waits_for_the_batch_being_delivered_and_the_one_being_processed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sending = asyncio.Event()
+    release = asyncio.Event()
+    commits: list[int] = []
+
+    async def gated_send(outgoing: Any, delivered: Any = None, offsets: Any = None) -> int:
+        sending.set()
+        await release.wait()
+        commits.append(next(iter(offsets.values())))
+        return 3
+
+    monkeypatch.setattr(agents, "send_or_exit", gated_send)
+
+    async def run() -> list[int]:
+        gate = asyncio.Event()
+        runner = FakeRunner()
+        feed = filled_feed(records("touchpoints", 1, 0, 6))
+        offsets = FakeOffsets()
+        loop = asyncio.ensure_future(agents.run_batches(fake_pipeline(runner), feed, offsets))
+        await sending.wait()  # the first batch is on its way
+        runner.gate = gate
+
+        async def second_batch() -> None:
+            while len(runner.batches) < 2:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(second_batch(), 1.0)  # being processed, the first on its way
+        idle = asyncio.ensure_future(feed.wait_idle())
+        await asyncio.sleep(0.05)
+        assert not idle.done()
+        gate.set()
+        await asyncio.sleep(0.05)
+        assert not idle.done()  # processed, but the first batch is not committed yet
+        release.set()
+        await asyncio.wait_for(idle, 1.0)
+        seen = list(commits)
+        loop.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await loop
+        return seen
+
+    assert asyncio.run(run()) == [4, 6]
