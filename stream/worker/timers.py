@@ -11,7 +11,7 @@ from aiokafka.errors import KafkaError
 from stream.api.fanout import FanoutError
 from stream.api.merge_analytics import EmptyStream
 from stream.api.queries import analytics_answer, newest_event_time, refresh_markov_solution
-from stream.ops.gc_tuning import full_collection
+from stream.ops.gc_tuning import full_collection, release_free_memory
 from stream.pipeline import Pipeline
 from stream.processing.ticks import tick_value
 
@@ -64,6 +64,7 @@ def collect_garbage(pipeline: Pipeline) -> None:
     """Run the full garbage collection the worker does not let allocations trigger."""
     started = time.perf_counter()
     found = full_collection()
+    release_free_memory()
     elapsed = time.perf_counter() - started
     pipeline.metrics.full_gc.observe(elapsed)
     log.debug("full garbage collection: %d unreachable objects, %.3f s", found, elapsed)

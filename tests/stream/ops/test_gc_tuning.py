@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from stream.ops.gc_tuning import (
     YOUNG_BETWEEN_BATCHES,
     YOUNG_THRESHOLD,
     collect_between_batches,
+    release_free_memory,
     tune_collector,
 )
 
@@ -69,3 +71,18 @@ def test_between_batches_few_survivors_cost_no_collection(tuned: None) -> None:
     finally:
         gc.callbacks.pop()
     assert ran == []
+
+
+def resident_mb() -> float:
+    """This process's resident memory (Linux)."""
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
+
+def test_free_heap_pages_go_back_to_the_system_after_a_full_collection() -> None:
+    blocks = [bytes(2_000) for _ in range(50_000)]  # about 100 MB of the C heap
+    del blocks[:25_000]  # freed below live ones: the heap cannot shrink from its top
+    before = resident_mb()
+    assert release_free_memory()
+    assert before - resident_mb() > 20
+    del blocks
