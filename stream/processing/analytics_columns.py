@@ -14,10 +14,12 @@ check.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from itertools import chain
+from collections.abc import Iterable, Mapping, Sequence, Sized
+from itertools import chain, repeat
+from operator import methodcaller
 from typing import Any
 
+import orjson
 import polars as pl
 
 from attribution.analytics._common import UTC_ZONE, Granularity
@@ -43,16 +45,15 @@ from stream.processing.analytics_parts import (
     net_of_refunds,
 )
 
-# Column names of a partition's share (JSON lists; customers as indexes into "customers").
-_LEDGER_COLUMNS = ("customer", "event_id", "ts_ms", "amount", "order_id")
-_ASSIGNMENT_COLUMNS = ("customer", "experiment", "group", "ts_ms")
-_HOLDOUT_COLUMNS = ("customer", "event_id", "ts_ms", "micros")
+# How a customer's parts JSON names its funnel part, opening its object.
+_FUNNEL_KEY = b'"' + FUNNEL.encode() + b'":{'
 
 
 def share_columns(
     customers: Iterable[tuple[str, Mapping[str, Any]]],
     base_currency: str = DEFAULT_BASE_CURRENCY,
     funnel_sums: Mapping[str, Any] | None = None,
+    funnel_texts: Sequence[bytes] | None = None,
 ) -> dict[str, Any]:
     """The given customers' parts as columns, their funnel counts summed, their newest time.
 
@@ -63,14 +64,20 @@ def share_columns(
     they are counted here. Pass it only when a batch's customer and aggregate writes commit
     together (``exactly_once``): otherwise a redelivered event whose customer write landed but
     whose ``P|funnel`` write did not is counted by neither, and the reverse twice.
+    ``funnel_texts``: the customers' funnel parts as JSON objects (:func:`split_funnel`), when
+    their parts were read without them; they are parsed only if the sums do not cover them.
     """
     ids: list[str] = []
-    ledger: dict[str, list[Any]] = {name: [] for name in _LEDGER_COLUMNS}
-    assignments: dict[str, list[Any]] = {name: [] for name in _ASSIGNMENT_COLUMNS}
-    held: dict[str, list[Any]] = {name: [] for name in _HOLDOUT_COLUMNS}
+    bought: list[int] = []  # the customers with a ledger part, and their purchases
+    purchases: list[Mapping[str, Sequence[Any]]] = []
+    holders: list[int] = []  # the customers with a holdout part, and its lists
+    assigned: list[Sequence[Sequence[Any]]] = []
+    held_purchases: list[Mapping[str, Sequence[Any]]] = []
     seen: list[int] = []
     funnels: list[Mapping[str, Sequence[str]]] = []
     newest: int | None = None
+    # Per customer only what it holds is gathered; the rows become columns below in C (chain,
+    # zip): a Python step per purchase was most of this function's time.
     for index, (customer, parts) in enumerate(customers):
         ids.append(customer)
         if parts.get(REFUNDS):
@@ -80,23 +87,12 @@ def share_columns(
         else:
             ledger_part, holdout_part = parts.get(LEDGER), parts.get(HOLDOUT)
         if ledger_part is not None:
-            for event_id, (ts_ms, amount, order_id) in ledger_part["purchases"].items():
-                ledger["customer"].append(index)
-                ledger["event_id"].append(event_id)
-                ledger["ts_ms"].append(ts_ms)
-                ledger["amount"].append(amount)
-                ledger["order_id"].append(order_id)
+            bought.append(index)
+            purchases.append(ledger_part["purchases"])
         if holdout_part is not None:
-            for experiment, ts_ms, _, group in holdout_part["assignments"]:
-                assignments["customer"].append(index)
-                assignments["experiment"].append(experiment)
-                assignments["group"].append(group)
-                assignments["ts_ms"].append(ts_ms)
-            for event_id, (ts_ms, micros) in holdout_part["purchases"].items():
-                held["customer"].append(index)
-                held["event_id"].append(event_id)
-                held["ts_ms"].append(ts_ms)
-                held["micros"].append(micros)
+            holders.append(index)
+            assigned.append(holdout_part["assignments"])
+            held_purchases.append(holdout_part["purchases"])
             if holdout_part["seen"]:
                 seen.append(index)
         funnel = parts.get(FUNNEL)
@@ -105,32 +101,138 @@ def share_columns(
         stamp = parts.get(NEWEST)
         if stamp is not None:
             newest = stamp if newest is None else max(newest, stamp)
+    # ledger: event_id -> [ts_ms, amount, order_id]; assignments: [experiment, ts_ms, _, group];
+    # holdout purchases: event_id -> [ts_ms, micros] (stream.processing.analytics_parts).
+    ts_ms, amount, order_id = _transposed(_values(purchases), 3)
+    experiment, assigned_ms, _, group = _transposed(chain.from_iterable(assigned), 4)
+    held_ms, micros = _transposed(_values(held_purchases), 2)
+    if funnel_texts is not None:
+        tally = _text_tally(funnel_texts)
+    else:
+        tally = (len(funnels), _entries(funnels))
+    if funnel_sums is None or not _sums_cover(funnel_sums, *tally):
+        if funnel_texts is not None:
+            funnels = [f for f in orjson.loads(b"[" + b",".join(funnel_texts) + b"]") if f]
+        counts = _funnel_counts(funnels)
+    else:
+        counts = funnel_sums["counts"]
     return {
         "customers": ids,
-        "ledger": ledger,
-        "assignments": assignments,
-        "holdout_purchases": held,
+        "ledger": {
+            "customer": _owners(bought, purchases),
+            "event_id": _keyed(purchases),
+            "ts_ms": ts_ms,
+            "amount": amount,
+            "order_id": order_id,
+        },
+        "assignments": {
+            "customer": _owners(holders, assigned),
+            "experiment": experiment,
+            "group": group,
+            "ts_ms": assigned_ms,
+        },
+        "holdout_purchases": {
+            "customer": _owners(holders, held_purchases),
+            "event_id": _keyed(held_purchases),
+            "ts_ms": held_ms,
+            "micros": micros,
+        },
         "seen": seen,
-        "funnel": funnel_sums["counts"]
-        if funnel_sums is not None and _sums_cover(funnel_sums, funnels)
-        else _funnel_counts(funnels),
+        "funnel": counts,
         "newest": newest,
     }
 
 
-def _sums_cover(funnel_sums: Mapping[str, Any], funnels: Sequence[Mapping[str, Any]]) -> bool:
-    """True when ``P|funnel`` counted every customer and every entry of the funnel parts.
+def _owners(owners: Sequence[int], tables: Sequence[Sized]) -> list[int]:
+    """Each row's customer index: each owner repeated once per row of its table."""
+    return list(chain.from_iterable(map(repeat, owners, map(len, tables))))
+
+
+def _keyed(tables: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The keys of per-customer JSON objects of rows, one after another."""
+    return list(chain.from_iterable(tables))
+
+
+def _transposed(rows: Iterable[Sequence[Any]], width: int) -> list[list[Any]]:
+    """The ``width`` columns of rows."""
+    listed = list(rows)
+    if not listed:
+        return [[] for _ in range(width)]
+    columns = list(map(list, zip(*listed, strict=True)))
+    if len(columns) != width:
+        raise ValueError(f"analytics part rows of {len(columns)} values, expected {width}")
+    return columns
+
+
+def _values(tables: Sequence[Mapping[str, Sequence[Any]]]) -> Iterable[Sequence[Any]]:
+    """The rows of per-customer JSON objects of rows, one after another."""
+    return chain.from_iterable(map(methodcaller("values"), tables))
+
+
+def _entries(funnels: Iterable[Mapping[str, Sequence[str]]]) -> int:
+    """Campaigns and interactions in funnel parts."""
+    return sum(len(funnel) + sum(map(len, funnel.values())) for funnel in funnels)
+
+
+def _text_tally(texts: Iterable[bytes]) -> tuple[int, int]:
+    """(funnel parts that are not empty, their campaigns and interactions), from their JSON.
+
+    A funnel part is an object of lists of strings, so its entries are its strings: without a
+    backslash every quote delimits one, and counting them is a C-level pass per part.
+    """
+    parts = entries = 0
+    for text in texts:
+        if text == b"{}":
+            continue
+        parts += 1
+        if b"\\" in text:
+            entries += _entries([orjson.loads(text)])
+        else:
+            entries += text.count(b'"') // 2
+    return parts, entries
+
+
+def split_funnel(text: bytes) -> tuple[bytes, bytes] | None:
+    """A customer's parts as orjson wrote them (compact) without the funnel part, and the
+    funnel part's JSON object; ``None`` when there is no funnel part or it holds a backslash
+    (then parse the whole text).
+
+    The funnel is most of a customer's parts (58% of their JSON in the benchmark log) and a
+    share needs only its tally when ``P|funnel`` covers it (:func:`share_columns`). In valid
+    JSON ``"f":{`` can only be the funnel's key and the opening of its value (a quote inside a
+    string is escaped), and the funnel's object holds lists of strings, no object: it ends at
+    the first ``}`` outside a string, i.e. after an even number of quotes when none is escaped.
+    """
+    start = text.find(_FUNNEL_KEY)
+    if start < 0:
+        return None
+    opening = start + len(_FUNNEL_KEY) - 1
+    end = text.find(b"}", opening)
+    while end >= 0 and text.count(b'"', opening, end) % 2:
+        end = text.find(b"}", end + 1)
+    if end < 0 or text.find(b"\\", opening, end) >= 0:
+        return None
+    funnel = text[opening : end + 1]
+    if text[end + 1 : end + 2] == b",":
+        return text[:start] + text[end + 2 :], funnel
+    if text[start - 1 : start] == b",":
+        return text[: start - 1] + text[end + 1 :], funnel
+    return text[:start] + text[end + 1 :], funnel
+
+
+def _sums_cover(funnel_sums: Mapping[str, Any], parts: int, entries: int) -> bool:
+    """True when ``P|funnel`` counted every customer and every entry of the funnel parts
+    (``parts`` non-empty funnel parts holding ``entries`` campaigns and interactions).
 
     The sums only grow, by what a part gained: a worker that grew parts without counting them
     (an older version, during a rolling upgrade) leaves fewer customers (``n``) or fewer counts
     than the parts hold, and the share then counts from the parts. Comparing totals is cheap
     (no per-pair counting) and catches any drift in one direction.
     """
-    if funnel_sums["n"] != len(funnels):
+    if funnel_sums["n"] != parts:
         return False
     counted = sum(n for bucket in funnel_sums["counts"].values() for n in bucket.values())
-    held = sum(len(funnel) + sum(map(len, funnel.values())) for funnel in funnels)
-    return counted == held
+    return bool(counted == entries)
 
 
 def _funnel_counts(funnels: Iterable[Mapping[str, Sequence[str]]]) -> dict[str, dict[str, int]]:
