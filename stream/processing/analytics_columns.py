@@ -14,9 +14,8 @@ check.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence, Sized
-from itertools import chain, repeat
-from operator import itemgetter, methodcaller
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -45,6 +44,10 @@ from stream.processing.analytics_parts import (
     net_of_refunds,
 )
 
+# Column names of a partition's share (JSON lists; customers as indexes into "customers").
+_LEDGER_COLUMNS = ("customer", "event_id", "ts_ms", "amount", "order_id")
+_ASSIGNMENT_COLUMNS = ("customer", "experiment", "group", "ts_ms")
+_HOLDOUT_COLUMNS = ("customer", "event_id", "ts_ms", "micros")
 # How a customer's parts JSON names its funnel part, opening its object.
 _FUNNEL_KEY = b'"' + FUNNEL.encode() + b'":{'
 
@@ -68,16 +71,12 @@ def share_columns(
     their parts were read without them; they are parsed only if the sums do not cover them.
     """
     ids: list[str] = []
-    bought: list[int] = []  # the customers with a ledger part, and their purchases
-    purchases: list[Mapping[str, Sequence[Any]]] = []
-    holders: list[int] = []  # the customers with a holdout part, and its lists
-    assigned: list[Sequence[Sequence[Any]]] = []
-    held_purchases: list[Mapping[str, Sequence[Any]]] = []
+    ledger: dict[str, list[Any]] = {name: [] for name in _LEDGER_COLUMNS}
+    assignments: dict[str, list[Any]] = {name: [] for name in _ASSIGNMENT_COLUMNS}
+    held: dict[str, list[Any]] = {name: [] for name in _HOLDOUT_COLUMNS}
     seen: list[int] = []
     funnels: list[Mapping[str, Sequence[str]]] = []
     newest: int | None = None
-    # Per customer only what it holds is gathered; the rows become columns below in C (chain,
-    # zip): a Python step per purchase was most of this function's time.
     for index, (customer, parts) in enumerate(customers):
         ids.append(customer)
         if parts.get(REFUNDS):
@@ -87,12 +86,23 @@ def share_columns(
         else:
             ledger_part, holdout_part = parts.get(LEDGER), parts.get(HOLDOUT)
         if ledger_part is not None:
-            bought.append(index)
-            purchases.append(ledger_part["purchases"])
+            for event_id, (ts_ms, amount, order_id) in ledger_part["purchases"].items():
+                ledger["customer"].append(index)
+                ledger["event_id"].append(event_id)
+                ledger["ts_ms"].append(ts_ms)
+                ledger["amount"].append(amount)
+                ledger["order_id"].append(order_id)
         if holdout_part is not None:
-            holders.append(index)
-            assigned.append(holdout_part["assignments"])
-            held_purchases.append(holdout_part["purchases"])
+            for experiment, ts_ms, _, group in holdout_part["assignments"]:
+                assignments["customer"].append(index)
+                assignments["experiment"].append(experiment)
+                assignments["group"].append(group)
+                assignments["ts_ms"].append(ts_ms)
+            for event_id, (ts_ms, micros) in holdout_part["purchases"].items():
+                held["customer"].append(index)
+                held["event_id"].append(event_id)
+                held["ts_ms"].append(ts_ms)
+                held["micros"].append(micros)
             if holdout_part["seen"]:
                 seen.append(index)
         funnel = parts.get(FUNNEL)
@@ -101,11 +111,6 @@ def share_columns(
         stamp = parts.get(NEWEST)
         if stamp is not None:
             newest = stamp if newest is None else max(newest, stamp)
-    # ledger: event_id -> [ts_ms, amount, order_id]; assignments: [experiment, ts_ms, _, group];
-    # holdout purchases: event_id -> [ts_ms, micros] (stream.processing.analytics_parts).
-    ts_ms, amount, order_id = _transposed(_values(purchases), 3)
-    experiment, assigned_ms, _, group = _transposed(chain.from_iterable(assigned), 4)
-    held_ms, micros = _transposed(_values(held_purchases), 2)
     if funnel_texts is not None:
         tally = _text_tally(funnel_texts)
     else:
@@ -118,53 +123,13 @@ def share_columns(
         counts = funnel_sums["counts"]
     return {
         "customers": ids,
-        "ledger": {
-            "customer": _owners(bought, purchases),
-            "event_id": _keyed(purchases),
-            "ts_ms": ts_ms,
-            "amount": amount,
-            "order_id": order_id,
-        },
-        "assignments": {
-            "customer": _owners(holders, assigned),
-            "experiment": experiment,
-            "group": group,
-            "ts_ms": assigned_ms,
-        },
-        "holdout_purchases": {
-            "customer": _owners(holders, held_purchases),
-            "event_id": _keyed(held_purchases),
-            "ts_ms": held_ms,
-            "micros": micros,
-        },
+        "ledger": ledger,
+        "assignments": assignments,
+        "holdout_purchases": held,
         "seen": seen,
         "funnel": counts,
         "newest": newest,
     }
-
-
-def _owners(owners: Sequence[int], tables: Sequence[Sized]) -> list[int]:
-    """Each row's customer index: each owner repeated once per row of its table."""
-    return list(chain.from_iterable(map(repeat, owners, map(len, tables))))
-
-
-def _keyed(tables: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The keys of per-customer JSON objects of rows, one after another."""
-    return list(chain.from_iterable(tables))
-
-
-def _transposed(rows: Iterable[Sequence[Any]], width: int) -> list[list[Any]]:
-    """The ``width`` columns of rows."""
-    listed = list(rows)
-    if listed and set(map(len, listed)) != {width}:
-        raise ValueError(f"analytics part rows of other than {width} values")
-    # A pass per column (zip(*rows) makes an iterator per row: eight times slower).
-    return [list(map(itemgetter(i), listed)) for i in range(width)]
-
-
-def _values(tables: Sequence[Mapping[str, Sequence[Any]]]) -> Iterable[Sequence[Any]]:
-    """The rows of per-customer JSON objects of rows, one after another."""
-    return chain.from_iterable(map(methodcaller("values"), tables))
 
 
 def _entries(funnels: Iterable[Mapping[str, Sequence[str]]]) -> int:
