@@ -355,8 +355,8 @@ def converted_table(rows: Iterable[str | list[Any]]) -> ConvertedTable:
     if not decoded:
         return converted_from_columns([], [], [], [], [], [], [], [])
     # [customer_id, ["c", order_id, event_id, ts_ms, value, touches]] (journey_rows.py),
-    # transposed by zip (in C) as they come, then sorted as columns: a Python sort keyed by a
-    # tuple per journey was a third of this table's time at 60,000 customers.
+    # made columns as they come, then sorted as columns: a Python sort keyed by a tuple per
+    # journey was a third of this table's time at 60,000 customers.
     customers, journey_rows = _columns(decoded, 2, (0, 1))
     _, _, event_ids, ts_ms, values, touch_lists = _columns(journey_rows, 6, (2, 3, 4, 5))
     counts = np.fromiter(map(len, touch_lists), np.int64, len(touch_lists))

@@ -28,24 +28,10 @@ def partition_shares(
     customer and aggregate writes commit together: ``exactly_once``)."""
     customers: dict[int, list[tuple[str, Any, bytes | None]]] = {p: [] for p in partitions}
     for key, value in customer_items:
-        # The funnel part stays JSON text: a share parses it only when P|funnel does not
-        # cover it, and it was most of the parsing (see split_funnel).
-        text = _parts_text(value)
-        funnel: bytes | None = None
-        if text is None:
-            parts = customer_record.analytics_parts(value)
-        elif text:
-            split = split_funnel(text)
-            if split is not None:
-                text, funnel = split
-            parts = orjson.loads(text)
-        else:
+        read = _parts_and_funnel(value)
+        if read is None:
             continue
-        if not parts and funnel is None:
-            continue
-        if FUNNEL in parts:
-            parts = dict(parts)
-            funnel = orjson.dumps(parts.pop(FUNNEL))
+        parts, funnel = read
         partition = partition_of(key, value)
         if partition in partitions:
             customers[partition].append((key.decode("utf-8"), parts, funnel))
@@ -66,6 +52,33 @@ def partition_shares(
 
 def _customer_id(item: tuple[str, Any, bytes | None]) -> str:
     return item[0]
+
+
+def _parts_and_funnel(value: Any) -> tuple[dict[str, Any], bytes | None] | None:
+    """A customer record's analytics parts without their funnel part, and the funnel part as
+    JSON (``None``: no funnel part); ``None`` when the record holds no parts.
+
+    The funnel part stays text: a share parses it only when ``P|funnel`` does not cover it,
+    and it was most of the parts' parsing (see ``analytics_columns.split_funnel``).
+    """
+    text = _parts_text(value)
+    if text is not None:
+        if not text:
+            return None
+        split = split_funnel(text)
+        if split is not None:
+            rest, funnel = split
+            kept: dict[str, Any] = orjson.loads(rest)
+            return kept, funnel
+        parts: dict[str, Any] | None = orjson.loads(text)
+    else:  # version 0
+        parts = customer_record.analytics_parts(value)
+    if not parts:
+        return None
+    if FUNNEL not in parts:
+        return parts, None
+    parts = dict(parts)  # a version 0 record's own dict: not changed in place
+    return parts, orjson.dumps(parts.pop(FUNNEL))
 
 
 def _parts_text(value: Any) -> bytes | None:
