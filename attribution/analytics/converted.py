@@ -150,26 +150,48 @@ def converted_from_columns(
     """Converted journeys given as columns, in table order: per journey its customer, purchase
     event id, time, value and number of touches; per touch (journey after journey) its
     channel, campaign and time."""
+    return converted_from_arrays(
+        pl.Series(customer_ids, dtype=pl.String),
+        pl.Series(event_ids, dtype=pl.String),
+        np.array(ts_ms, dtype=np.int64),
+        np.array(values, dtype=np.float64),
+        np.array(touch_counts, dtype=np.int64),
+        pl.Series(channels, dtype=pl.String),
+        pl.Series(campaigns, dtype=pl.String),
+        np.array(touch_ts, dtype=np.int64),
+    )
+
+
+def converted_from_arrays(
+    customer_ids: pl.Series,
+    event_ids: pl.Series,
+    ts_ms: NDArray[np.int64],
+    values: Floats,
+    touch_counts: NDArray[np.int64],
+    channels: pl.Series,
+    campaigns: pl.Series,
+    touch_ts: NDArray[np.int64],
+) -> ConvertedTable:
+    """:func:`converted_from_columns` of columns already made (text as String series)."""
     from attribution.journey_table import text_codes
 
-    counts = np.array(touch_counts, dtype=np.int64)
-    offsets = np.zeros(len(counts) + 1, np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    customer, customer_names = text_codes(pl.Series(customer_ids, dtype=pl.String))
-    channel, channel_names = text_codes(pl.Series(channels, dtype=pl.String))
-    campaign, campaign_names = text_codes(pl.Series(campaigns, dtype=pl.String))
+    offsets = np.zeros(len(touch_counts) + 1, np.int64)
+    np.cumsum(touch_counts, out=offsets[1:])
+    customer, customer_names = text_codes(customer_ids)
+    channel, channel_names = text_codes(channels)
+    campaign, campaign_names = text_codes(campaigns)
     return ConvertedTable(
         customer,
         customer_names,
-        pl.Series("event_id", event_ids, dtype=pl.String),
-        np.array(ts_ms, dtype=np.int64),
-        np.array(values, dtype=np.float64),
+        event_ids.rename("event_id"),
+        ts_ms,
+        values,
         offsets,
         channel,
         channel_names,
         campaign,
         campaign_names,
-        np.array(touch_ts, dtype=np.int64),
+        touch_ts,
     )
 
 

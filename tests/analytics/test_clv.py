@@ -164,3 +164,17 @@ def test_historical_clv_per_customer_and_segment() -> None:
     assert sum(v.customers for v in by_segment.values()) == 2
     assert np.isclose(sum(v.revenue for v in by_segment.values()), 45.0)
     assert by_segment[snapshot["a"].segment].mean == 40.0
+
+
+def test_gamma_gamma_rows_are_the_log_likelihood_bit_for_bit() -> None:
+    """The fit's per-row terms, computed once per distinct frequency, are
+    :func:`log_likelihood`'s values exactly (the fit, and so the report, stays the same)."""
+    from attribution.analytics.gamma_gamma import _RowLikelihood, log_likelihood
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(1, 40, 5_001).astype(np.float64)
+    m = rng.lognormal(3.0, 1.0, 5_001)
+    rows = _RowLikelihood(x, m)
+    for theta in ([0.0, 0.0, 0.0], [1.3, -0.4, 2.2], [-3.0, 4.0, 7.5], [8.0, 0.1, -6.0]):
+        p, q, gamma = np.exp(np.array(theta))
+        assert np.array_equal(rows(p, q, gamma), log_likelihood(p, q, gamma, x, m))

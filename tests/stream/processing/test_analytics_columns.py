@@ -188,3 +188,73 @@ def test_funnel_sums_are_not_used_without_exactly_once() -> None:
     assert shares(False)["funnel"] == counted
     assert shares(True)["funnel"] == drifted["counts"]  # its totals agree: exactly once only
     assert "funnel_sums" not in shares(True)  # used by the worker, not shipped
+
+
+# Funnel names a quote-counting split could misread: braces, quotes, backslashes, commas.
+_AWKWARD = ["sp}ring", 'q"uote', "back\\slash", 'x\\"}', "a,b", '"f":{', "\u00e9t\u00e9", "}"]
+
+
+def test_the_funnel_split_from_a_customer_s_json_is_the_parsed_funnel() -> None:
+    import orjson
+
+    from stream.processing.analytics_columns import split_funnel
+
+    funnels: list[dict[str, list[str]]] = [
+        {},
+        {"spring": ["open"]},
+        {"spring": [], "fall": ["click", "open"]},
+        *({name: [name, "open"]} for name in _AWKWARD),
+        {"ok": ["open"], "later": [_AWKWARD[2]]},
+    ]
+    others = {"t": 5, "l": {"purchases": {"f": [1, 2.5, "o}"]}}, "h": {"seen": True}}
+    for funnel in funnels:
+        for at in range(len(others) + 1):
+            items = list(others.items())
+            parts = dict([*items[:at], (FUNNEL, funnel), *items[at:]])
+            text = orjson.dumps(parts)
+            split = split_funnel(text)
+            if split is None:  # only a backslash makes it parse the whole text
+                assert b"\\" in orjson.dumps(funnel)
+                continue
+            rest, kept = split
+            assert orjson.loads(kept) == funnel
+            assert orjson.loads(rest) == {k: v for k, v in parts.items() if k != FUNNEL}
+    assert split_funnel(orjson.dumps(others)) is None
+    assert split_funnel(orjson.dumps({FUNNEL: {"a": ["b"]}})) == (b"{}", b'{"a":["b"]}')
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_shares_of_stored_records_are_the_columns_of_their_parsed_parts(exact: bool) -> None:
+    """``partition_shares`` reads the funnel parts of version 2 records as text: the same
+    columns and counts as the parts parsed whole, with and without the kept sums."""
+    from stream.processing import customer_record
+    from stream.processing.analytics_shares import partition_shares
+    from stream.processing.customer_state import CustomerState
+
+    log = [e for e in events(9) if not isinstance(e, Cost)]
+    customers: dict[str, dict] = {}
+    table: dict[str, object] = {}
+    for event in log:
+        before = customers.get(event.customer_id)
+        after = customers[event.customer_id] = apply_to_parts(before, event)
+        record_funnel(table, 0, (before or {}).get(FUNNEL), after.get(FUNNEL))
+    # Awkward names in a few funnels, counted in the kept sums as record_funnel would.
+    for number, customer in enumerate(sorted(customers)[: len(_AWKWARD)]):
+        before = customers[customer]
+        grown = {**before.get(FUNNEL, {}), _AWKWARD[number]: ["open", _AWKWARD[-number]]}
+        customers[customer] = {**before, FUNNEL: grown}
+        record_funnel(table, 0, before.get(FUNNEL), grown)
+    customers["empty"] = {FUNNEL: {}, "t": 3}
+    values = {
+        c.encode(): customer_record.encode(CustomerState(c, analytics=p))
+        for c, p in customers.items()
+    }
+    shares = partition_shares(
+        values.items(), table.items(), {0}, lambda key, value: 0, funnel_sums_exact=exact
+    )["0"]
+    sums = table[aggregate_keys.funnel(0)]
+    expected = share_columns(sorted(customers.items()), funnel_sums=sums if exact else None)
+    assert {k: shares[k] for k in expected} == expected
+    assert shares["funnel"] == funnel_of_parts(customers)
+    if exact:  # the text tallies agree with the sums: the kept sums themselves
+        assert shares["funnel"] is sums["counts"]  # type: ignore[index]
