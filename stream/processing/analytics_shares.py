@@ -61,7 +61,7 @@ def _parts_and_funnel(value: Any) -> tuple[dict[str, Any], bytes | None] | None:
     The funnel part stays text: a share parses it only when ``P|funnel`` does not cover it,
     and it was most of the parts' parsing (see ``analytics_columns.split_funnel``).
     """
-    text = _parts_text(value)
+    text = customer_record.analytics_json(value)
     if text is not None:
         if not text:
             return None
@@ -79,27 +79,3 @@ def _parts_and_funnel(value: Any) -> tuple[dict[str, Any], bytes | None] | None:
         return parts, None
     parts = dict(parts)  # a version 0 record's own dict: not changed in place
     return parts, orjson.dumps(parts.pop(FUNNEL))
-
-
-def _parts_text(value: Any) -> bytes | None:
-    """The analytics parts' JSON of a version 2 or 1 record, as orjson wrote it (empty: no
-    parts); ``None`` for a version 0 record (read with ``customer_record.analytics_parts``).
-
-    Reads the record's analytics section as :func:`customer_record.analytics_parts` does, but
-    stops before parsing; it belongs in ``customer_record`` (another change's file at the time).
-    """
-    if not value:
-        return b""
-    header = customer_record._header(value)
-    if header is None:
-        return None
-    size = header[8]
-    if not size:
-        return b""
-    start = customer_record._analytics_start(value)
-    stored: bytes = value[start : start + size]
-    if header[1] & customer_record._LZ4:
-        stored = customer_record._CODEC.decompress(
-            stored, decompressed_size=header[9], asbytes=True
-        )
-    return stored

@@ -145,11 +145,11 @@ def encode(state: CustomerState) -> bytes:
     refs = list(map(index.__getitem__, flat))
     memory = none if compacted is None else refs.pop()
     text = "".join(texts).encode("utf-8")
-    analytics_json = orjson.dumps(state.analytics) if state.analytics is not None else b""
-    analytics, flags = analytics_json, _WIDE if wide else 0
-    if analytics_json:
-        packed = _CODEC.compress(analytics_json, asbytes=True)
-        if len(packed) < len(analytics_json):
+    parts_json = orjson.dumps(state.analytics) if state.analytics is not None else b""
+    analytics, flags = parts_json, _WIDE if wide else 0
+    if parts_json:
+        packed = _CODEC.compress(parts_json, asbytes=True)
+        if len(packed) < len(parts_json):
             analytics, flags = packed, flags | _LZ4
     remembered = state.compacted_ids
     m = len(remembered)
@@ -167,7 +167,7 @@ def encode(state: CustomerState) -> bytes:
                 _ms(state.held_since_ms),
                 _NONE_MS if compacted is None else compacted[0],
                 len(analytics),
-                len(analytics_json),
+                len(parts_json),
             ),
             analytics,
             _layout(f"<II{len(texts)}{code}").pack(len(texts), len(text), *map(len, texts)),
@@ -416,17 +416,25 @@ def _analytics_start(value: bytes) -> int:
 
 def _analytics(value: bytes, header: tuple[Any, ...]) -> dict[str, Any] | None:
     """The analytics parts of a version 2 or 1 value."""
+    stored = _analytics_json(value, header)
+    if not stored:
+        return None
+    parts: dict[str, Any] = orjson.loads(stored)
+    return parts
+
+
+def _analytics_json(value: bytes, header: tuple[Any, ...]) -> bytes:
+    """The analytics parts' JSON of a version 2 or 1 value (empty: none)."""
     size = header[8]
     if not size:
-        return None
+        return b""
     start = _analytics_start(value)
     stored = value[start : start + size]
     if header[1] & _LZ4:
         # A header that overstates the size gives a zero-padded block (pyarrow): orjson then
         # refuses the trailing bytes, so a corrupt record fails loudly either way.
         stored = _CODEC.decompress(stored, decompressed_size=header[9], asbytes=True)
-    parts: dict[str, Any] = orjson.loads(stored)
-    return parts
+    return stored
 
 
 def _v0(value: Any) -> Mapping[str, Any]:
@@ -477,6 +485,15 @@ def analytics_parts(value: Any) -> dict[str, Any] | None:
     if header is None:
         return _v0(value).get("x")
     return _analytics(value, header)
+
+
+def analytics_json(value: Any) -> bytes | None:
+    """The customer's analytics parts as the JSON orjson wrote (empty: none yet), unparsed;
+    ``None`` for a version 0 value (read it with :func:`analytics_parts`)."""
+    if not value:
+        return b""
+    header = _header(value)
+    return None if header is None else _analytics_json(value, header)
 
 
 def event_columns(value: Any) -> EventColumns:
