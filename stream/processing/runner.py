@@ -20,7 +20,6 @@ tests. The runner imports nothing of Faust or Kafka.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
@@ -41,10 +40,6 @@ from stream.topics import TICKS
 from stream.types import GapSource, InputPositions, Record
 
 log = logging.getLogger("crm_attribution.stream")
-
-# Records processed between two yields to the event loop: the previous batch's delivery (a
-# worker's transaction round trips, stream.worker.agents.run_batches) progresses meanwhile.
-YIELD_EVERY = 32
 
 
 @dataclass
@@ -104,9 +99,7 @@ class BatchRunner:
         result = BatchResult()
         partitions: set[int] = set()
         purchases: list[tuple[Outcome, float]] = []
-        for number, record in enumerate(batch, start=1):
-            if number % YIELD_EVERY == 0:
-                await asyncio.sleep(0)
+        for record in batch:
             if self.ctx.topic_kinds[record.topic] == TICKS:
                 result.outcomes += self.batch.flush()  # the tick reads the indexes
                 result.outcomes += self.expire(record.partition, tick_as_of(record.value))

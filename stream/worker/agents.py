@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -60,41 +59,30 @@ class InputOffsets(Protocol):
         ...
 
 
-async def process_batch(pipeline: Pipeline, records: Sequence[Record]) -> BatchResult | None:
-    """Run one batch through the runner; end the process rather than commit a half-made one
-    (``None``: the process is ending)."""
+async def handle_batch(
+    pipeline: Pipeline, records: Sequence[Record], offsets_to: InputOffsets
+) -> None:
+    """Process, credit, send and commit one batch; end the process rather than lose any of it."""
+    started = time.perf_counter()
     try:
-        return await pipeline.runner.process(list(records))
+        result = await pipeline.runner.process(list(records))
+        pipeline.queue_table_writes()
+        queue_outputs(pipeline, result)
     except KafkaError as error:
         # Processing reads Kafka itself (a skipped range of a partition, stream/kafka/gaps.py):
         # with the broker away that is an outage, not a bug, and a supervisor restarts on 4.
         exit_before_commit(
             SEND_FAILED_EXIT, f"could not read from Kafka while processing a batch ({error!r})"
         )
+        return
     except Exception:  # noqa: BLE001 - see below
         # Carrying on would commit the batch's offsets with its half-made writes still held:
         # end the process instead, so that a restart reads the batch again.
         exit_before_commit(PROCESSING_FAILED_EXIT, "processing a batch failed", exc_info=True)
-    return None
-
-
-async def deliver_batch(
-    pipeline: Pipeline,
-    records: Sequence[Record],
-    result: BatchResult,
-    offsets_to: InputOffsets,
-    started: float,
-) -> None:
-    """Queue a processed batch's table writes and records, send them, commit its offsets."""
-    try:
-        pipeline.queue_table_writes()
-        queue_outputs(pipeline, result)
-    except Exception:  # noqa: BLE001 - as in process_batch
-        exit_before_commit(PROCESSING_FAILED_EXIT, "queueing a batch failed", exc_info=True)
         return
     offsets = consumed_offsets(records)
     # Delivered (with exactly_once: committed with the batch's offsets) before the offsets are
-    # committed or the next batch's writes queued; the stores get the values only then.
+    # committed or the next batch taken; the stores get the values only then.
     sent = await send_or_exit(pipeline.outgoing, pipeline.store_table_writes, offsets=offsets)
     if pipeline.transactions is not None and sent:
         # The transaction committed the offsets: Faust's consumer only records them.
@@ -110,63 +98,20 @@ async def deliver_batch(
         pipeline.metrics.purchase_to_table.observe(max(0.0, now - produced_at))
 
 
-async def handle_batch(
-    pipeline: Pipeline, records: Sequence[Record], offsets_to: InputOffsets
-) -> None:
-    """Process, credit, send and commit one batch; end the process rather than lose any of it."""
-    started = time.perf_counter()
-    result = await process_batch(pipeline, records)
-    if result is not None:
-        await deliver_batch(pipeline, records, result, offsets_to, started)
-
-
 async def run_batches(pipeline: Pipeline, feed: InputFeed, offsets_to: InputOffsets) -> None:
-    """Take batches from the feed and handle them until cancelled, each processed while the
-    previous one is still being delivered and committed.
-
-    The delivery of a batch (its transaction's round trips to the broker) leaves the worker's
-    CPU idle; the next batch is processed meanwhile, its writes held until the previous batch
-    is committed and stored (the runner reads the values on their way, stream.processing.
-    write_back), then queued: one transaction at a time, in batch order. Both batches are in
-    hand until committed, so a rebalance or a stop (FeedConsumer) waits for both.
-    """
+    """Take batches from the feed and handle them, one at a time, until cancelled."""
     worker = pipeline.settings.worker
-    delivering: list[asyncio.Future[None]] = []  # the previous batch's delivery, if under way
-
-    async def deliver_then_done(
-        records: Sequence[Record], result: BatchResult, started: float
-    ) -> None:
+    while True:
+        records = await feed.take(worker.batch_events, worker.batch_seconds)
         try:
-            await deliver_batch(pipeline, records, result, offsets_to, started)
+            # A stop cancels the agent: the batch in hand still ends (sent and committed).
+            await finish_before_cancel(handle_batch(pipeline, records, offsets_to))
         finally:
             # A rebalance waits for this (FeedConsumer.on_partitions_revoked), so it finds the
             # batch either not started or fully written and committed.
             feed.done(records)
-
-    async def next_batch(records: Sequence[Record]) -> None:
-        started = time.perf_counter()
-        try:
-            result = await process_batch(pipeline, records)
-            if delivering:
-                await delivering.pop()
-        except BaseException:
-            feed.done(records)
-            raise
-        if result is None:  # the process is ending (exit_before_commit)
-            feed.done(records)
-            return
-        delivering.append(asyncio.ensure_future(deliver_then_done(records, result, started)))
-
-    try:
-        while True:
-            records = await feed.take(worker.batch_events, worker.batch_seconds)
-            # A stop cancels the agent: the batch in hand is still processed and delivered.
-            await finish_before_cancel(next_batch(records))
-            # The batch's states are freed now: collect young garbage here, not amid them.
-            collect_between_batches()
-    finally:
-        if delivering:
-            await finish_before_cancel(delivering.pop())
+        # The batch's states are freed now: collect young garbage here, not amid them.
+        collect_between_batches()
 
 
 def attach_agent(pipeline: Pipeline) -> None:
