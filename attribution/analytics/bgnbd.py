@@ -52,36 +52,51 @@ def log_likelihood(
 
 
 class _RowLikelihood:
-    """:func:`log_likelihood` of fixed rows, its special functions evaluated once per distinct
-    x, t_x and T (a few hundred values for tens of thousands of rows) and gathered.
+    """:func:`log_likelihood` of fixed rows, each term evaluated once per distinct value of
+    what it depends on, then gathered.
 
-    Every row gets bit for bit the value :func:`log_likelihood` gives it: the same operations
-    on the same numbers, only not repeated for equal ones.
+    ``a1 + a2`` depends on x alone (a few dozen values), ``a3`` on (x, T) and ``a4`` on
+    (x, t_x): grids of a few thousand cells, where the rows number tens of thousands; only
+    ``logaddexp`` needs a row each, and only for repeat buyers (for the others ``a4`` is
+    ``-inf``, where ``logaddexp(a3, -inf)`` is ``a3 + log1p(0)``, i.e. ``a3 + 0.0``). Every
+    row gets bit for bit the value :func:`log_likelihood` gives it: the same operations on
+    the same numbers, only not repeated for equal ones (a BG/NBD fit evaluates it about 5,000
+    times).
     """
 
     def __init__(
         self, x: NDArray[np.float64], t_x: NDArray[np.float64], big_t: NDArray[np.float64]
     ) -> None:
-        self.x = x
-        self.ux, self.ix = np.unique(x, return_inverse=True)
-        self.ut, self.it = np.unique(t_x, return_inverse=True)
-        self.uT, self.iT = np.unique(big_t, return_inverse=True)
-        self.repeat = x > 0
+        self.ux, ix = np.unique(x, return_inverse=True)
+        self.ut, it = np.unique(t_x, return_inverse=True)
+        self.uT, iT = np.unique(big_t, return_inverse=True)
+        self.ix = ix
+        repeat = x > 0
+        self.repeat = np.flatnonzero(repeat)
+        self.once = np.flatnonzero(~repeat)
+        # Cells of the (x, T) and (x, t_x) grids, flattened, for each row.
+        cell_T = ix * len(self.uT) + iT
+        self.cell_T_repeat = cell_T[self.repeat]
+        self.cell_T_once = cell_T[self.once]
+        self.cell_t_repeat = (ix * len(self.ut) + it)[self.repeat]
+        self.size = len(x)
 
     def __call__(self, r: float, alpha: float, a: float, b: float) -> NDArray[np.float64]:
-        x, ux, ix = self.x, self.ux, self.ix
-        a1 = gammaln(r + ux)[ix] - gammaln(r) + r * np.log(alpha)
-        a2 = betaln(a, b + ux)[ix] - betaln(a, b)
-        a3 = -(r + x) * np.log(alpha + self.uT)[self.iT]
+        ux = self.ux
+        a1 = gammaln(r + ux) - gammaln(r) + r * np.log(alpha)
+        a2 = betaln(a, b + ux) - betaln(a, b)
+        a3 = (-(r + ux))[:, None] * np.log(alpha + self.uT)[None, :]
         # log(a / (b + x - 1)) is only needed (and only defined) for repeat buyers.
         safe = np.where(ux > 0, b + ux - 1, 1.0)
-        log_safe = np.log(safe)[ix]
-        a4 = np.where(
-            self.repeat,
-            np.log(a) - log_safe - (r + x) * np.log(alpha + self.ut)[self.it],
-            -np.inf,
+        a4 = (np.log(a) - np.log(safe))[:, None] - (r + ux)[:, None] * np.log(alpha + self.ut)[
+            None, :
+        ]
+        mixed = np.empty(self.size, dtype=np.float64)
+        mixed[self.repeat] = np.logaddexp(
+            a3.ravel()[self.cell_T_repeat], a4.ravel()[self.cell_t_repeat]
         )
-        return np.asarray(a1 + a2 + np.logaddexp(a3, a4), dtype=np.float64)
+        mixed[self.once] = a3.ravel()[self.cell_T_once] + 0.0
+        return np.asarray((a1 + a2)[self.ix] + mixed, dtype=np.float64)
 
 
 def fit_bgnbd(summaries: Iterable[CustomerSummary]) -> BgNbdParams:

@@ -178,3 +178,23 @@ def test_gamma_gamma_rows_are_the_log_likelihood_bit_for_bit() -> None:
     for theta in ([0.0, 0.0, 0.0], [1.3, -0.4, 2.2], [-3.0, 4.0, 7.5], [8.0, 0.1, -6.0]):
         p, q, gamma = np.exp(np.array(theta))
         assert np.array_equal(rows(p, q, gamma), log_likelihood(p, q, gamma, x, m))
+
+
+def test_bgnbd_rows_are_the_log_likelihood_bit_for_bit() -> None:
+    """The fit's per-row terms, computed on grids of distinct x, t_x and T and gathered, are
+    :func:`log_likelihood`'s values exactly, one-time buyers (a4 = -inf) included."""
+    from attribution.analytics.bgnbd import _RowLikelihood, log_likelihood
+
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 17, 20_000).astype(np.float64)
+    big_t = rng.integers(0, 180, 20_000) / 7.0
+    t_x = np.where(x > 0, np.minimum(big_t, rng.integers(0, 180, 20_000) / 7.0), 0.0)
+    rows = np.unique(np.stack([x, t_x, big_t], axis=1), axis=0)
+    x, t_x, big_t = rows[:, 0], rows[:, 1], rows[:, 2]
+    assert (x == 0).any() and (x > 0).any()
+    likelihood = _RowLikelihood(x, t_x, big_t)
+    for theta in ([0.0, 0.0, 0.0, 0.0], [-1.4, 1.5, -0.2, 0.9], [-7.0, 7.0, 4.0, -5.0]):
+        r, alpha, a, b = np.exp(np.array(theta))
+        expected = log_likelihood(r, alpha, a, b, x, t_x, big_t)
+        got = likelihood(r, alpha, a, b)
+        assert np.array_equal(got.view(np.int64), expected.view(np.int64))
