@@ -291,6 +291,19 @@ def latency_row(
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
+        # Once a second while paced: how many customers' journeys the worker holds back for a
+        # backlogged topic (a live stream should hold none; docs/stream.md, "Held journeys").
+        held_samples: list[int] = []
+
+        def sample_held() -> None:
+            while not stop.is_set():
+                status, body = get_json(f"{worker.url}/metrics-json")
+                if status == 200 and sent["events"]:
+                    held_samples.append(int(body.get("customers_with_held_journeys", 0)))
+                stop.wait(1.0)
+
+        sampler = threading.Thread(target=sample_held, daemon=True)
+        sampler.start()
         # The log opens with every customer's holdout assignment: send those at once and let
         # the worker read them, so that the paced part is the steady touch and purchase traffic.
         lead = next(i for i, line in enumerate(lines) if '"assignment"' not in line)
@@ -317,6 +330,7 @@ def latency_row(
             time.sleep(0.5)
         stop.set()
         reader.join(timeout=10)
+        sampler.join(timeout=10)
         consumer.close()
     finally:
         worker.stop()
@@ -336,6 +350,9 @@ def latency_row(
         "p95_ms": pct(0.95),
         "p99_ms": pct(0.99),
         "max_ms": round(1000 * delays[-1], 1),
+        "held_samples": len(held_samples),
+        "samples_with_held_journeys": sum(1 for n in held_samples if n),
+        "max_customers_with_held_journeys": max(held_samples, default=0),
     }
 
 

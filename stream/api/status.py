@@ -46,6 +46,8 @@ def metrics_summary(pipeline: Pipeline) -> dict[str, Any]:
         "table_writes_coalesced": pipeline.customers.coalesced + pipeline.aggregates.coalesced,
         "customers_held": m.customers_held._value.get(),  # noqa: SLF001 - prometheus gauge
         "open_journeys": m.journeys_held._value.get(),  # noqa: SLF001
+        # Customers whose closed journeys wait for a backlogged topic (docs/stream.md).
+        "customers_with_held_journeys": m.held_journeys._value.get(),  # noqa: SLF001
         # /analytics answers rebuilt, and served exact from the cache (stream.versioned_cache).
         "analytics_built": pipeline.analytics_cache.built,
         "analytics_served_kept": pipeline.analytics_cache.served_kept,
