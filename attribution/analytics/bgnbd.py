@@ -79,7 +79,6 @@ class _RowLikelihood:
         self.cell_T_repeat = cell_T[self.repeat]
         self.cell_T_once = cell_T[self.once]
         self.cell_t_repeat = (ix * len(self.ut) + it)[self.repeat]
-        self.size = len(x)
 
     def __call__(self, r: float, alpha: float, a: float, b: float) -> NDArray[np.float64]:
         ux = self.ux
@@ -91,7 +90,7 @@ class _RowLikelihood:
         a4 = (np.log(a) - np.log(safe))[:, None] - (r + ux)[:, None] * np.log(alpha + self.ut)[
             None, :
         ]
-        mixed = np.empty(self.size, dtype=np.float64)
+        mixed = np.empty(len(self.ix), dtype=np.float64)
         mixed[self.repeat] = np.logaddexp(
             a3.ravel()[self.cell_T_repeat], a4.ravel()[self.cell_t_repeat]
         )

@@ -92,16 +92,23 @@ def funnel_of_parts(customers: dict[str, dict]) -> dict:
     return share_columns(sorted(customers.items()))["funnel"]
 
 
+def parts_and_funnel_sums(log: list) -> tuple[dict[str, dict], dict[str, object]]:
+    """Each customer's parts after ``log``, and partition 0's ``P|funnel`` sums kept as the
+    parts grew (what a worker's table holds)."""
+    customers: dict[str, dict] = {}
+    table: dict[str, object] = {}
+    for event in log:
+        before = customers.get(event.customer_id)
+        after = customers[event.customer_id] = apply_to_parts(before, event)
+        record_funnel(table, 0, (before or {}).get(FUNNEL), after.get(FUNNEL))
+    return customers, table
+
+
 def test_funnel_sums_kept_as_parts_grow_are_the_counts_of_the_parts() -> None:
     log = [e for e in events(7) if not isinstance(e, Cost)]
     shuffled = log + random.Random(3).sample(log, len(log) // 2)
     random.Random(4).shuffle(shuffled)
-    customers: dict[str, dict] = {}
-    table: dict[str, object] = {}
-    for event in shuffled:
-        before = customers.get(event.customer_id)
-        after = customers[event.customer_id] = apply_to_parts(before, event)
-        record_funnel(table, 0, (before or {}).get(FUNNEL), after.get(FUNNEL))
+    customers, table = parts_and_funnel_sums(shuffled)
     sums = table[aggregate_keys.funnel(0)]
     assert sums["n"] == sum(1 for p in customers.values() if p.get(FUNNEL))  # type: ignore[index]
     counted = funnel_of_parts(customers)
@@ -232,12 +239,7 @@ def test_shares_of_stored_records_are_the_columns_of_their_parsed_parts(exact: b
     from stream.processing.customer_state import CustomerState
 
     log = [e for e in events(9) if not isinstance(e, Cost)]
-    customers: dict[str, dict] = {}
-    table: dict[str, object] = {}
-    for event in log:
-        before = customers.get(event.customer_id)
-        after = customers[event.customer_id] = apply_to_parts(before, event)
-        record_funnel(table, 0, (before or {}).get(FUNNEL), after.get(FUNNEL))
+    customers, table = parts_and_funnel_sums(log)
     # Awkward names in a few funnels, counted in the kept sums as record_funnel would.
     for number, customer in enumerate(sorted(customers)[: len(_AWKWARD)]):
         before = customers[customer]
