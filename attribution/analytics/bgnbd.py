@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, gammaln, hyp2f1
 
 from attribution.analytics.clv_summary import CustomerSummary
-from attribution.analytics.mle import fit_log_parameters
+from attribution.analytics.mle import fit_log_parameters, single_threaded_dot
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def fit_bgnbd_arrays(x: ArrayLike, t_x: ArrayLike, big_t: ArrayLike) -> BgNbdPar
 
     def objective(theta: NDArray[np.float64]) -> float:
         r, alpha, a, b = np.exp(theta)
-        value = -float(np.dot(weights, likelihood(r, alpha, a, b)))
+        value = -single_threaded_dot(weights, likelihood(r, alpha, a, b))
         return value if np.isfinite(value) else 1e300
 
     params, log_likelihood_max = fit_log_parameters(objective, 4)
