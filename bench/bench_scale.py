@@ -17,6 +17,12 @@ output topics), one after another, in the same run:
 - ``trivial``: the counting Faust agent (``bench/trivial_app.py``), the throughput reference;
 - ``two``: two memory-store workers drain it together (events/s of both).
 
+With ``--compare`` each drain is also checked against the batch on the same log: once the
+workers' ``/totals`` reach the batch's, ``/attribution`` must equal ``crm-attribution attribute
+--events --models all`` and ``/analytics?fresh=1`` must equal ``crm-attribution report``
+(``tests/compare.assert_same``: counts exact, other numbers to 1e-9); the row says whether
+they did and, if not, the first difference.
+
 Latency mode (``--latency-rate``): one worker on fresh topics, ready and empty; the log's
 leading holdout assignments are sent at once and read; then a producer sends the rest in order
 paced at that many events/s for ``--latency-seconds``; a read_committed
@@ -50,13 +56,68 @@ from bench_stream import (  # noqa: E402
     trivial_count,
 )
 
+from crm_attribution.cli import main as cli_main  # noqa: E402
 from crm_attribution.generator import GeneratorConfig, generate  # noqa: E402
 from crm_attribution.settings.typed import load_settings  # noqa: E402
 from stream.kafka.admin import ensure_topics  # noqa: E402
 from stream.kafka.producer import EventProducer, produce_lines  # noqa: E402
+from tests.compare import assert_same  # noqa: E402
 from tests.integration.stream_harness import Worker, free_port, get_json, unique_env  # noqa: E402
 
 DRAIN_TIMEOUT_S = 7200.0
+SETTLE_TIMEOUT_S = 900.0
+
+
+def batch_answers(lines: list[str], log_dir: Path) -> dict[str, Any]:
+    """The batch's ``attribute --events --models all`` and ``report`` JSON on ``lines``."""
+    import contextlib
+    import io
+
+    path = log_dir / "compare_log.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    answers = {}
+    for name, argv in (
+        ("attribution", ["attribute", str(path), "--events", "--models", "all"]),
+        ("analytics", ["report", str(path)]),
+    ):
+        started = time.monotonic()
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli_main([*argv, "--format", "json"])
+        if code != 0:
+            raise RuntimeError(f"batch {name} exited {code}")
+        answers[name] = json.loads(out.getvalue())
+        took = time.monotonic() - started
+        print(f"batch {name}: {took:.0f} s", file=sys.stderr, flush=True)
+    path.unlink()
+    return answers
+
+
+def compare_with_batch(url: str, answers: dict[str, Any]) -> dict[str, Any]:
+    """Whether the worker at ``url`` answers what the batch does, once its totals settle."""
+    expected = answers["attribution"]["totals"]
+    keys = ("conversions", "null", "unattributed_conversions", "invalid_records")
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    totals: Any = None
+    while time.monotonic() < deadline:
+        status, totals = get_json(f"{url}/totals", timeout=120)
+        if status == 200 and all(totals.get(k) == expected[k] for k in keys):
+            break
+        time.sleep(2)
+    else:
+        return {"equals_batch": False, "first_difference": f"/totals {totals} != {expected}"}
+    row: dict[str, Any] = {"equals_batch": True}
+    for name, path in (("attribution", "/attribution"), ("analytics", "/analytics?fresh=1")):
+        started = time.monotonic()
+        status, body = get_json(f"{url}{path}", timeout=900)
+        row[f"{name}_answer_s"] = round(time.monotonic() - started, 1)
+        try:
+            assert status == 200, f"{path}: HTTP {status}"
+            assert_same(body, answers[name], name)
+        except AssertionError as difference:
+            row["equals_batch"] = False
+            row.setdefault("first_difference", str(difference)[:500])
+    return row
 
 
 def proc_kb(pid: int, field: str) -> int:
@@ -152,9 +213,11 @@ def worker_row(
     workers: int,
     max_seconds: float,
     label: str,
+    answers: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``workers`` fresh workers with ``store`` drain the produced log (at most
-    ``max_seconds``); their memory is sampled every minute into ``<out>/bench_scale.jsonl``."""
+    ``max_seconds``); their memory is sampled every minute into ``<out>/bench_scale.jsonl``;
+    with ``answers`` (the batch's) the drained workers' answers are compared with them."""
     env = {**own_outputs(inputs), "CRM_WORKER__STORE": store}
     ensure_topics(bootstrap, load_settings(environ=env))
     tag = uuid.uuid4().hex[:6]
@@ -191,6 +254,8 @@ def worker_row(
             "wall_s_from_start": round(wall),
         }
         row.update(memory(running))
+        if answers is not None:
+            row.update(compare_with_batch(running[0].url, answers))
         if store.startswith("rocksdb"):
             data = sum(
                 f.stat().st_size for w in running for f in w.data_dir.rglob("*") if f.is_file()
@@ -383,6 +448,9 @@ def main() -> None:
         "--max-seconds", type=float, default=DRAIN_TIMEOUT_S, help="stop each drain after this"
     )
     parser.add_argument("--bootstrap")
+    parser.add_argument(
+        "--compare", action="store_true", help="check each drain's answers against the batch"
+    )
     parser.add_argument("--out", default=str(REPO / "bench" / "out"))
     args = parser.parse_args()
     log_dir = Path(args.out)
@@ -390,9 +458,10 @@ def main() -> None:
     bootstrap = bootstrap_or_local(args.bootstrap, load_settings())
     label = f"{args.customers} customers, {args.days} days, seed 3"
     lines: list[str] = []
-    if not args.inputs:
+    if not args.inputs or args.compare:
         lines = list(generate(GeneratorConfig(customers=args.customers, days=args.days, seed=3)))
         print(f"{len(lines):,} lines ({label}), broker {bootstrap}", file=sys.stderr, flush=True)
+    answers = batch_answers(lines, log_dir) if args.compare else None
     if args.latency_rate:
         row = latency_row(bootstrap, lines, log_dir, args.latency_rate, args.latency_seconds)
         record(row, log_dir, label)
@@ -433,7 +502,7 @@ def main() -> None:
             record(trivial_row(bootstrap, inputs, total, log_dir, cap), log_dir, label)
         elif run in ("memory", "rocksdb", "two"):
             store, workers = ("memory://", 2) if run == "two" else (f"{run}://", 1)
-            row = worker_row(bootstrap, inputs, total, store, log_dir, workers, cap, label)
+            row = worker_row(bootstrap, inputs, total, store, log_dir, workers, cap, label, answers)
             record(row, log_dir, label)
 
 
