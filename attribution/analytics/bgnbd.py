@@ -79,6 +79,10 @@ class _RowLikelihood:
         self.cell_T_repeat = cell_T[self.repeat]
         self.cell_T_once = cell_T[self.once]
         self.cell_t_repeat = (ix * len(self.ut) + it)[self.repeat]
+        # Rows sorted by x (np.unique's rows, as the fit passes them) have the one-time buyers
+        # first: then each part is written into its own slice, without two scatters.
+        once_first = bool(np.all(~repeat[: len(self.once)]))
+        self.repeat_from = len(self.once) if once_first else None
 
     def __call__(self, r: float, alpha: float, a: float, b: float) -> NDArray[np.float64]:
         ux = self.ux
@@ -90,12 +94,18 @@ class _RowLikelihood:
         a4 = (np.log(a) - np.log(safe))[:, None] - (r + ux)[:, None] * np.log(alpha + self.ut)[
             None, :
         ]
+        a3, a4 = a3.ravel(), a4.ravel()
         mixed = np.empty(len(self.ix), dtype=np.float64)
-        mixed[self.repeat] = np.logaddexp(
-            a3.ravel()[self.cell_T_repeat], a4.ravel()[self.cell_t_repeat]
-        )
-        mixed[self.once] = a3.ravel()[self.cell_T_once] + 0.0
-        return np.asarray((a1 + a2)[self.ix] + mixed, dtype=np.float64)
+        if self.repeat_from is not None:
+            split = self.repeat_from
+            np.add(a3.take(self.cell_T_once), 0.0, out=mixed[:split])
+            np.logaddexp(
+                a3.take(self.cell_T_repeat), a4.take(self.cell_t_repeat), out=mixed[split:]
+            )
+        else:
+            mixed[self.repeat] = np.logaddexp(a3[self.cell_T_repeat], a4[self.cell_t_repeat])
+            mixed[self.once] = a3[self.cell_T_once] + 0.0
+        return np.add((a1 + a2).take(self.ix), mixed, out=mixed)
 
 
 def fit_bgnbd(summaries: Iterable[CustomerSummary]) -> BgNbdParams:

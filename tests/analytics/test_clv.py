@@ -192,9 +192,14 @@ def test_bgnbd_rows_are_the_log_likelihood_bit_for_bit() -> None:
     rows = np.unique(np.stack([x, t_x, big_t], axis=1), axis=0)
     x, t_x, big_t = rows[:, 0], rows[:, 1], rows[:, 2]
     assert (x == 0).any() and (x > 0).any()
-    likelihood = _RowLikelihood(x, t_x, big_t)
-    for theta in ([0.0, 0.0, 0.0, 0.0], [-1.4, 1.5, -0.2, 0.9], [-7.0, 7.0, 4.0, -5.0]):
-        r, alpha, a, b = np.exp(np.array(theta))
-        expected = log_likelihood(r, alpha, a, b, x, t_x, big_t)
-        got = likelihood(r, alpha, a, b)
-        assert np.array_equal(got.view(np.int64), expected.view(np.int64))
+    # Sorted (the fit's rows: one-time buyers first) and shuffled (any order of rows).
+    shuffled = rng.permutation(len(x))
+    for order in (np.arange(len(x)), shuffled):
+        xs, t_xs, big_ts = x[order], t_x[order], big_t[order]
+        likelihood = _RowLikelihood(xs, t_xs, big_ts)
+        assert (likelihood.repeat_from is None) == (order is shuffled)
+        for theta in ([0.0, 0.0, 0.0, 0.0], [-1.4, 1.5, -0.2, 0.9], [-7.0, 7.0, 4.0, -5.0]):
+            r, alpha, a, b = np.exp(np.array(theta))
+            expected = log_likelihood(r, alpha, a, b, xs, t_xs, big_ts)
+            got = likelihood(r, alpha, a, b)
+            assert np.array_equal(got.view(np.int64), expected.view(np.int64))
