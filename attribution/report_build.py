@@ -172,7 +172,7 @@ def build_report(
         before = previous_snapshot(inputs, when, params.compare_days, params.rfm_window_days)
         report = analytics_report(
             inputs, attribution, journeys, options, when, customer_scores,
-            previous_snapshot=before, clv=clv.result(),
+            previous_snapshot=before, clv=clv,
         )  # fmt: skip
     report["attribution"] = attribution.to_json()["totals"]
     return BuiltReport(report, attribution, journeys)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -156,7 +157,7 @@ def analytics_report(
     as_of_ms: int | None = None,
     customer_scores: bool = False,
     previous_snapshot: DatedSnapshot | None = None,
-    clv: dict[str, Any] | None = None,
+    clv: dict[str, Any] | Future[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The report as one JSON-ready object (sorted keys, None for undefined numbers).
 
@@ -164,7 +165,8 @@ def analytics_report(
     ``AttributionReport`` or a mapping model -> channel -> credit; ``journeys`` the journeys it
     was computed from (a journey table, a converted table, or journey objects); ``as_of_ms``
     defaults to the newest event time of the state. ``clv``: the section as
-    :func:`clv_section` made it, when it was computed beforehand (in parallel).
+    :func:`clv_section` made it, or its future when it is being computed on another thread
+    (waited for once every other section is done).
     """
     inputs = _inputs(state)
     as_of = inputs.newest_ms if as_of_ms is None else as_of_ms
@@ -178,9 +180,6 @@ def analytics_report(
     report = {
         "as_of": _iso(as_of),
         "rfm": _rfm_section(snapshot, previous_snapshot, as_of, customer_scores),
-        "clv": clv
-        if clv is not None
-        else _clv_section(inputs, snapshot, as_of, options.clv_horizon_weeks, customer_scores),
         "revenue_share": _revenue_section(inputs, credits, done, weights, options.crm_channels),
         "assisted": {
             channel: {"assisted": a, "last_touch": b, "ratio": ratio(a, b)}
@@ -191,6 +190,9 @@ def analytics_report(
         "calibration": calibration_section(inputs, holdout, done, weights, options.crm_channels),
         "campaigns": _campaign_section(inputs, credits, done, weights),
     }
+    if clv is None:
+        clv = _clv_section(inputs, snapshot, as_of, options.clv_horizon_weeks, customer_scores)
+    report["clv"] = clv.result() if isinstance(clv, Future) else clv
     return _clean(report)
 
 

@@ -10,10 +10,16 @@ on the same log.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from attribution.analytics.holdout import HashMembership
-from attribution.analytics.report import ReportOptions, analytics_report, previous_snapshot
+from attribution.analytics.report import (
+    ReportOptions,
+    analytics_report,
+    clv_section,
+    previous_snapshot,
+)
 from attribution.models.options import ModelOptions
 from crm_attribution.settings.typed import Settings
 from stream.api.merge_attribution import model_results, totals_object
@@ -46,15 +52,21 @@ def report_from_shares(
     )
     if inputs.newest_ms is None:
         raise EmptyStream("the stream holds no event yet: nothing to report")
-    journeys = converted_table(row for s in shares.values() for row in s["journeys"])
-    results = model_results(merged, models, options)
-    credits = {model: result.channels for model, result in results.items()}
     report_options = ReportOptions.from_settings(settings, options)
     when = inputs.newest_ms
-    before = previous_snapshot(inputs, when, compare_days, a.rfm_window_days)
-    report = analytics_report(
-        inputs, credits, journeys, report_options, when, customer_scores, previous_snapshot=before
-    )
+    # As in the batch `report`: the lifetime-value fits need only the purchases, so a second
+    # thread runs them (NumPy and Polars release the interpreter lock) while the journeys,
+    # the credits and every other section are computed.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clv") as pool:
+        clv = pool.submit(clv_section, inputs, report_options, when, customer_scores)
+        journeys = converted_table(row for s in shares.values() for row in s["journeys"])
+        results = model_results(merged, models, options)
+        credits = {model: result.channels for model, result in results.items()}
+        before = previous_snapshot(inputs, when, compare_days, a.rfm_window_days)
+        report = analytics_report(
+            inputs, credits, journeys, report_options, when, customer_scores,
+            previous_snapshot=before, clv=clv,
+        )  # fmt: skip
     report["attribution"] = totals_object(merged)
     report["invalid_records"] = merged.invalid
     return report
