@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -50,15 +51,17 @@ async def gather(
     pipeline: Pipeline,
     path: str,
     params: dict[str, str],
-    local: Callable[[], dict[str, Any]],
+    local: Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]],
 ) -> list[dict[str, Any]]:
-    """Every worker's answer to an internal GET ``path`` (this worker's own from ``local``)."""
+    """Every worker's answer to an internal GET ``path`` (this worker's own from ``local``,
+    awaited when it gives an awaitable)."""
     own = str(pipeline.app.conf.canonical_url).rstrip("/")
     urls = worker_urls(pipeline)
 
     async def fetch(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
         if url == own:
-            return local()
+            answer = local()
+            return await answer if inspect.isawaitable(answer) else answer
         try:
             async with session.get(f"{url}{path}", params=params) as response:
                 if response.status != 200:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -44,14 +45,23 @@ def local_share(pipeline: Pipeline, kinds: str) -> dict[str, Any]:
     return {"url": str(pipeline.app.conf.canonical_url), "partitions": share}
 
 
-def local_analytics(pipeline: Pipeline) -> dict[str, Any]:
+async def local_analytics(pipeline: Pipeline) -> dict[str, Any]:
     """This worker's analytics columns and sums, cost events and converted journeys, per owned
-    partition."""
+    partition.
+
+    The tables are read here, in the event loop, where no batch runs meanwhile: the two reads
+    are one consistent moment, and only the loop iterates the stores. The columns are then
+    built on a thread (1.7 s of a cold /analytics at 60,000 customers), during which the
+    agent goes on: values are never changed in place, so the thread reads copies.
+    """
     partitions = pipeline.assigned_partitions()
     kinds = {aggregate_keys.COSTS, aggregate_keys.FUNNEL, aggregate_keys.CONVERSIONS}
-    shares = partition_shares(
-        pipeline.customers.items(),
-        pipeline.aggregates.items(owned_keys(partitions, kinds)),
+    customers = list(pipeline.customers.items())
+    aggregates = list(pipeline.aggregates.items(owned_keys(partitions, kinds)))
+    shares = await asyncio.to_thread(
+        partition_shares,
+        customers,
+        aggregates,
         partitions,
         pipeline.customer_partition,
         pipeline.settings.business.base_currency,

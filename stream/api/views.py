@@ -177,7 +177,7 @@ def attach(pipeline: Pipeline) -> None:
     @app.page(ANALYTICS_PATH)
     class LocalAnalytics(View):
         async def get(self, request: Request) -> Response:
-            return self.json(local_analytics(pipeline))
+            return self.json(await local_analytics(pipeline))
 
     @app.page("/analytics")
     class Analytics(View):
