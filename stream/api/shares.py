@@ -10,6 +10,7 @@ from stream.pipeline import Pipeline
 from stream.processing import aggregate_keys
 from stream.processing.aggregates import items_by_partition, with_watermark
 from stream.processing.analytics_shares import partition_shares
+from stream.processing.write_back import snapshot_items
 
 
 def owned_keys(partitions: set[int], kinds: set[str]) -> Callable[[str], bool]:
@@ -49,15 +50,16 @@ async def local_analytics(pipeline: Pipeline) -> dict[str, Any]:
     """This worker's analytics columns and sums, cost events and converted journeys, per owned
     partition.
 
-    The tables are read here, in the event loop, where no batch runs meanwhile: the two reads
-    are one consistent moment, and only the loop iterates the stores. The columns are then
-    built on a thread (1.7 s of a cold /analytics at 60,000 customers), during which the
-    agent goes on: values are never changed in place, so the thread reads copies.
+    The tables are read here, in the event loop, where no batch code runs meanwhile: the two
+    reads are one consistent moment, and only the loop iterates the stores. The columns are
+    then built on a thread (1.7 s of a cold /analytics at 60,000 customers) while the agent
+    goes on: written values are never changed in place, and the few a batch paused at an
+    await holds to change (``P|funnel``) are copied by the snapshot.
     """
     partitions = pipeline.assigned_partitions()
     kinds = {aggregate_keys.COSTS, aggregate_keys.FUNNEL, aggregate_keys.CONVERSIONS}
-    customers = list(pipeline.customers.items())
-    aggregates = list(pipeline.aggregates.items(owned_keys(partitions, kinds)))
+    customers = snapshot_items(pipeline.customers)
+    aggregates = snapshot_items(pipeline.aggregates, owned_keys(partitions, kinds))
     shares = await asyncio.to_thread(
         partition_shares,
         customers,

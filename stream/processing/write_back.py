@@ -95,6 +95,17 @@ class WriteBack(MutableMapping[Any, Any]):
             if key not in self.pending and key not in self.unstored:
                 yield key, value
 
+    def snapshot(self, keep: Callable[[Any], bool] | None = None) -> list[tuple[Any, Any]]:
+        """:meth:`items` now, as a list another thread may read while batches go on.
+
+        A value a batch holds to change in place (``editable``: pending, mid-batch) is copied;
+        the others are never changed once written (a batch edits its own copy).
+        """
+        return [
+            (key, _copied(value) if key in self.pending else value)
+            for key, value in self.items(keep)
+        ]
+
     def stored_count(self) -> int:
         """How many keys the store holds, without a scan (RocksDB: its estimate)."""
         return self.store.key_count()
@@ -130,6 +141,21 @@ class WriteBack(MutableMapping[Any, Any]):
         """Write the values handed to ``send`` into the store (after delivery)."""
         unstored, self.unstored = self.unstored, {}
         self.store.put_many((partition, key, value) for key, (partition, value) in unstored.items())
+
+
+def _copied(value: Any) -> Any:
+    """A copy of an editable value (JSON, as the changelog holds it); others are immutable."""
+    return orjson.loads(orjson.dumps(value)) if isinstance(value, dict | list) else value
+
+
+def snapshot_items(
+    table: MutableMapping[Any, Any], keep: Callable[[Any], bool] | None = None
+) -> list[tuple[Any, Any]]:
+    """The items of ``table`` (whose keys ``keep`` accepts) as a list a thread may read:
+    :meth:`WriteBack.snapshot`, or a plain mapping's items copied (tests, the batch replay)."""
+    if isinstance(table, WriteBack):
+        return table.snapshot(keep)
+    return [(k, _copied(v)) for k, v in table.items() if keep is None or keep(k)]
 
 
 def editable(table: MutableMapping[Any, Any], key: Any, default: Callable[[], Any]) -> Any:

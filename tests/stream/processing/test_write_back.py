@@ -14,7 +14,7 @@ import pytest
 from crm_attribution.settings.typed import load_settings
 from stream.pipeline import Pipeline
 from stream.processing import aggregate_keys
-from stream.processing.write_back import WriteBack, editable
+from stream.processing.write_back import WriteBack, editable, snapshot_items
 from stream.stores import FaustTableStore
 
 
@@ -100,3 +100,26 @@ def test_editable_values_are_the_batchs_own_copy_until_the_flush(pipeline: Pipel
     plain: dict[str, object] = {}
     editable(plain, "1|totals", dict)["null"] = 2.0  # a plain mapping is changed in place
     assert plain == {"1|totals": {"null": 2.0}}
+
+
+def test_a_snapshot_keeps_what_a_batch_goes_on_changing_in_place(pipeline: Pipeline) -> None:
+    """/analytics reads a snapshot on a thread while batches go on: a batch paused mid-way
+    holds values it will change in place (P|funnel), which the snapshot must not share."""
+    store: FaustTableStore = pipeline.aggregates_store
+    store.put(0, "0|funnel", {"n": 1, "counts": {"email": 1}})
+    held = WriteBack(store, aggregate_partition)
+    held["1|funnel"] = {"n": 5, "counts": {"push": 5}}
+    held.flush(Changelog().send)  # written by an earlier batch, on its way to the store
+    sums = editable(held, "0|funnel", dict)
+    sums["n"] += 1
+    snapshot = dict(snapshot_items(held))
+    sums["n"] += 1
+    sums["counts"]["sms"] = 1  # a key added while a thread might iterate the counts
+    assert snapshot["0|funnel"] == {"n": 2, "counts": {"email": 1}}
+    assert snapshot["1|funnel"] is held["1|funnel"]  # written values are never changed
+    only_one = snapshot_items(held, lambda key: key.startswith("1|"))
+    assert only_one == [("1|funnel", {"n": 5, "counts": {"push": 5}})]
+    plain = {"0|funnel": {"n": 1, "counts": {}}}
+    copied = dict(snapshot_items(plain))
+    plain["0|funnel"]["n"] = 9
+    assert copied == {"0|funnel": {"n": 1, "counts": {}}}
