@@ -27,12 +27,13 @@ SIMPLEX_EVALUATIONS = 5_000
 # customers, BG/NBD's a and b came out 3% apart). Its idle threads also spin between the
 # thousands of calls a fit makes, taking a core from the worker's agent (5 ms per evaluation
 # against 0.8 ms on one thread, 55,000 customers). Blocks this long are summed on one
-# thread, in order, wherever the fit runs.
+# thread, in order, whatever the core count (another CPU's BLAS kernel may still round its
+# blocks differently: the same machine type gives the same fit).
 DOT_BLOCK = 8_192
 
 
 def single_threaded_dot(weights: NDArray[Any], values: NDArray[np.float64]) -> float:
-    """``np.dot(weights, values)``, the same on every machine: block by block on one thread.
+    """``np.dot(weights, values)`` block by block on one thread: the same on any core count.
 
     Up to ``DOT_BLOCK`` elements it is exactly ``float(np.dot(weights, values))``.
     """
