@@ -179,7 +179,7 @@ class AnalyticsSettings(_Section):
     holdout_salt: str = "crm-attribution"
     holdout_control_share: float = Field(0.05, gt=0, lt=1)
     clv_horizon_weeks: float = Field(52.0, gt=0)
-    rebuild_cpu_share: float = Field(0.1, gt=0, le=1)
+    rebuild_cpu_share: float = Field(0.03, gt=0, le=1)
 
 
 class BusinessSettings(_Section):

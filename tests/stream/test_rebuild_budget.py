@@ -191,7 +191,7 @@ def test_a_share_outside_zero_to_one_is_refused(share: float) -> None:
         load_settings(environ={"CRM_ANALYTICS__REBUILD_CPU_SHARE": str(share)})
 
 
-def test_the_setting_defaults_to_a_tenth_and_is_read_from_the_environment() -> None:
-    assert load_settings(environ={}).analytics.rebuild_cpu_share == 0.1
+def test_the_setting_defaults_to_three_percent_and_is_read_from_the_environment() -> None:
+    assert load_settings(environ={}).analytics.rebuild_cpu_share == 0.03
     settings = load_settings(environ={"CRM_ANALYTICS__REBUILD_CPU_SHARE": "0.25"})
     assert settings.analytics.rebuild_cpu_share == 0.25
