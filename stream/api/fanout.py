@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -51,17 +50,15 @@ async def gather(
     pipeline: Pipeline,
     path: str,
     params: dict[str, str],
-    local: Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]],
+    local: Callable[[], Awaitable[dict[str, Any]]],
 ) -> list[dict[str, Any]]:
-    """Every worker's answer to an internal GET ``path`` (this worker's own from ``local``,
-    awaited when it gives an awaitable)."""
+    """Every worker's answer to an internal GET ``path`` (this worker's own from ``local``)."""
     own = str(pipeline.app.conf.canonical_url).rstrip("/")
     urls = worker_urls(pipeline)
 
     async def fetch(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
         if url == own:
-            answer = local()
-            return await answer if inspect.isawaitable(answer) else answer
+            return await local()
         try:
             async with session.get(f"{url}{path}", params=params) as response:
                 if response.status != 200:

@@ -28,7 +28,7 @@ def owned_keys(partitions: set[int], kinds: set[str]) -> Callable[[str], bool]:
     return keep
 
 
-def local_share(pipeline: Pipeline, kinds: str) -> dict[str, Any]:
+async def local_share(pipeline: Pipeline, kinds: str) -> dict[str, Any]:
     """This worker's aggregate items, for the partitions it owns, limited to ``kinds``."""
     wanted = {k for k in kinds.split(",") if k} if kinds else set()
     partitions = pipeline.assigned_partitions()
@@ -73,7 +73,7 @@ async def local_analytics(pipeline: Pipeline) -> dict[str, Any]:
     return {"url": str(pipeline.app.conf.canonical_url), "partitions": shares}
 
 
-def local_version(pipeline: Pipeline) -> dict[str, Any]:
+async def local_version(pipeline: Pipeline) -> dict[str, Any]:
     """The version of what this worker holds for its partitions: cheap, no table read.
 
     It changes whenever a query's answer could: a batch's changes reaching the stores (the

@@ -134,7 +134,7 @@ def attach(pipeline: Pipeline) -> None:
     @app.page(LOCAL_PATH)
     class Local(View):
         async def get(self, request: Request) -> Response:
-            return self.json(local_share(pipeline, request.query.get("kinds", "")))
+            return self.json(await local_share(pipeline, request.query.get("kinds", "")))
 
     @app.page("/attribution")
     class Attribution(View):
@@ -172,7 +172,7 @@ def attach(pipeline: Pipeline) -> None:
     @app.page(VERSION_PATH)
     class LocalVersion(View):
         async def get(self, request: Request) -> Response:
-            return self.json(local_version(pipeline))
+            return self.json(await local_version(pipeline))
 
     @app.page(ANALYTICS_PATH)
     class LocalAnalytics(View):
