@@ -16,6 +16,7 @@ from attribution.events import (
     Purchase,
     Rate,
     Refund,
+    Touchpoint,
     parse_record_bytes,
 )
 from attribution.journeys import ConvertedJourney
@@ -120,7 +121,8 @@ def process_record(
         )
     funnel_before = (state.analytics or {}).get(FUNNEL)
     state.analytics = apply_to_parts(state.analytics, event)
-    record_funnel(aggregates, partition, funnel_before, state.analytics.get(FUNNEL))
+    campaign = event.campaign if isinstance(event, Touchpoint) else None
+    record_funnel(aggregates, partition, funnel_before, state.analytics.get(FUNNEL), campaign)
     if original is not None:
         state.analytics = with_original(state.analytics, event.event_id, *original)
     batch.touch(customer_id, state, partition, rebuild=inserted)

@@ -10,7 +10,7 @@ import pytest
 
 from attribution.analytics.holdout import HashMembership
 from attribution.analytics.inputs import AnalyticsInputs, inputs_from_state
-from attribution.events import Cost, parse_record
+from attribution.events import Cost, Touchpoint, parse_record
 from stream.processing import aggregate_keys
 from stream.processing.aggregates import record_funnel
 from stream.processing.analytics_columns import inputs_from_shares, share_columns
@@ -92,23 +92,28 @@ def funnel_of_parts(customers: dict[str, dict]) -> dict:
     return share_columns(sorted(customers.items()))["funnel"]
 
 
-def parts_and_funnel_sums(log: list) -> tuple[dict[str, dict], dict[str, object]]:
+def parts_and_funnel_sums(
+    log: list, by_campaign: bool = False
+) -> tuple[dict[str, dict], dict[str, object]]:
     """Each customer's parts after ``log``, and partition 0's ``P|funnel`` sums kept as the
-    parts grew (what a worker's table holds)."""
+    parts grew (what a worker's table holds); ``by_campaign``: told the touch's campaign, as
+    the runner tells it (stream.processing.records)."""
     customers: dict[str, dict] = {}
     table: dict[str, object] = {}
     for event in log:
         before = customers.get(event.customer_id)
         after = customers[event.customer_id] = apply_to_parts(before, event)
-        record_funnel(table, 0, (before or {}).get(FUNNEL), after.get(FUNNEL))
+        campaign = event.campaign if by_campaign and isinstance(event, Touchpoint) else None
+        record_funnel(table, 0, (before or {}).get(FUNNEL), after.get(FUNNEL), campaign)
     return customers, table
 
 
-def test_funnel_sums_kept_as_parts_grow_are_the_counts_of_the_parts() -> None:
+@pytest.mark.parametrize("by_campaign", [False, True])
+def test_funnel_sums_kept_as_parts_grow_are_the_counts_of_the_parts(by_campaign: bool) -> None:
     log = [e for e in events(7) if not isinstance(e, Cost)]
     shuffled = log + random.Random(3).sample(log, len(log) // 2)
     random.Random(4).shuffle(shuffled)
-    customers, table = parts_and_funnel_sums(shuffled)
+    customers, table = parts_and_funnel_sums(shuffled, by_campaign)
     sums = table[aggregate_keys.funnel(0)]
     assert sums["n"] == sum(1 for p in customers.values() if p.get(FUNNEL))  # type: ignore[index]
     counted = funnel_of_parts(customers)
