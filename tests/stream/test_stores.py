@@ -115,3 +115,12 @@ def test_a_filtered_scan_reads_only_the_values_of_the_keys_it_keeps(tmp_path: Pa
             rocks._db_for_partition(1).put(raw_key, b"\xff not json")  # noqa: SLF001
             kept = dict(aggregates.items(lambda key: key.endswith("|totals")))
             assert kept == {"0|totals": {"c": 1}, "1|totals": {"c": 2}}
+
+
+def test_a_fetch_brings_at_most_the_configured_kib_of_an_input_partition(tmp_path: Path) -> None:
+    """A draining worker holds about one fetch of each input partition as decoded records."""
+    default = Pipeline(load_settings(environ={}), "127.0.0.1:1", data_dir=str(tmp_path / "a"))
+    assert default.app.conf.consumer_max_fetch_size == 1024 * 1024  # Faust's own default
+    settings = load_settings(environ={"CRM_WORKER__FETCH_MAX_KB_PER_PARTITION": "64"})
+    small = Pipeline(settings, "127.0.0.1:1", data_dir=str(tmp_path / "b"))
+    assert small.app.conf.consumer_max_fetch_size == 64 * 1024
