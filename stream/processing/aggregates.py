@@ -190,7 +190,7 @@ def record_funnel(
         sums["n"] += 1
     counts = sums["counts"]
     # The event's campaign alone where it is known: a customer's part has a key per campaign
-    # it met (tens at 180 days), and walking them all was 3% of a worker's time.
+    # it met (tens at 180 days), and walking them all was 5.7% of a drain (cProfile).
     grown = after.items() if campaign is None else ((campaign, after.get(campaign) or ()),)
     for name_of_campaign, names in grown:
         known = (before or {}).get(name_of_campaign)
