@@ -88,6 +88,10 @@ def test_invalid_setting_is_named(
         ("BATCH_SECONDS", "0"),
         ("FULL_GC_SECONDS", "0"),
         ("FULL_GC_SECONDS", "soon"),
+        ("FETCH_MAX_KB_PER_PARTITION", "0"),
+        ("FETCH_MAX_KB_PER_PARTITION", "1.5"),
+        ("FETCH_MAX_KB_PER_PARTITION", "plenty"),
+        ("FETCH_MAX_KB_PER_PARTITION", "1000000"),
     ],
 )
 def test_bad_batch_setting_is_named(
