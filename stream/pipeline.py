@@ -137,8 +137,9 @@ class Pipeline:
             # missing topic"): a table never recovered, or nothing assigned at all. Refreshed
             # this often, the leader sees the topics within seconds and aiokafka rebalances.
             consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
-            broker_commit_every=1000,
+            # A draining worker holds about one fetch of each input partition as records.
             consumer_max_fetch_size=worker.fetch_max_kb_per_partition * 1024,
+            broker_commit_every=1000,
             broker_commit_interval=1.0,
             producer_linger=0.005,
             producer_max_batch_size=RECORD_BATCH_BYTES,
