@@ -42,14 +42,16 @@ def main() -> None:
         events = len(log.produced)
         gc.collect()
         started = time.process_time()
-        run_main(log, settings)
+        run = run_main(log, settings)
         cpu = time.process_time() - started
         load = os.getloadavg()
         print(
             f"pass {number}: {events:,} records, CPU {cpu:.2f} s, {events / cpu:,.0f} events/s "
-            f"of CPU (load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})"
+            f"of CPU (load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}); per event "
+            f"{run.customers_decoded() / events:.3f} customer records decoded, "
+            f"{run.journeys_rebuilt() / events:.3f} journeys rebuilt"
         )
-        del log
+        del log, run
         gc.collect()
 
 

@@ -254,6 +254,7 @@ def worker_row(
             "wall_s_from_start": round(wall),
         }
         row.update(memory(running))
+        row.update(work_per_event(running))
         if answers is not None:
             row.update(compare_with_batch(running[0].url, answers))
         if store.startswith("rocksdb"):
@@ -265,6 +266,23 @@ def worker_row(
     finally:
         for worker in running:
             worker.stop()
+
+
+def work_per_event(running: list[Worker]) -> dict[str, Any]:
+    """Customer records decoded and journeys rebuilt per event read, all workers together
+    (the same counts ``bench/bench_runner_cpu.py`` prints for a broker-free drain)."""
+    read = decoded = rebuilt = 0.0
+    for worker in running:
+        body = get_json(f"{worker.url}/metrics-json")[1]
+        read += body.get("events_in", 0)
+        decoded += body.get("customer_records_decoded", 0)
+        rebuilt += body.get("journey_rebuilds", 0)
+    if not read:
+        return {}
+    return {
+        "decoded_per_event": round(decoded / read, 3),
+        "rebuilds_per_event": round(rebuilt / read, 3),
+    }
 
 
 def memory(running: list[Worker]) -> dict[str, Any]:

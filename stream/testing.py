@@ -219,6 +219,14 @@ class TestingRun:
         """Journeys retracted (credited, then changed by a later event)."""
         return sum(result.retracted for result in self.results)
 
+    def customers_decoded(self) -> int:
+        """Customer records decoded (a worker's ``crm_customer_records_decoded_total``)."""
+        return sum(result.customers_decoded for result in self.results)
+
+    def journeys_rebuilt(self) -> int:
+        """Customers whose journeys were rebuilt (``crm_journey_rebuilds_total``)."""
+        return sum(result.journeys_rebuilt for result in self.results)
+
 
 async def run(
     log: TestingLog,

@@ -53,6 +53,9 @@ def metrics_summary(pipeline: Pipeline) -> dict[str, Any]:
         "analytics_served_kept": pipeline.analytics_cache.served_kept,
         # Kept answers served though the data had moved: the rebuild budget was spent.
         "analytics_served_outdated": pipeline.analytics_cache.served_outdated,
+        # Per event read, what the arrival order costs (docs/stream.md, "Reading the metrics").
+        "customer_records_decoded": m.customers_decoded._value.get(),  # noqa: SLF001
+        "journey_rebuilds": m.journeys_rebuilt._value.get(),  # noqa: SLF001
         "journey_changes": {
             change: m.journey_changes.labels(change)._value.get()  # noqa: SLF001
             for change in ("emitted", "retracted")

@@ -93,6 +93,16 @@ class WorkerMetrics:
             ["change"],
             registry=r,
         )
+        self.customers_decoded = Counter(
+            "crm_customer_records_decoded_total",
+            "Customer records decoded: a customer's first touch in a batch (or after a tick in it)",
+            registry=r,
+        )
+        self.journeys_rebuilt = Counter(
+            "crm_journey_rebuilds_total",
+            "Customers whose journeys a batch rebuilt (new events, expiry, or held ones released)",
+            registry=r,
+        )
         self.rebalances = Counter("crm_rebalances_total", "Rebalances seen", registry=r)
         self.too_late = Counter(
             "crm_too_late_total", "Events older than the retained horizon", registry=r

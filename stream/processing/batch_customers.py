@@ -62,12 +62,18 @@ class BatchCustomers:
         self.touched: dict[str, _Touched] = {}
         # Outcomes of a flush made mid-batch (settle), handed out by the next flush.
         self.settled: list[Outcome] = []
+        # Since the runner started: customer records decoded (a customer's first touch in a
+        # batch), and customers whose journeys a flush rebuilt. Per event, they are what the
+        # arrival order costs: the same events spread over more batches decode more.
+        self.decoded = 0
+        self.rebuilt = 0
 
     def load(self, customer_id: str) -> CustomerState:
         """The customer's state as the batch has it so far."""
         entry = self.touched.get(customer_id)
         if entry is not None:
             return entry.state
+        self.decoded += 1
         return customer_record.decode(customer_id, self.customers.get(customer_id.encode("utf-8")))
 
     def touch(
@@ -124,6 +130,7 @@ class BatchCustomers:
             return settled
         ctx = self.ctx
         rebuilding = [(cid, entry) for cid, entry in touched.items() if entry.rebuild]
+        self.rebuilt += len(rebuilding)
         shapes = journey_shapes(
             [(entry.state.events, entry.state.as_of_ms) for _, entry in rebuilding], ctx.rules
         )

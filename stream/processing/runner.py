@@ -53,6 +53,10 @@ class BatchResult:
     retracted: int = 0
     # Broker timestamps of the purchases credited in this batch (latency metric).
     purchase_timestamps: list[float] = field(default_factory=list)
+    # Customer records the batch decoded, and customers whose journeys it rebuilt (each at
+    # most once per flush: a batch flushes at its end and before each expiry tick).
+    customers_decoded: int = 0
+    journeys_rebuilt: int = 0
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """The dead-letter records, in order."""
@@ -97,6 +101,7 @@ class BatchRunner:
     async def process(self, batch: Sequence[Record]) -> BatchResult:
         """Process a batch's records in order and credit every journey change they make."""
         result = BatchResult()
+        decoded, rebuilt = self.batch.decoded, self.batch.rebuilt
         partitions: set[int] = set()
         purchases: list[tuple[Outcome, float]] = []
         for record in batch:
@@ -116,6 +121,8 @@ class BatchRunner:
         result.purchase_timestamps = [ts for outcome, ts in purchases if not outcome.held]
         result.emitted, result.retracted = self.pending.counts()
         self.pending.apply(self.ctx, self.aggregates, self.markov_effects())
+        result.customers_decoded = self.batch.decoded - decoded
+        result.journeys_rebuilt = self.batch.rebuilt - rebuilt
         return result
 
     def apply(self, record: Record, result: BatchResult) -> Outcome:

@@ -38,6 +38,8 @@ def queue_outputs(pipeline: Pipeline, result: BatchResult) -> None:
     metrics.journey_changes.labels("emitted").inc(result.emitted)
     metrics.journey_changes.labels("retracted").inc(result.retracted)
     metrics.too_late.inc(result.too_late())
+    metrics.customers_decoded.inc(result.customers_decoded)
+    metrics.journeys_rebuilt.inc(result.journeys_rebuilt)
     for outcome in result.outcomes:
         if outcome.dead_letter is not None:
             metrics.dead_lettered.labels(outcome.dead_letter["topic"]).inc()

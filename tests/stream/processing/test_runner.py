@@ -259,6 +259,26 @@ def test_orders_read_ahead_of_their_touches_are_held_and_the_sums_stay_exact() -
     assert eager.retracted() > 10 * max(held.retracted(), 1), (eager.retracted(), held.retracted())
 
 
+def test_a_customer_is_decoded_once_per_batch_that_touches_it() -> None:
+    """The counters behind a worker's decode and rebuild metrics: what batching saves."""
+    # No copies: a copy is recognised and changes nothing, so it would neither rebuild nor count.
+    lines = list(generate(GeneratorConfig(customers=60, days=20, seed=8, duplicate_rate=0.0)))
+    customer_topics = {TOPICS.touchpoints, TOPICS.purchases, TOPICS.assignments}
+    log = TestingLog(SETTINGS)
+    log.produce_lines(lines, SETTINGS)
+    customer_events = sum(1 for record in log.produced if record.topic in customer_topics)
+    by_event = drain(lines, batch_events=1, expire=False, hold_backlog=False)
+    whole = drain(lines, batch_events=len(lines), expire=False, hold_backlog=False)
+    assert customer_events > 250
+    assert by_event.customers_decoded() == customer_events
+    assert whole.customers_decoded() == len(whole.customers) == 60
+    # One event at a time: a rebuild per touchpoint and purchase (an assignment changes no
+    # journey); in one batch, once per customer with any.
+    journey_records = [r for r in log.produced if r.topic in {TOPICS.touchpoints, TOPICS.purchases}]
+    assert by_event.journeys_rebuilt() == len(journey_records)
+    assert whole.journeys_rebuilt() == len({r.key for r in journey_records}) > 50
+
+
 def test_customers_stay_on_the_partition_their_events_arrive_on_whatever_the_partitioner() -> None:
     """librdkafka producers partition with CRC32, not the Java client's murmur2."""
     lines = list(generate(GeneratorConfig(customers=300, days=20, seed=6)))

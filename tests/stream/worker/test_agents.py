@@ -219,3 +219,16 @@ def test_a_stop_during_a_batch_lets_it_finish_and_commit(sent: list[Any]) -> Non
         return offsets
 
     assert asyncio.run(run()).calls == [("committed", {("purchases", 3): 8})]
+
+
+def test_a_batchs_decoded_records_and_rebuilds_are_counted_in_the_metrics() -> None:
+    pipeline = fake_pipeline(FakeRunner())
+    for decoded, rebuilt in ((7, 3), (5, 5)):
+        result = BatchResult(customers_decoded=decoded, journeys_rebuilt=rebuilt)
+        agents.queue_outputs(pipeline, result)
+    metrics = pipeline.metrics
+    assert metrics.customers_decoded._value.get() == 12  # noqa: SLF001 - prometheus counter
+    assert metrics.journeys_rebuilt._value.get() == 8  # noqa: SLF001
+    exposed = metrics.render().decode()
+    assert "crm_customer_records_decoded_total 12.0" in exposed
+    assert "crm_journey_rebuilds_total 8.0" in exposed
