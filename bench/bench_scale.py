@@ -269,19 +269,21 @@ def worker_row(
 
 
 def work_per_event(running: list[Worker]) -> dict[str, Any]:
-    """Customer records decoded and journeys rebuilt per event read, all workers together
-    (the same counts ``bench/bench_runner_cpu.py`` prints for a broker-free drain)."""
-    read = decoded = rebuilt = 0.0
+    """Customer records decoded, journeys rebuilt and journeys retracted per event read, all
+    workers together (``bench/bench_runner_cpu.py`` prints the first two broker-free)."""
+    read = decoded = rebuilt = retracted = 0.0
     for worker in running:
         body = get_json(f"{worker.url}/metrics-json")[1]
         read += body.get("events_in", 0)
         decoded += body.get("customer_records_decoded", 0)
         rebuilt += body.get("journey_rebuilds", 0)
+        retracted += body.get("journey_changes", {}).get("retracted", 0)
     if not read:
         return {}
     return {
         "decoded_per_event": round(decoded / read, 3),
         "rebuilds_per_event": round(rebuilt / read, 3),
+        "retracted_per_event": round(retracted / read, 4),
     }
 
 
