@@ -53,7 +53,7 @@ def metrics_summary(pipeline: Pipeline) -> dict[str, Any]:
         "analytics_served_kept": pipeline.analytics_cache.served_kept,
         # Kept answers served though the data had moved: the rebuild budget was spent.
         "analytics_served_outdated": pipeline.analytics_cache.served_outdated,
-        # Per event read, what the arrival order costs (docs/stream.md, "Reading the metrics").
+        # Per event read: how often a batch decodes a customer (docs/stream.md, batches).
         "customer_records_decoded": m.customers_decoded._value.get(),  # noqa: SLF001
         "journey_rebuilds": m.journeys_rebuilt._value.get(),  # noqa: SLF001
         "journey_changes": {

@@ -261,7 +261,7 @@ def test_orders_read_ahead_of_their_touches_are_held_and_the_sums_stay_exact() -
 
 def test_a_customer_is_decoded_once_per_batch_that_touches_it() -> None:
     """The counters behind a worker's decode and rebuild metrics: what batching saves."""
-    # No copies: a copy is recognised and changes nothing, so it would neither rebuild nor count.
+    # No copies: a copy is decoded, then recognised as one and rebuilds nothing.
     lines = list(generate(GeneratorConfig(customers=60, days=20, seed=8, duplicate_rate=0.0)))
     customer_topics = {TOPICS.touchpoints, TOPICS.purchases, TOPICS.assignments}
     log = TestingLog(SETTINGS)
