@@ -26,4 +26,4 @@ def assert_same(stream: Any, batch: Any, path: str = "") -> None:
             f"{path}: {stream} != {batch}"
         )
     else:
-        assert stream == batch, path
+        assert stream == batch, f"{path or '(top)'}: {stream!r} != {batch!r}"
