@@ -11,10 +11,12 @@ from collections import Counter
 
 import pytest
 
+from attribution.events import parse_record_bytes
 from crm_attribution.generator import DENSE_CHANNELS, GeneratorConfig, generate
 from stream.kafka.partitioning import key_partition
 from stream.processing import customer_record
 from stream.processing.analytics_shares import partition_shares
+from stream.processing.ticks import tick_value
 from stream.testing import (
     TestingLog,
     TestingRun,
@@ -257,6 +259,30 @@ def test_orders_read_ahead_of_their_touches_are_held_and_the_sums_stay_exact() -
     assert all(customer_record.held_since(v) is None for v in held.customers.values())
     # Crediting each order before its touches retracts it once per touch that follows.
     assert eager.retracted() > 10 * max(held.retracted(), 1), (eager.retracted(), held.retracted())
+
+
+def test_a_tick_in_the_first_batch_of_a_backlog_holds_the_orders_read_ahead_too() -> None:
+    """A tick flushes the customers read so far: it must know the backlog the batch's end
+    would. Before, a worker's first batch had marked nothing lagging yet when its tick came,
+    and every order read ahead was credited, then re-credited per touch (the real-broker
+    backlog test with 2,000 per batch: 5.9% of its journeys re-credited)."""
+    lines = list(generate(GeneratorConfig(customers=200, days=20, seed=7, channels=DENSE_CHANNELS)))
+    expected = batch_attribution(lines, SETTINGS)
+    names = TestingLog(SETTINGS).topics
+
+    def purchases_then_a_tick(log: TestingLog) -> list[Record]:
+        ordered = topic_order(TOPICS.purchases)(log)
+        first = 40  # purchases, then the tick, in the first batch of 50
+        assert all(r.topic == TOPICS.purchases for r in ordered[:first])
+        # The group's newest event time once those are read, as the leader sends it.
+        as_of = max(parse_record_bytes(r.value).ts_ms for r in ordered[:first] if r.value)
+        ticks = [Record(names.ticks, p, 0, None, tick_value(as_of)) for p in range(3)]
+        return ordered[:first] + ticks + ordered[first:]
+
+    ticked = drain(lines, order=purchases_then_a_tick, batch_events=50)
+    held = drain(lines, order=topic_order(TOPICS.purchases), batch_events=50)
+    assert_same(ticked.attribution(), expected)
+    assert ticked.retracted() == held.retracted(), (ticked.retracted(), held.retracted())
 
 
 def test_a_customer_is_decoded_once_per_batch_that_touches_it() -> None:
