@@ -242,6 +242,12 @@ class FakeThread:
     async def call_thread(self, fun: Any, *args: Any) -> Any:
         return await fun(*args)
 
+    async def seek_to_committed(self) -> dict[Any, int | None]:
+        """Faust's thread: every assigned partition to its committed offset, as aiokafka."""
+        return await self._ensure_consumer().seek_to_committed(
+            *(TP(topic, partition) for topic, partition in self.committed)
+        )
+
     def _ensure_consumer(self) -> Any:
         thread = self
 
@@ -333,6 +339,29 @@ def test_with_faust_flow_stopped_the_records_go_back_to_faust(monkeypatch: Any) 
     consumer.flow_active = False
     assert asyncio.run(consumer._getmany(None, 1.0)) == fetched
     assert len(feed) == 0
+
+
+def test_faust_seek_back_puts_input_partitions_never_committed_at_their_beginning() -> None:
+    """Faust drops a fetch made while its flow is stopped and seeks to the committed offsets;
+    an input partition never committed must go back to its start, not stay past the records
+    dropped (the chaos test's broker outage lost a whole touchpoint partition so)."""
+    feed = feed_of()
+    thread = FakeThread(
+        {
+            ("touchpoints", 0): 40,
+            ("touchpoints", 2): None,
+            ("purchases", 1): 0,
+            ("crm-customers-changelog", 2): None,  # a table's: Faust's own business
+        }
+    )
+    committed = asyncio.run(feed_consumer(feed, thread).seek_to_committed())
+    assert committed[TP("touchpoints", 0)] == 40
+    sought = sorted((how, tp.topic, tp.partition) for how, tp in thread.seeks)
+    assert sought == [
+        ("beginning", "purchases", 1),
+        ("beginning", "touchpoints", 2),
+        ("committed", "touchpoints", 0),
+    ]
 
 
 def test_faust_wait_empty_holds_the_feed_and_waits_for_the_batch_in_hand(monkeypatch: Any) -> None:
