@@ -259,7 +259,7 @@ class FeedConsumer(faust_aiokafka.Consumer):
         # aiokafka seeks only to a committed offset above 0.
         unset = [tp for tp, offset in committed.items() if not offset]
         if unset:
-            await consumer.seek_to_beginning(*unset)
+            await self._seek_to_beginning(unset)
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         """Faust's seek to the committed offsets, then the input partitions without one to their
@@ -280,9 +280,20 @@ class FeedConsumer(faust_aiokafka.Consumer):
             await self._thread.call_thread(self._seek_to_beginning, never)
         return committed
 
-    async def _seek_to_beginning(self, tps: list[TP]) -> None:
+    async def _seek_to_beginning(self, tps: Sequence[Any]) -> None:
+        """Seek ``tps`` (still assigned) to their first offset, as an explicit position.
+
+        Not aiokafka's ``seek_to_beginning``: it leaves the position unset until the next fetch
+        resolves it, and Faust's slow-processing check reads the position of every assigned
+        partition (an AssertionError there stopped a worker in the real-broker suite).
+        """
         consumer = self._thread._ensure_consumer()
-        await consumer.seek_to_beginning(*(TopicPartition_(tp.topic, tp.partition) for tp in tps))
+        parts = [TopicPartition_(tp.topic, tp.partition) for tp in tps]
+        starts = await consumer.beginning_offsets(parts)
+        assigned = consumer.assignment()
+        for tp, offset in starts.items():
+            if tp in assigned:  # a rebalance may have come meanwhile
+                consumer.seek(tp, offset)
 
     async def wait_empty(self) -> None:
         """Faust's wait for the work in hand (stop, rebalance): hold the feed, end its batch."""

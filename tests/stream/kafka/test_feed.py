@@ -257,8 +257,16 @@ class FakeThread:
                 thread.seeks += [("committed", tp) for tp, offset in found.items() if offset]
                 return found
 
-            async def seek_to_beginning(self, *tps: Any) -> None:
-                thread.seeks += [("beginning", tp) for tp in tps]
+            # No seek_to_beginning: it leaves the position unset, which Faust cannot read.
+            async def beginning_offsets(self, tps: list[Any]) -> dict[Any, int]:
+                return {tp: 5 for tp in tps}
+
+            def assignment(self) -> set[Any]:
+                return {TP(topic, partition) for topic, partition in thread.committed}
+
+            def seek(self, tp: Any, offset: int) -> None:
+                assert offset == 5
+                thread.seeks.append(("beginning", tp))
 
         return Consumer()
 
