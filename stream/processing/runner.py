@@ -102,7 +102,6 @@ class BatchRunner:
         """Process a batch's records in order and credit every journey change they make."""
         result = BatchResult()
         decoded, rebuilt = self.batch.decoded, self.batch.rebuilt
-        partitions: set[int] = set()
         purchases: list[tuple[Outcome, float]] = []
         # A batch may flush before its end: a tick (the expiry reads the indexes) and a refund
         # (it reads the journeys rebuilt so far) rebuild the customers read so far. Those
@@ -112,13 +111,13 @@ class BatchRunner:
         # a batch of 2,000 nearly always does, and the real-broker backlog test re-credited
         # 0.9-6.0% of its journeys.
         kinds = self.ctx.topic_kinds
-        await self.learn_backlog({r.partition for r in batch if kinds[r.topic] != TICKS})
+        partitions = {r.partition for r in batch if kinds[r.topic] != TICKS}
+        await self.learn_backlog(partitions)
         for record in batch:
             if kinds[record.topic] == TICKS:
                 result.outcomes += self.batch.flush()
                 result.outcomes += self.expire(record.partition, tick_as_of(record.value))
                 continue
-            partitions.add(record.partition)
             await self.fill_gap(record, result)
             outcome = self.apply(record, result)
             if outcome.purchase and record.timestamp:

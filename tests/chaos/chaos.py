@@ -230,77 +230,101 @@ def check_outputs(bootstrap: str, settings: Settings, expected: Expected) -> lis
     return problems
 
 
+def restart_exited(workers: list[Worker], note: Callable[[str], None]) -> str | None:
+    """Start again, on its data directory, each worker that exited with a broker outage's
+    status; a problem (``None`` if none) for any other exit.
+
+    As a supervisor (docker-compose, the demo) does. Status 4 (Kafka refused or timed out a
+    batch) and status 2 (Kafka unreachable at start: a worker still starting when the broker
+    stopped, seen on a loaded machine) are the broker outage's; anything else is a failure.
+    """
+    for index, worker in enumerate(workers):
+        if worker.alive():
+            continue
+        code = worker.process.returncode if worker.process else None
+        note(f"{worker.name} exited with status {code}; restarted")
+        if code not in (SEND_FAILED_EXIT, UNREACHABLE_EXIT):
+            return f"worker {worker.name} exited ({code}):\n{worker.log_tail(15)}"
+        again = Worker(worker.bootstrap, worker.env, worker.log_path.parent, f"{worker.name}s")
+        again.data_dir = worker.data_dir
+        workers[index] = again.start()
+    return None
+
+
+def poll_until_settled(
+    read: Callable[[], tuple[int, Any]],
+    expected: Any,
+    deadline: float,
+    note: Callable[[str], None],
+    what: str,
+    each_round: Callable[[], str | None] = lambda: None,
+) -> tuple[Any, str | None]:
+    """Read ``what`` until it equals ``expected``, stops changing for the settling time or the
+    deadline passes; the last answer read, and the problem ``each_round`` found, if any."""
+    answer: Any = None
+    last: Any = None
+    same_since = time.monotonic()
+    while time.monotonic() < deadline:
+        problem = each_round()
+        if problem is not None:
+            return answer, problem
+        status, answer = read()
+        if status == 200:
+            if differences(answer, expected) is None:
+                break
+            if last is None:
+                found = leaf_differences(answer, expected)
+                note(f"{what} first read: {len(found)} figures differ, e.g. {found[:3]}")
+            if answer != last:
+                last, same_since = answer, time.monotonic()
+            elif time.monotonic() - same_since > max(SETTLED_S, 60.0):
+                note(f"{what} settled unequal")
+                break
+        time.sleep(2.0)
+    return answer, None
+
+
 def settled_answer(
     workers: list[Worker], expected: Expected, timeout: float, note: Callable[[str], None]
 ) -> list[str]:
-    """Wait until /attribution equals the batch or stops changing; compare both answers."""
+    """Wait until /attribution, then /analytics, equal the batch or stop changing; compare."""
     deadline = time.monotonic() + timeout
-    last: Any = None
-    same_since = time.monotonic()
-    attribution: Any = None
-    while time.monotonic() < deadline:
-        for index, worker in enumerate(workers):
-            if not worker.alive():
-                # As a supervisor (docker-compose, the demo) does: start it again on its data
-                # directory. Status 4 (Kafka refused or timed out a batch) and status 2 (Kafka
-                # unreachable at start: a worker still starting when the broker stopped, seen
-                # on a loaded machine) are the broker outage's; anything else is a failure.
-                code = worker.process.returncode if worker.process else None
-                note(f"{worker.name} exited with status {code}; restarted")
-                if code not in (SEND_FAILED_EXIT, UNREACHABLE_EXIT):
-                    return [f"worker {worker.name} exited ({code}):\n{worker.log_tail(15)}"]
-                again = Worker(
-                    worker.bootstrap, worker.env, worker.log_path.parent, f"{worker.name}s"
-                )
-                again.data_dir = worker.data_dir
-                workers[index] = again.start()
-        status, attribution = get_json(f"{workers[0].url}/attribution", timeout=120)
-        if status == 200:
-            if differences(attribution, expected.attribution) is None:
-                break
-            if attribution != last:
-                last, same_since = attribution, time.monotonic()
-            elif time.monotonic() - same_since > max(SETTLED_S, 60.0):
-                note("the answer settled unequal")
-                break
-        time.sleep(2.0)
-    problems = []
+    attribution, problem = poll_until_settled(
+        lambda: get_json(f"{workers[0].url}/attribution", timeout=120),
+        expected.attribution,
+        deadline,
+        note,
+        "/attribution",
+        each_round=lambda: restart_exited(workers, note),
+    )
+    if problem is not None:
+        return [problem]
     if attribution is None or differences(attribution, expected.attribution) is not None:
         totals = (attribution or {}).get("totals", {})
         want = expected.attribution["totals"]
-        problems.append(
+        return [
             f"/attribution: {count_differences(attribution, expected.attribution)} figures differ;"
             f" conversions {totals.get('conversions')} of {want['conversions']}, value "
             f"{totals.get('value')} of {want.get('value')}; first: "
             f"{differences(attribution, expected.attribution)}"
-        )
-        return problems
+        ]
     # /attribution equal means every purchase was read, not every event: the assignments,
     # touches and costs after a partition's last purchase may still be in a batch (the CI run
     # of 2026-12-07 compared /analytics once at that moment: a holdout's `underpowered` differed).
     # So /analytics gets the same patience: equal, or unchanged for the settling time.
-    analytics: Any = None
-    last, same_since = None, time.monotonic()
-    analytics_deadline = max(deadline, time.monotonic() + 120.0)
-    while time.monotonic() < analytics_deadline:
-        status, analytics = get_json(f"{workers[0].url}/analytics?fresh=1", timeout=180)
-        if status == 200:
-            if differences(analytics, expected.report) is None:
-                return problems
-            if last is None:
-                found = leaf_differences(analytics, expected.report)
-                note(f"/analytics first read: {len(found)} figures differ, e.g. {found[:3]}")
-            if analytics != last:
-                last, same_since = analytics, time.monotonic()
-            elif time.monotonic() - same_since > max(SETTLED_S, 60.0):
-                note("the analytics settled unequal")
-                break
-        time.sleep(2.0)
-    found = leaf_differences(analytics, expected.report)
-    problems.append(
-        f"/analytics: {len(found)} figures differ; the first ones:\n  " + "\n  ".join(found[:12])
+    analytics, _ = poll_until_settled(
+        lambda: get_json(f"{workers[0].url}/analytics?fresh=1", timeout=180),
+        expected.report,
+        max(deadline, time.monotonic() + 120.0),
+        note,
+        "/analytics",
     )
-    return problems
+    found = leaf_differences(analytics, expected.report)
+    if not found:
+        return []
+    return [
+        f"/analytics: {len(found)} figures differ; the first ones:\n  " + "\n  ".join(found[:12])
+    ]
 
 
 def ready(worker: Worker) -> bool:
