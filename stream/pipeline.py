@@ -231,7 +231,7 @@ class Pipeline:
             customer_partition=self.customer_partition,
             gaps=self.gap_reader,
             positions=ConsumerPositions(lambda: self.app.consumer),
-            backlog_records=worker.batch_events,
+            backlog_records=worker.backlog_records,
             markov_effects=self._markov_effects,
         )
 

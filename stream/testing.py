@@ -234,13 +234,15 @@ async def run(
     *,
     order: Callable[[TestingLog], Sequence[Record]] = arrival_order,
     batch_events: int | None = None,
+    backlog_records: int | None = None,
     hold_backlog: bool = True,
     expire: bool = True,
     reassign_every: int | None = None,
 ) -> TestingRun:
     """Drain ``log`` through a batch runner; with ``expire``, tick every partition at the end
     with the newest event time, as the leader worker does; with ``reassign_every``, assign
-    every partition anew after that many batches."""
+    every partition anew after that many batches. ``batch_events`` and ``backlog_records``
+    default to the settings' (``worker.*``)."""
     size = batch_events or settings.worker.batch_events
     names = log.topics
     ctx = Context.from_settings(settings, names.kinds())
@@ -254,7 +256,7 @@ async def run(
         customer_partition=stored_partition,
         gaps=log,
         positions=log if hold_backlog else None,
-        backlog_records=size,
+        backlog_records=backlog_records or settings.worker.backlog_records,
     )
     records = list(order(log))
     for number, start in enumerate(range(0, len(records), size), start=1):
@@ -279,6 +281,7 @@ def run_main(
     *,
     order: Callable[[TestingLog], Sequence[Record]] = arrival_order,
     batch_events: int | None = None,
+    backlog_records: int | None = None,
     hold_backlog: bool = True,
     expire: bool = True,
     reassign_every: int | None = None,
@@ -293,6 +296,7 @@ def run_main(
                 settings,
                 order=order,
                 batch_events=batch_events,
+                backlog_records=backlog_records,
                 hold_backlog=hold_backlog,
                 expire=expire,
                 reassign_every=reassign_every,

@@ -238,6 +238,7 @@ class WorkerSettings(_Section):
     log_level: str = "info"
     shutdown_timeout_seconds: float = Field(30.0, gt=0)
     batch_events: int = Field(2000, ge=1, le=100_000)
+    backlog_records: int = Field(500, ge=1, le=10_000_000)
     batch_seconds: float = Field(0.05, gt=0, le=60)
     full_gc_seconds: float = Field(300.0, gt=0)
     rocksdb_block_cache_mb: float = Field(8.0, gt=0)

@@ -84,6 +84,9 @@ def test_invalid_setting_is_named(
     [
         ("BATCH_EVENTS", "0"),
         ("BATCH_EVENTS", "lots"),
+        ("BACKLOG_RECORDS", "0"),
+        ("BACKLOG_RECORDS", "-5"),
+        ("BACKLOG_RECORDS", "some"),
         ("BATCH_SECONDS", "-1"),
         ("BATCH_SECONDS", "0"),
         ("FULL_GC_SECONDS", "0"),
