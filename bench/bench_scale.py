@@ -61,6 +61,7 @@ from bench_stream import (  # noqa: E402
     start_trivial_agent,
     trivial_count,
 )
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from crm_attribution.cli import main as cli_main  # noqa: E402
 from crm_attribution.generator import GeneratorConfig, generate  # noqa: E402
@@ -472,11 +473,13 @@ def purchase_to_table(url: str) -> dict[str, Any]:
     and the share within 1 s: what the benchmark's reader adds to its delays is left out."""
     with urllib.request.urlopen(f"{url}/metrics", timeout=30) as response:
         text = response.read().decode()
-    buckets = []
-    for line in text.splitlines():
-        if line.startswith("crm_purchase_to_table_seconds_bucket{"):
-            bound = line.split('le="', 1)[1].split('"', 1)[0]
-            buckets.append((float(bound), float(line.rsplit(" ", 1)[1])))
+    buckets = [
+        (float(sample.labels["le"]), sample.value)
+        for family in text_string_to_metric_families(text)
+        if family.name == "crm_purchase_to_table_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_bucket")
+    ]
     total = buckets[-1][1] if buckets else 0.0
     if not total:
         return {"worker_purchases": 0}
