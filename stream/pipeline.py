@@ -159,6 +159,7 @@ class Pipeline:
             read_committed=self.exactly_once,
             transaction_wait_s=2 * worker.transaction_timeout_seconds,
             kafka=settings.kafka,
+            fetch_max_wait_ms=worker.fetch_max_wait_ms,
         )
         self.topics = self._topics()
         # Customer keys are raw bytes, exactly as producers key the input topics. A customer's

@@ -29,9 +29,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
-from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from crm_attribution.settings.typed import KafkaSettings
+from stream.kafka.consumer_thread import InputConsumerThread
 from stream.kafka.outgoing import SEND_FAILED_EXIT, exit_before_commit
 from stream.kafka.security import aiokafka_args
 
@@ -97,8 +97,8 @@ async def committed_ends(
     return ends
 
 
-class ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's aiokafka consumer thread, reading ``read_committed`` (see the module docstring)."""
+class ReadCommittedConsumerThread(InputConsumerThread):
+    """The worker's consumer thread, reading ``read_committed`` (see the module docstring)."""
 
     # Set by use_input_feed (stream/kafka/feed.py): how long recovery waits for a previous owner's
     # transaction to end, and the consumer settings of the tail reader.

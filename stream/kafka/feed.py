@@ -28,6 +28,7 @@ from faust.types import TP
 
 from crm_attribution.settings.typed import KafkaSettings
 from stream.kafka.committed_reads import ReadCommittedConsumerThread
+from stream.kafka.consumer_thread import InputConsumerThread
 from stream.types import Record, TopicPartition
 
 
@@ -217,7 +218,7 @@ class FeedConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         if self.transport.read_committed:  # type: ignore[attr-defined]
             return ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
-        return faust_aiokafka.AIOKafkaConsumerThread(self, loop=self.loop, beacon=self.beacon)
+        return InputConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> Any:
         feed = self.feed
@@ -366,12 +367,16 @@ def use_input_feed(
     read_committed: bool,
     transaction_wait_s: float = 60.0,
     kafka: KafkaSettings | None = None,
+    fetch_max_wait_ms: int = 100,
 ) -> None:
     """Make ``app`` (before its topics are declared) hand its input records to ``feed``.
+
+    A fetch waits at most ``fetch_max_wait_ms`` at the broker (stream/kafka/consumer_thread.py).
 
     With ``read_committed`` (exactly_once) the consumer reads ``read_committed`` and recovers
     the tables up to the changelogs' committed ends (stream/kafka/committed_reads.py).
     """
+    InputConsumerThread.fetch_max_wait_ms = fetch_max_wait_ms
     if read_committed:
         ReadCommittedConsumerThread.transaction_wait_s = transaction_wait_s
         ReadCommittedConsumerThread.kafka = kafka or KafkaSettings()

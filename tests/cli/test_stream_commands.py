@@ -95,6 +95,9 @@ def test_invalid_setting_is_named(
         ("FETCH_MAX_KB_PER_PARTITION", "1.5"),
         ("FETCH_MAX_KB_PER_PARTITION", "plenty"),
         ("FETCH_MAX_KB_PER_PARTITION", "1000000"),
+        ("FETCH_MAX_WAIT_MS", "0"),
+        ("FETCH_MAX_WAIT_MS", "soon"),
+        ("FETCH_MAX_WAIT_MS", "60000"),
     ],
 )
 def test_bad_batch_setting_is_named(

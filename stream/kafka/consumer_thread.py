@@ -1,0 +1,30 @@
+"""The worker's consumer thread: Faust's, with a fetch wait the worker chooses.
+
+Faust builds its consumer with ``fetch_max_wait_ms=1500`` and no setting to change it. That is
+how long the broker may hold a fetch before answering, and it does hold one for the full wait
+at times while the input partitions have records to give (the embedded Kafka 4 broker, a
+worker reading ``read_committed``, docs/benchmarks.md 2026-12-07 22:05): the agent then waits
+1.5 s for records already written, and a steady stream at half the drain rate saw purchases
+credited 1.8-3.7 s after they were written (p99) in most runs. ``worker.fetch_max_wait_ms``
+(default 100) bounds that wait; an idle partition costs a few more empty fetches a second.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+
+class InputConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread, with the worker's fetch wait."""
+
+    # Set by use_input_feed (stream/kafka/feed.py) from worker.fetch_max_wait_ms.
+    fetch_max_wait_ms: int = 100
+
+    def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        # The fetcher is built from this attribute when the consumer starts.
+        consumer._fetch_max_wait_ms = self.fetch_max_wait_ms
+        return consumer
