@@ -3,9 +3,9 @@
 Faust builds its consumer with ``fetch_max_wait_ms=1500`` and no setting to change it. That is
 how long the broker may hold a fetch before answering, and it does hold one for the full wait
 at times while the input partitions have records to give (the embedded Kafka 4 broker, a
-worker reading ``read_committed``, docs/benchmarks.md 2026-12-07 22:05): the agent then waits
+worker reading ``read_committed``, docs/benchmarks.md 2026-12-07 21:45): the agent then waits
 1.5 s for records already written, and a steady stream at half the drain rate saw purchases
-credited 1.8-3.7 s after they were written (p99) in most runs. ``worker.fetch_max_wait_ms``
+credited 1.1-3.7 s after they were written (p99) in 15 of 19 runs. ``worker.fetch_max_wait_ms``
 (default 100) bounds that wait; an idle partition costs a few more empty fetches a second.
 """
 
