@@ -21,7 +21,7 @@ def test_the_worker_consumer_waits_at_most_the_setting(
     read_committed: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The setting lands on the class (Faust makes the thread): restored after the test.
-    monkeypatch.setattr(InputConsumerThread, "fetch_max_wait_ms", 100)
+    monkeypatch.setattr(InputConsumerThread, "fetch_max_wait_ms", 1500)
     app = faust.App(f"fetch-wait-{read_committed}", broker="kafka://127.0.0.1:1")
     use_input_feed(
         app, InputFeed(["events"], 10), read_committed=read_committed, fetch_max_wait_ms=250
@@ -36,12 +36,12 @@ def test_the_worker_consumer_waits_at_most_the_setting(
 
 
 def test_the_pipeline_passes_the_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(InputConsumerThread, "fetch_max_wait_ms", 100)
+    monkeypatch.setattr(InputConsumerThread, "fetch_max_wait_ms", 1500)
     settings = load_settings(environ={"CRM_WORKER__FETCH_MAX_WAIT_MS": "40"})
     pipeline = Pipeline(settings, "127.0.0.1:1", data_dir=str(tmp_path))
     thread = pipeline.app.consumer._new_consumer_thread()
     assert asyncio.run(_created(thread, pipeline.app))._fetch_max_wait_ms == 40
-    assert load_settings(environ={}).worker.fetch_max_wait_ms == 100
+    assert load_settings(environ={}).worker.fetch_max_wait_ms == 1500
 
 
 async def _created(thread: InputConsumerThread, app: Any) -> Any:
