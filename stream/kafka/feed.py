@@ -367,7 +367,7 @@ def use_input_feed(
     read_committed: bool,
     transaction_wait_s: float = 60.0,
     kafka: KafkaSettings | None = None,
-    fetch_max_wait_ms: int = 1500,
+    fetch_max_wait_ms: int,
 ) -> None:
     """Make ``app`` (before its topics are declared) hand its input records to ``feed``.
 
