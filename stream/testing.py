@@ -92,6 +92,8 @@ class TestingLog:
         self.partitioner = partitioner
         self.records: dict[TopicPartition, list[Record]] = {}
         self.produced: list[Record] = []  # every record, in the order it was produced
+        # The group's committed offsets, as a test sets them (none: the group never committed).
+        self.committed_offsets: dict[TopicPartition, int] = {}
         self._spread = 0
 
     def produce(
@@ -137,8 +139,14 @@ class TestingLog:
     async def starts_and_ends(
         self, partitions: list[TopicPartition]
     ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
-        """Every partition starts at 0 and ends after its last record."""
-        return {tp: 0 for tp in partitions}, {tp: self.end_offset(*tp) for tp in partitions}
+        """Each partition starts at its committed offset (else 0) and ends after its last
+        record."""
+        starts = {tp: self.committed_offsets.get(tp, 0) for tp in partitions}
+        return starts, {tp: self.end_offset(*tp) for tp in partitions}
+
+    def committed(self, topic: str, partition: int) -> int | None:
+        """The group's committed offset of the partition, as the test set it."""
+        return self.committed_offsets.get((topic, partition))
 
 
 def arrival_order(log: TestingLog) -> list[Record]:

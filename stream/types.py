@@ -51,6 +51,10 @@ class InputPositions(Protocol):
         earliest), and the end offsets of those the consumer has not fetched yet."""
         ...
 
+    def committed(self, topic: str, partition: int) -> int | None:
+        """The group's committed offset as the consumer knows it now; ``None`` when unknown."""
+        ...
+
 
 class TableStore(Protocol):
     """A table's local store, written by partition (a Faust store in a worker, see

@@ -32,6 +32,13 @@ class ConsumerPositions:
         """The end offset the consumer has fetched, if any."""
         return consumer_highwater(self._consumer(), TP(topic, partition))
 
+    def committed(self, topic: str, partition: int) -> int | None:
+        """The group's committed offset as the consumer knows it now (Faust learns it when it
+        seeks a new assignment, which may finish after the first batch began)."""
+        committed = self._consumer()._committed_offset  # noqa: SLF001 - Faust keeps it here
+        offset: int | None = committed.get(TP(topic, partition))
+        return offset
+
     async def starts_and_ends(
         self, partitions: list[TopicPartition]
     ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:

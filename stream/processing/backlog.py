@@ -49,7 +49,8 @@ class Backlog:
         self.threshold = threshold
         # Where this worker starts reading a customer topic partition it has processed nothing
         # of yet, and its end when the consumer has not fetched it yet (asked once per
-        # assignment, answered or not).
+        # assignment, answered or not). A start may be learnt before the consumer knows the
+        # group's committed offset; :meth:`mark` moves it up to that offset once known.
         self.start_offsets: dict[TopicPartition, int] = {}
         self.end_offsets: dict[TopicPartition, int] = {}
         self.asked: set[TopicPartition] = set()
@@ -96,10 +97,29 @@ class Backlog:
             lagging,
             set(partitions) | {p for _, p in lagging},
             self.topics,
-            {**self.start_offsets, **next_offsets},
+            {**self.starts(positions), **next_offsets},
             highwater,
             backlog=self.threshold,
         )
+
+    def starts(self, positions: InputPositions) -> dict[TopicPartition, int]:
+        """Where each unread partition starts: the learnt start, or the group's committed
+        offset if the consumer knows a later one now.
+
+        Faust learns the committed offsets of a new assignment when it seeks to them, and its
+        fetcher is running by then: a worker's first batch can begin before, and learn the
+        earliest offset as the start. A partition another worker read to its end before the
+        move then never gets a record here, so nothing would correct that start: its purchases
+        stayed lagging and every journey held for good (the two-worker backlog test with a
+        100-ms fetch wait, 2026-12-08). A committed offset only moves forward, and what the
+        group committed was read, so the larger of the two is always right.
+        """
+        starts = dict(self.start_offsets)
+        for (topic, partition), start in starts.items():
+            committed = positions.committed(topic, partition)
+            if committed is not None and committed > start:
+                starts[(topic, partition)] = committed
+        return starts
 
     def forget(self, partition: int) -> None:
         """Drop what is known of a partition (revoked, or assigned anew)."""

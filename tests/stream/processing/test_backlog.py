@@ -68,3 +68,33 @@ def test_a_fresh_assignment_is_asked_once_where_it_starts_and_ends() -> None:
     backlog.forget(0)
     asyncio.run(backlog.learn([0], processed))
     assert len(log.asked) == 2
+
+
+def test_a_start_learnt_before_the_committed_offset_moves_up_to_it() -> None:
+    """Faust may seek a new assignment to its committed offsets after the first batch began.
+
+    The first batch then learns the earliest offset as where the purchases start; another
+    worker read them all before the move, so no purchase ever comes here to correct it. Held
+    at that start, the purchases lagged forever and every journey of the partition stayed
+    held (the two-worker backlog test, 2026-12-08).
+    """
+    settings = load_settings(
+        environ={"CRM_TOPICS__TOUCHPOINTS": "touch", "CRM_TOPICS__PURCHASES": "buy"}
+    )
+    log = TestingLog(settings)
+    for _ in range(900):
+        log.produce("buy", b"c", b"{}", partition=0)
+    backlog = Backlog(TOPICS, log, threshold=50)
+    lagging: set[tuple[str, int]] = set()
+    processed = {("touch", 0): 5}  # this worker's first batch: touchpoints only
+    asyncio.run(backlog.learn([0], processed))  # the consumer knows no committed offset yet
+    backlog.mark(lagging, [0], processed)
+    assert lagging == {("purchases", 0)}
+    log.committed_offsets[("buy", 0)] = 880  # the seek to the committed offsets completes
+    backlog.mark(lagging, [0], processed)
+    assert lagging == set()  # twenty records behind: no backlog
+    backlog.forget(0)  # assigned anew, the committed offset known this time
+    asyncio.run(backlog.learn([0], processed))
+    del log.committed_offsets[("buy", 0)]  # the consumer forgets it: the learnt start stays
+    backlog.mark(lagging, [0], processed)
+    assert lagging == set()
