@@ -244,7 +244,7 @@ class WorkerSettings(_Section):
     rocksdb_block_cache_mb: float = Field(8.0, gt=0)
     rocksdb_write_buffer_mb: float = Field(4.0, gt=0)
     fetch_max_kb_per_partition: int = Field(1024, ge=1, le=65_536)
-    fetch_max_wait_ms: int = Field(1500, ge=1, le=30_000)
+    fetch_max_wait_ms: int = Field(100, ge=1, le=30_000)
 
     @field_validator("processing_guarantee")
     @classmethod

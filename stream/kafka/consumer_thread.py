@@ -6,10 +6,10 @@ at times while the input partitions have records to give (the embedded Kafka 4 b
 worker reading ``read_committed``, docs/benchmarks.md 2026-12-07 21:45): the agent then waits
 1.5 s for records already written, and a steady stream at half the drain rate saw purchases
 credited 1.1-3.7 s after they were written (p99) in 15 of 19 runs. ``worker.fetch_max_wait_ms``
-bounds that wait (100 met the latency goal in 6 of 6 runs). Its default stays Faust's 1,500
-for now: the first fresh-clone suite with 100 hung in the two-worker RocksDB backlog test (the
-second worker held 2,448 journeys it never released), which the real-broker suite had passed
-with 1,500 in every run; until that is understood, a lower wait is the operator's choice.
+bounds that wait; its default, 100, met the latency goal in every run. (A hang first seen
+with 100, the second worker of the two-worker backlog test holding its journeys for good, came
+from the backlog learning where a partition starts before Faust knew the committed offset:
+fixed in stream/processing/backlog.py, not a matter of the wait.)
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 class InputConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """Faust's aiokafka consumer thread, with the worker's fetch wait."""
 
-    # Set by use_input_feed (stream/kafka/feed.py) from worker.fetch_max_wait_ms.
+    # Set by use_input_feed (stream/kafka/feed.py) from worker.fetch_max_wait_ms; Faust's own
+    # value for a consumer made outside the pipeline.
     fetch_max_wait_ms: int = 1500
 
     def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
