@@ -4,9 +4,11 @@ Faust can hand an agent a partition's messages with a hole in them after a rebal
 stop (seen in the restart test: the last few purchases before the stop were never delivered,
 yet their offsets were committed). The pipeline therefore keeps its own next expected offset
 per input topic partition: in memory for speed, and in the partition's ``P|offsets`` aggregate
-key at every expiry tick so that the next owner of the partition inherits it. The persisted value
-may lag what was processed; reading a range again is harmless because processing is idempotent
-(customer states drop known event ids, invalid records are counted once per offset).
+key at the end of every batch and expiry tick, written with the batch's other table writes, so
+that the next owner of the partition inherits it. The persisted value may lag what was
+processed (a stored value written by an older worker, a batch cut short); reading a range again
+is harmless because processing is idempotent (customer states drop known event ids, invalid
+records are counted once per offset).
 """
 
 from __future__ import annotations

@@ -125,6 +125,11 @@ class BatchRunner:
         await self.learn_backlog(partitions)
         self.release_held()
         result.outcomes += self.batch.flush()
+        for partition in partitions:
+            # With the batch's writes: a partition's next owner starts where this batch ended,
+            # not at the last tick (it read again up to 5 s of records, or the whole backlog
+            # read before a new worker's first tick: 10,336 touchpoints in the two-worker test).
+            self.offsets.persist(self.aggregates, partition)
         result.purchase_timestamps = [ts for outcome, ts in purchases if not outcome.held]
         result.emitted, result.retracted = self.pending.counts()
         self.pending.apply(self.ctx, self.aggregates, self.markov_effects())
