@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import secrets
@@ -21,6 +22,23 @@ REPO = Path(__file__).resolve().parents[2]
 # Every worker the tests start gets this API token (unless its env names another), and
 # get_json sends it: the routes need it (stream/api/access.py).
 API_TOKEN = secrets.token_urlsafe(16)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def stop_with_parent() -> None:
+    """In a child process before it runs: have Linux send it SIGTERM when its parent dies.
+
+    Workers run in their own session (a test's SIGINT is not theirs), so a pytest that is
+    killed (a CI timeout, a person stopping a hung test) left them running: on 2026-12-08 two
+    such workers retried their vanished broker for 97 minutes beside every benchmark of the
+    session. The signal goes when the thread that started the child exits: start workers
+    from the main thread. Elsewhere than Linux this does nothing.
+    """
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -81,6 +99,7 @@ class Worker:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=stop_with_parent,  # noqa: PLW1509 - no threads start workers
         )
         return self
 
