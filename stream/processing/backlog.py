@@ -111,8 +111,11 @@ class Backlog:
         earliest offset as the start. A partition another worker read to its end before the
         move then never gets a record here, so nothing would correct that start: its purchases
         stayed lagging and every journey held for good (the two-worker backlog test with a
-        100-ms fetch wait, 2026-12-08). A committed offset only moves forward, and what the
-        group committed was read, so the larger of the two is always right.
+        100-ms fetch wait, 2026-12-08). The committed offset is where the consumer resumes,
+        and it only moves forward. Should it ever overstate what was read (Faust once
+        committed past records nobody processed, see stream/processing/offsets.py), the
+        backlog looks smaller than it is and some orders are credited and then re-credited:
+        being lagging only holds journeys, it never changes a number.
         """
         starts = dict(self.start_offsets)
         for (topic, partition), start in starts.items():

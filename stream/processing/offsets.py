@@ -5,10 +5,14 @@ stop (seen in the restart test: the last few purchases before the stop were neve
 yet their offsets were committed). The pipeline therefore keeps its own next expected offset
 per input topic partition: in memory for speed, and in the partition's ``P|offsets`` aggregate
 key at the end of every batch and expiry tick, written with the batch's other table writes, so
-that the next owner of the partition inherits it. The persisted value may lag what was
-processed (a stored value written by an older worker, a batch cut short); reading a range again
-is harmless because processing is idempotent (customer states drop known event ids, invalid
-records are counted once per offset).
+that the next owner of the partition inherits it. The stored value may lag what was processed
+(one written by a worker before 2026-12-08, which stored it only at ticks); reading a range
+again is harmless because processing is idempotent (customer states drop known event ids,
+invalid records are counted once per offset). It may also be ahead of the group's committed
+offset: when the batch's writes went out but its commit did not (a rebalance), or, with
+``at_least_once`` only, when Kafka took part of a batch's writes (docs/stream.md, "Crashes").
+Either way the consumer redelivers from the committed offset and those records are processed as
+usual: a stored offset ahead only means no extra range is read.
 """
 
 from __future__ import annotations
