@@ -48,8 +48,7 @@ class ConsumerPositions:
         """
         consumer = self._consumer()
         tps = [TP(topic, partition) for topic, partition in partitions]
-        committed = consumer._committed_offset  # noqa: SLF001 - Faust keeps it here
-        never = [tp for tp in tps if committed.get(tp) is None]
+        never = [tp for tp in tps if self.committed(tp.topic, tp.partition) is None]
         unfetched = [tp for tp in tps if consumer_highwater(consumer, tp) is None]
         try:
             earliest = await consumer.earliest_offsets(*never) if never else {}
@@ -59,7 +58,7 @@ class ConsumerPositions:
             return {}, {}
         starts: dict[TopicPartition, int] = {}
         for tp in tps:
-            start = committed.get(tp)
+            start = self.committed(tp.topic, tp.partition)
             start = earliest.get(tp) if start is None else start
             if start is not None:
                 starts[(tp.topic, tp.partition)] = start
